@@ -1,0 +1,44 @@
+import { Command, CommanderError } from 'commander';
+import { setProgressEnabled } from '../util/progress.js';
+import { PACKAGE_VERSION } from '../defense/persistence.js';
+
+/**
+ * Builds the `pcl` program. Each command lives in `commands/NAME.ts` and exports
+ * `register(program)`; commands only parse arguments and call the public API.
+ */
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('pcl')
+    .description('Parallel Checkpointing Learners: unsupervised adversarial-example detection for TensorFlow.js classifiers')
+    .version(PACKAGE_VERSION)
+    .option('--backend <name>', "tfjs backend: 'wasm' (default) or 'cpu'; also PCL_BACKEND")
+    .option('--quiet', 'no progress bars on stderr')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  const registrations: Array<(p: Command) => void> = [
+    // commands register themselves here
+  ];
+  for (const r of registrations) r(program);
+  return program;
+}
+
+/** Entry point used by `bin/pcl.js`. Throws on bad input (the launcher prints one line, exits 1). */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.hook('preAction', (cmd) => {
+    const opts = cmd.optsWithGlobals() as { quiet?: boolean; backend?: string };
+    setProgressEnabled(!opts.quiet);
+    if (opts.backend) process.env.PCL_BACKEND = opts.backend;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help/version are exit code 0; usage errors were already printed by commander
+      if (e.exitCode === 0) return;
+      process.exit(e.exitCode || 1);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * pcl-defense: Parallel Checkpointing Learners for TensorFlow.js classifiers.
+ * Re-exports only.
+ */
+export * from './errors.js';
+export { initEngine, engineInfo, type BackendName, type EngineInfo } from './engine/backend.js';
+export { Rng } from './util/rng.js';
+export { progressBar, setProgressEnabled, type Progress } from './util/progress.js';
+export { Classifier } from './models/classifier.js';
+export * from './defense/types.js';
+export * from './defense/persistence.js';
