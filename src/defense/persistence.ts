@@ -155,8 +155,13 @@ export async function readBundle(
   return { manifest, tensors };
 }
 
+/** What a loader may need besides the bundle folder (e.g. the victim, to predict labels). */
+export interface LoadContext {
+  /** The victim classifier the detector guards (a `Classifier`). */
+  victim?: unknown;
+}
 /** Loader signature each detector class registers. */
-export type DetectorLoader = (dir: string) => Promise<Detector>;
+export type DetectorLoader = (dir: string, ctx?: LoadContext) => Promise<Detector>;
 const registry = new Map<string, DetectorLoader>();
 
 /** Registers a detector class under its manifest name (as tfjs `serialization.registerClass`). */
@@ -165,7 +170,7 @@ export function registerDetector(name: string, loader: DetectorLoader): void {
 }
 
 /** Loads any registered detector bundle, dispatching on `manifest.name`. */
-export async function loadDetector(dir: string): Promise<Detector> {
+export async function loadDetector(dir: string, ctx?: LoadContext): Promise<Detector> {
   const mpath = path.join(dir, 'manifest.json');
   let name: string;
   try {
@@ -177,5 +182,5 @@ export async function loadDetector(dir: string): Promise<Detector> {
   if (!loader) {
     throw new ManifestError(`${mpath}: field 'name' is '${name}', which no registered detector handles (known: ${[...registry.keys()].join(', ')})`);
   }
-  return loader(dir);
+  return loader(dir, ctx);
 }
