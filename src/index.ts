@@ -9,3 +9,5 @@ export { progressBar, setProgressEnabled, type Progress } from './util/progress.
 export { Classifier } from './models/classifier.js';
 export * from './defense/types.js';
 export * from './defense/persistence.js';
+export * from './io/idx.js';
+export * from './data/index.js';

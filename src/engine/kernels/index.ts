@@ -1,7 +1,93 @@
+import * as tf from '@tensorflow/tfjs';
+import { makeBatchMatMulKernel } from './batch-mat-mul.js';
+import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
+import { makeConv2dBackpropInputKernel } from './conv2d-backprop-input.js';
+import { maxPoolGradKernel } from './max-pool-grad.js';
+
+export { conv2dBackpropFilterComposite, type Conv2DBackpropFilterAttrs } from './conv2d-backprop-filter.js';
+export {
+  conv2dBackpropInputComposite,
+  conv2dBackpropInputSupported,
+  type Conv2DBackpropInputAttrs,
+} from './conv2d-backprop-input.js';
+export { maxPoolGradComposite, type MaxPoolGradAttrs } from './max-pool-grad.js';
+
+const BACKEND = 'wasm';
+
+/** The stock wasm kernel configs, captured once before the first replacement. */
+let stock: Map<string, tf.KernelConfig | undefined> | undefined;
+let registered: string[] | undefined;
+
+function replace(config: tf.KernelConfig): void {
+  if (tf.getKernel(config.kernelName, BACKEND)) tf.unregisterKernel(config.kernelName, BACKEND);
+  tf.registerKernel(config);
+}
+
+/** The stock wasm kernel config for `kernelName` as it was before any replacement, if any. */
+export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined {
+  return stock ? stock.get(kernelName) : tf.getKernel(kernelName, BACKEND);
+}
+
 /**
- * Registers replacement wasm kernels. Filled in by the engine work (issue #2); returns
- * the names of the kernels it registered.
+ * Registers replacement kernels on the `wasm` backend that compose fast forward wasm ops
+ * (XNNPACK conv2d / matMul, transpose, strided slice), so that every built-in gradient and
+ * `model.fit` work on wasm at near-forward speed:
+ *
+ * - `Conv2DBackpropFilter` (missing from stock wasm): fh·fw matMuls of strided input windows with dy.
+ * - `Conv2DBackpropInput` (stock: a direct loop, 10–40× slower than forward): one conv2d of the
+ *   zero-dilated dy with the flipped, channel-swapped filter.
+ * - `MaxPoolGrad` (stock: slow): first-max routing via forward compare ops.
+ * - `BatchMatMul` with `transposeA`/`transposeB` (stock: a slow strided loop): explicit
+ *   transpose, then the stock untransposed kernel.
+ *
+ * Idempotent: later calls re-assert the same registrations and keep the originals captured by
+ * the first call. Call before `tf.setBackend('wasm')` so the stock setup functions (kept on the
+ * replacements) run at backend initialisation; calling afterwards also works because they have
+ * already run.
+ *
+ * @returns the names of the kernels this library registered on wasm.
  */
 export function registerFastWasmKernels(): string[] {
-  return [];
+  if (!stock) {
+    stock = new Map();
+    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul']) {
+      stock.set(name, tf.getKernel(name, BACKEND));
+    }
+  }
+  const matMul = stock.get('BatchMatMul');
+  const convInput = stock.get('Conv2DBackpropInput');
+  const configs: tf.KernelConfig[] = [
+    { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2dBackpropFilterKernel as tf.KernelFunc },
+    {
+      kernelName: 'Conv2DBackpropInput',
+      backendName: BACKEND,
+      kernelFunc: makeConv2dBackpropInputKernel(convInput?.kernelFunc),
+      setupFunc: convInput?.setupFunc,
+    },
+    { kernelName: 'MaxPoolGrad', backendName: BACKEND, kernelFunc: maxPoolGradKernel as tf.KernelFunc },
+  ];
+  if (matMul) {
+    configs.push({
+      kernelName: 'BatchMatMul',
+      backendName: BACKEND,
+      kernelFunc: makeBatchMatMulKernel(matMul.kernelFunc, { a: true, b: true }),
+      setupFunc: matMul.setupFunc,
+    });
+  }
+  for (const c of configs) replace(c);
+  registered = configs.map((c) => c.kernelName);
+  return registered.slice();
+}
+
+/**
+ * Restores the stock wasm kernels (for benchmarks and tests that compare against them).
+ * A later {@link registerFastWasmKernels} re-installs the replacements.
+ */
+export function restoreStockWasmKernels(): void {
+  if (!stock) return;
+  for (const [name, config] of stock) {
+    if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+    if (config) tf.registerKernel(config);
+  }
+  registered = undefined;
 }

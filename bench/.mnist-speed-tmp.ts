@@ -1,0 +1,10 @@
+import { initEngine } from '../src/engine/backend.js';
+import { loadDataset } from '../src/data/index.js';
+import { buildModel } from '../src/models/zoo.js';
+import { trainClassifier, evaluateAccuracy } from '../src/models/train.js';
+await initEngine();
+const tr = await loadDataset('mnist', { split: 'train' });
+const te = await loadDataset('mnist', { split: 'test' });
+const m = buildModel('mnist-mlp', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+const r = await trainClassifier(m, tr, { epochs: 1, batchSize: 128, lr: 1e-3, seed: 0, maxBatchesPerEpoch: 50 });
+console.log(r, evaluateAccuracy(m, te.x, te.y));

@@ -1,0 +1,166 @@
+/**
+ * Speed of the replacement wasm kernels (src/engine/kernels) against the stock wasm kernels and
+ * against the forward op each gradient mirrors, at the layer sizes of the paper's CIFAR CNN
+ * (batch 32, width 300) and the MNIST MLP.
+ *
+ *   nice -n 10 npx tsx bench/kernels.bench.ts [--reps N] [--stock-reps N] [--no-stock]
+ *
+ * Prints a markdown table: median ms per call of the forward op, of the stock wasm kernel
+ * (where it exists) and of ours, and the ratios stock/ours and ours/forward.
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { initEngine } from '../src/engine/backend.js';
+import { registerFastWasmKernels, restoreStockWasmKernels, stockWasmKernel } from '../src/engine/kernels/index.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+const REPS = arg('--reps', 7);
+const STOCK_REPS = arg('--stock-reps', 3);
+const NO_STOCK = process.argv.includes('--no-stock');
+
+/** Median wall time (ms) of `fn` over `reps` runs after one warm-up; results are read back and freed. */
+function median(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {
+  const once = () => {
+    const out = fn();
+    const outs = Array.isArray(out) ? out : [out];
+    for (const o of outs) o.dataSync();
+    tf.dispose(outs);
+  };
+  once();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    once();
+    ts.push(performance.now() - t0);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[Math.floor(ts.length / 2)]!;
+}
+
+interface Case {
+  kernel: string;
+  label: string;
+  forwardLabel: string;
+  forward: () => tf.Tensor;
+  grad: () => tf.Tensor;
+}
+
+function convCases(): Case[] {
+  const mk = (label: string, x: number[], f: number[], s: number) => {
+    const xt = tf.randomNormal(x, 0, 1, 'float32', 1) as tf.Tensor4D;
+    const wt = tf.randomNormal(f, 0, 0.1, 'float32', 2) as tf.Tensor4D;
+    const y = tf.conv2d(xt, wt, s, 'same');
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
+    y.dispose();
+    const forward = () => tf.conv2d(xt, wt, s, 'same');
+    const attrs = { strides: s, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined };
+    return [
+      {
+        kernel: 'Conv2DBackpropFilter',
+        label,
+        forwardLabel: 'conv2d',
+        forward,
+        grad: () =>
+          tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy }, { ...attrs, filterShape: f } as never) as tf.Tensor,
+      },
+      {
+        kernel: 'Conv2DBackpropInput',
+        label,
+        forwardLabel: 'conv2d',
+        forward,
+        grad: () =>
+          tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: wt }, { ...attrs, inputShape: x } as never) as tf.Tensor,
+      },
+    ] satisfies Case[];
+  };
+  return [
+    ...mk('CIFAR conv1 x[32,32,32,3] W[3,3,3,300]', [32, 32, 32, 3], [3, 3, 3, 300], 1),
+    ...mk('CIFAR conv2 x[32,16,16,300] W[2,2,300,300]', [32, 16, 16, 300], [2, 2, 300, 300], 1),
+    ...mk('CIFAR conv3 x[32,8,8,300] W[3,3,300,300]', [32, 8, 8, 300], [3, 3, 300, 300], 1),
+    ...mk('stride 2 x[32,16,16,64] W[3,3,64,64]', [32, 16, 16, 64], [3, 3, 64, 64], 2),
+  ];
+}
+
+function poolCases(): Case[] {
+  const mk = (label: string, x: number[], f: number, s: number, pad: 'same' | 'valid'): Case => {
+    const xt = tf.relu(tf.randomNormal(x, 0, 1, 'float32', 4)) as tf.Tensor4D;
+    const y = tf.maxPool(xt, f, s, pad);
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 5);
+    return {
+      kernel: 'MaxPoolGrad',
+      label,
+      forwardLabel: 'maxPool',
+      forward: () => tf.maxPool(xt, f, s, pad),
+      grad: () =>
+        tf.engine().runKernel('MaxPoolGrad', { dy, input: xt, output: y }, {
+          filterSize: f,
+          strides: s,
+          pad,
+          dimRoundingMode: undefined,
+        } as never) as tf.Tensor,
+    };
+  };
+  return [
+    mk('CIFAR pool1 [32,32,32,300] 2x2/2', [32, 32, 32, 300], 2, 2, 'valid'),
+    mk('CIFAR pool2 [32,16,16,300] 2x2/2', [32, 16, 16, 300], 2, 2, 'valid'),
+    mk('overlapping [32,16,16,64] 3x3/2 same', [32, 16, 16, 64], 3, 2, 'same'),
+  ];
+}
+
+function matMulCases(): Case[] {
+  const mk = (label: string, a: number[], b: number[], tA: boolean, tB: boolean): Case => {
+    const at = tf.randomNormal(a, 0, 1, 'float32', 6);
+    const bt = tf.randomNormal(b, 0, 1, 'float32', 7);
+    // The forward reference is the same product with pre-transposed operands (plain matMul).
+    const ap = tA ? tf.transpose(at) : at;
+    const bp = tB ? tf.transpose(bt) : bt;
+    return {
+      kernel: 'BatchMatMul',
+      label,
+      forwardLabel: 'matMul (no transpose)',
+      forward: () => tf.matMul(ap as tf.Tensor2D, bp as tf.Tensor2D),
+      grad: () => tf.matMul(at as tf.Tensor2D, bt as tf.Tensor2D, tA, tB),
+    };
+  };
+  return [
+    mk('1024³ transposeA', [1024, 1024], [1024, 1024], true, false),
+    mk('1024³ transposeB', [1024, 1024], [1024, 1024], false, true),
+    mk('1024³ transposeA+B', [1024, 1024], [1024, 1024], true, true),
+    mk('MLP dW1 [128,784]ᵀ·[128,300]', [128, 784], [128, 300], true, false),
+    mk('MLP dx1 [128,300]·[784,300]ᵀ', [128, 300], [784, 300], false, true),
+  ];
+}
+
+async function main(): Promise<void> {
+  const info = await initEngine('wasm');
+  console.log(`# Replacement wasm kernels vs stock`);
+  console.log(
+    `machine: ${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(2)}), ` +
+      `node ${process.version}, tfjs ${info.tfjsVersion}, wasm simd=${info.simd}; medians of ${REPS} (stock: ${STOCK_REPS})\n`,
+  );
+  console.log('| kernel | case | forward op ms | stock wasm ms | ours ms | stock / ours | ours / forward |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
+  for (const c of [...convCases(), ...poolCases(), ...matMulCases()]) {
+    const fwd = median(c.forward, REPS);
+    let stockMs: number | undefined;
+    if (!NO_STOCK && stockWasmKernel(c.kernel)) {
+      restoreStockWasmKernels();
+      try {
+        stockMs = median(c.grad, STOCK_REPS);
+      } finally {
+        registerFastWasmKernels();
+      }
+    }
+    const ours = median(c.grad, REPS);
+    const stockCell = stockMs === undefined ? (NO_STOCK ? 'skipped' : 'missing') : stockMs.toFixed(1);
+    const ratio = stockMs === undefined ? '—' : `${(stockMs / ours).toFixed(1)}×`;
+    console.log(
+      `| ${c.kernel} | ${c.label} | ${fwd.toFixed(1)} (${c.forwardLabel}) | ${stockCell} | ${ours.toFixed(1)} | ${ratio} | ${(ours / fwd).toFixed(2)} |`,
+    );
+  }
+}
+
+void main();

@@ -1,0 +1,170 @@
+import * as tf from '@tensorflow/tfjs';
+import { checkInputs, checkInt, checkRange, measure } from './common.js';
+import type { Attack, AttackModel, AttackResult, Labels, RunOptions } from './types.js';
+
+/** Hyperparameters of Carlini–Wagner L2. */
+export interface CarliniWagnerL2Params {
+  /** Confidence κ: the true logit must trail the best other logit by at least κ. Default 0. */
+  confidence: number;
+  /** Binary-search steps over the constant c. Default 20 (the paper's Table 3). */
+  binarySteps: number;
+  /** Adam iterations per binary-search step. Default 500 (the paper's Table 3). */
+  iterations: number;
+  /** Adam learning rate. Default 0.1 (the paper's Table 3; Carlini's code uses 0.01). */
+  lr: number;
+  /** Initial c of every row. Default 1e-3 (Carlini's code). */
+  initialConst: number;
+  /** Stop a binary-search step when the loss has not fallen by 0.01 % over the last iterations/10 iterations. Default true. */
+  abortEarly: boolean;
+}
+
+export const CW_L2_DEFAULTS: Readonly<CarliniWagnerL2Params> = Object.freeze({
+  confidence: 0,
+  binarySteps: 20,
+  iterations: 500,
+  lr: 0.1,
+  initialConst: 1e-3,
+  abortEarly: true,
+});
+
+/** Carlini's shrink factor keeping atanh finite at the bounds. */
+const TANH_SHRINK = 0.999999;
+
+/**
+ * Carlini–Wagner L2 (untargeted): minimises ‖x' − x‖₂² + c·max(z_y − max_{j≠y} z_j + κ, 0) over
+ * x' = tanh(w)·(hi−lo)/2 + (hi+lo)/2 (so x' always lies in the bounds) with Adam, and binary-searches
+ * c per row (start `initialConst`; ×10 until the first success, then bisection; the last step uses
+ * the upper bound, as in Carlini's code). Across all steps and iterations it keeps, per row, the
+ * smallest-L2 point that is misclassified with margin κ. Rows never attacked successfully return the
+ * original input. Success is re-verified by a forward pass on the returned tensor.
+ *
+ * Every row of the batch is optimised together (one forward/backward per iteration); the only host
+ * reads are the loss every iterations/10 iterations (early abort) and the success flags at the end of
+ * each binary step.
+ *
+ * @see Carlini, Wagner, "Towards Evaluating the Robustness of Neural Networks", IEEE S&P 2017.
+ */
+export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
+  readonly name = 'cw-l2';
+  readonly norm = 'l2' as const;
+  readonly targeted = false;
+  readonly params: Readonly<CarliniWagnerL2Params>;
+
+  constructor(params: Partial<CarliniWagnerL2Params> = {}) {
+    const p = { ...CW_L2_DEFAULTS, ...params };
+    checkRange('CarliniWagnerL2', 'confidence', p.confidence, 0, Infinity);
+    checkInt('CarliniWagnerL2', 'binarySteps', p.binarySteps, 1);
+    checkInt('CarliniWagnerL2', 'iterations', p.iterations, 1);
+    checkRange('CarliniWagnerL2', 'lr', p.lr, Number.MIN_VALUE, Infinity);
+    checkRange('CarliniWagnerL2', 'initialConst', p.initialConst, Number.MIN_VALUE, Infinity);
+    this.params = Object.freeze(p);
+  }
+
+  /** See `Attack.run`. `adversarial` [n,h,w,c] is owned by the caller. */
+  async run(model: AttackModel, x: tf.Tensor4D, labels: Labels, opts: RunOptions = {}): Promise<AttackResult> {
+    const y = await checkInputs('CarliniWagnerL2', model, x, labels);
+    const n = y.length;
+    const k = model.numClasses;
+    const { confidence, binarySteps, iterations, lr, initialConst, abortEarly } = this.params;
+    const [lo, hi] = model.bounds;
+    const mid = (hi + lo) / 2;
+    const half = (hi - lo) / 2;
+    const lower = new Float64Array(n);
+    const upper = new Float64Array(n).fill(1e10);
+    const consts = new Float64Array(n).fill(initialConst);
+    const checkEvery = Math.max(1, Math.floor(iterations / 10));
+
+    const yt = tf.tensor1d(y, 'int32');
+    const oh = tf.oneHot(yt, k);
+    const timg = tf.tidy(() => tf.atanh(tf.mul(tf.div(tf.sub(x, mid), half), TANH_SHRINK)));
+    const xShr = tf.tidy(() => tf.add(tf.mul(tf.tanh(timg), half), mid)); // what the loss measures against
+    const w = tf.tidy(() => tf.variable(tf.zerosLike(x), true));
+    let totalIters = 0;
+    let bestL2: tf.Tensor1D = tf.fill([n], Infinity);
+    let bestAdv: tf.Tensor4D = x.clone();
+        try {
+      for (let step = 0; step < binarySteps; step++) {
+        if (binarySteps >= 10 && step === binarySteps - 1) {
+          for (let i = 0; i < n; i++) if (upper[i] < 1e9) consts[i] = upper[i];
+        }
+        const c = tf.tensor1d(Float32Array.from(consts));
+        const opt = tf.train.adam(lr, 0.9, 0.999, 1e-8);
+        let stepSucc: tf.Tensor1D = tf.zeros([n]);
+        let prev = Infinity;
+        try {
+          tf.tidy(() => w.assign(tf.zerosLike(x)));
+          for (let it = 0; it < iterations; it++) {
+            totalIters++;
+            let img: tf.Tensor4D | undefined;
+            let z: tf.Tensor2D | undefined;
+            const cost: tf.Scalar | null = tf.tidy(() =>
+              opt.minimize(
+                () => {
+                  const im = tf.add(tf.mul(tf.tanh(tf.add(w, timg)), half), mid) as tf.Tensor4D;
+                  const zz = model.logits(im);
+                  img = tf.keep(im);
+                  z = tf.keep(zz);
+                  const l2 = tf.sum(tf.square(tf.sub(im, xShr)));
+                  const real = tf.sum(tf.mul(zz, oh), 1);
+                  const other = tf.max(tf.sub(tf.mul(zz, tf.sub(1, oh)), tf.mul(oh, 1e4)), 1);
+                  const f = tf.relu(tf.add(tf.sub(real, other), confidence));
+                  return tf.add(l2, tf.sum(tf.mul(c, f))) as tf.Scalar;
+                },
+                true,
+                [w],
+              ) as tf.Scalar,
+            );
+            // track the best (smallest-L2, κ-misclassified) point seen; all on device, no host read
+            const next = tf.tidy(() => {
+              const l2sq = tf.sum(tf.square(tf.sub(img!, x)), [1, 2, 3]);
+              const succ = tf.notEqual(tf.argMax(tf.add(z!, tf.mul(oh, confidence)), 1), yt);
+              const better = tf.logicalAnd(succ, tf.less(l2sq, bestL2));
+              const better4 = tf.broadcastTo(better.reshape([n, 1, 1, 1]), x.shape);
+              return {
+                l2: tf.where(better, l2sq, bestL2) as tf.Tensor1D,
+                adv: tf.where(better4, img!, bestAdv) as tf.Tensor4D,
+                succ: tf.maximum(stepSucc, tf.cast(succ, 'float32')) as tf.Tensor1D,
+              };
+            });
+            tf.dispose([img!, z!, bestL2, bestAdv, stepSucc]);
+            bestL2 = next.l2;
+            bestAdv = next.adv;
+            stepSucc = next.succ;
+            if (abortEarly && it % checkEvery === 0) {
+              const l = (await cost!.data())[0];
+              cost!.dispose();
+              if (l > prev * 0.9999) break;
+              prev = l;
+            } else {
+              cost?.dispose();
+            }
+          }
+          const s = await stepSucc.data();
+          for (let i = 0; i < n; i++) {
+            if (s[i] > 0) {
+              upper[i] = Math.min(upper[i], consts[i]);
+              if (upper[i] < 1e9) consts[i] = (lower[i] + upper[i]) / 2;
+            } else {
+              lower[i] = Math.max(lower[i], consts[i]);
+              consts[i] = upper[i] < 1e9 ? (lower[i] + upper[i]) / 2 : consts[i] * 10;
+            }
+          }
+        } finally {
+          tf.dispose([c, stepSucc]);
+          opt.dispose();
+        }
+        opts.onProgress?.((step + 1) / binarySteps);
+      }
+      const adversarial = tf.tidy(() => tf.clipByValue(bestAdv, lo, hi) as tf.Tensor4D);
+      try {
+        const m = await measure(model, x, adversarial, y);
+        return { adversarial, labels: y, iterations: new Int32Array(n).fill(totalIters), ...m };
+      } catch (e) {
+        adversarial.dispose();
+        throw e;
+      }
+    } finally {
+      tf.dispose([yt, oh, timg, xShr, w, bestL2, bestAdv]);
+    }
+  }
+}

@@ -1,0 +1,221 @@
+import * as tf from '@tensorflow/tfjs';
+import { ArgumentError } from '../errors.js';
+import { Rng } from '../util/rng.js';
+import { checkInputs, checkInt, checkRange, logitsAndJacobian, measure } from './common.js';
+import type { Attack, AttackModel, AttackResult, Labels, RunOptions } from './types.js';
+
+/**
+ * How JSMA picks the target class of each input when none is given:
+ * - `random`: uniform over the K−1 classes other than the true label (seeded; the paper's setting),
+ * - `next`: (label + 1) mod K,
+ * - `least-likely`: the class with the lowest clean logit.
+ */
+export type JsmaTargetPolicy = 'random' | 'next' | 'least-likely';
+export const JSMA_TARGET_POLICIES: readonly JsmaTargetPolicy[] = ['random', 'next', 'least-likely'];
+
+/** Hyperparameters of JSMA. */
+export interface JsmaParams {
+  /** Change applied to each selected feature (then clipped to the bounds); > 0 increases. Default 1. */
+  theta: number;
+  /** Maximum fraction of the input features that may be changed. Default 0.05 (the paper's 5 %). */
+  gamma: number;
+  /** Target class rule when `RunOptions.targets` is not given. Default 'random'. */
+  target: JsmaTargetPolicy;
+  /** Differentiate the logits (Carlini's and cleverhans' choice) or the softmax output (Papernot's F). Default 'logits'. */
+  saliencyOn: 'logits' | 'probs';
+  /** Rows per chunk of the pairwise saliency search; its memory is chunk × D² floats. Default 8. */
+  pairChunk: number;
+}
+
+export const JSMA_DEFAULTS: Readonly<JsmaParams> = Object.freeze({
+  theta: 1,
+  gamma: 0.05,
+  target: 'random',
+  saliencyOn: 'logits',
+  pairChunk: 8,
+});
+
+/**
+ * Target classes [n] for labels `y` under `policy`. `cleanLogits` (row-major [n, k]) is needed for
+ * 'least-likely'.
+ */
+export function chooseTargets(policy: JsmaTargetPolicy, y: Int32Array, k: number, seed = 0, cleanLogits?: Float32Array | Int32Array | Uint8Array): Int32Array {
+  const t = new Int32Array(y.length);
+  const rng = new Rng(seed);
+  for (let i = 0; i < y.length; i++) {
+    if (policy === 'random') {
+      const r = rng.int(k - 1);
+      t[i] = r >= y[i] ? r + 1 : r;
+    } else if (policy === 'next') {
+      t[i] = (y[i] + 1) % k;
+    } else {
+      if (!cleanLogits) throw new ArgumentError(`chooseTargets: 'least-likely' needs the clean logits`);
+      let best = -1;
+      for (let j = 0; j < k; j++) if (j !== y[i] && (best < 0 || cleanLogits[i * k + j] < cleanLogits[i * k + best])) best = j;
+      t[i] = best;
+    }
+  }
+  return t;
+}
+
+/**
+ * Pairwise saliency search (Papernot et al., Algorithm 3) for rows of `alpha` = ∂z_t/∂x and
+ * `beta` = Σ_{k≠t} ∂z_k/∂x (both [m, D]) over the features where `domain` [m, D] is 1.
+ * For increasing perturbations (θ > 0) the pair (p, q) must have α_p+α_q > 0 and β_p+β_q < 0 and
+ * maximises (α_p+α_q)·|β_p+β_q|; for θ < 0 the signs flip.
+ *
+ * @returns p, q [m] int32 feature indices and valid [m] float (1 where some admissible pair exists).
+ *   New tensors owned by the caller.
+ */
+export function bestPairs(alpha: tf.Tensor2D, beta: tf.Tensor2D, domain: tf.Tensor2D, increase: boolean): { p: tf.Tensor1D; q: tf.Tensor1D; valid: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const [m, d] = alpha.shape;
+    const aP = tf.add(alpha.reshape([m, d, 1]), alpha.reshape([m, 1, d]));
+    const bP = tf.add(beta.reshape([m, d, 1]), beta.reshape([m, 1, d]));
+    // relu(±aP)·relu(∓bP) is the saliency where both sign conditions hold and 0 elsewhere
+    const score0 = increase ? tf.mul(tf.relu(aP), tf.relu(tf.neg(bP))) : tf.mul(tf.relu(tf.neg(aP)), tf.relu(bP));
+    const offDiag = tf.sub(1, tf.eye(d));
+    const dom = tf.mul(tf.mul(domain.reshape([m, d, 1]), domain.reshape([m, 1, d])), offDiag);
+    const score = tf.mul(score0, dom).reshape([m, d * d]);
+    const idx = tf.argMax(score, 1);
+    const valid = tf.cast(tf.greater(tf.max(score, 1), 0), 'float32') as tf.Tensor1D;
+    const p = tf.floorDiv(idx, d) as tf.Tensor1D;
+    const q = tf.mod(idx, d) as tf.Tensor1D;
+    return { p, q, valid };
+  });
+}
+
+/**
+ * Jacobian-based Saliency Map Attack (targeted, L0): repeatedly picks the pair of input features
+ * whose joint increase (θ > 0) most raises the target logit while lowering the others, and changes
+ * both by θ (clipped to the bounds). Each feature is changed at most once (it leaves the search
+ * domain), and at most ⌊γ·D/2⌋ pairs are changed, so at most ⌊γ·D⌋ features move. A row stops when
+ * it is classified as its target or no admissible pair remains. Success means "classified as the
+ * target"; `AttackResult.targets` reports the targets and the summary's misclassification rate the
+ * untargeted view.
+ *
+ * Each iteration costs one forward and one backward pass of K·n rows plus an [n, D, D] pair search
+ * (in chunks of `pairChunk` rows).
+ *
+ * @see Papernot, McDaniel, Jha, Fredrikson, Celik, Swami, "The Limitations of Deep Learning in Adversarial Settings", EuroS&P 2016.
+ */
+export class JSMA implements Attack<JsmaParams> {
+  readonly name = 'jsma';
+  readonly norm = 'l0' as const;
+  readonly targeted = true;
+  readonly params: Readonly<JsmaParams>;
+
+  constructor(params: Partial<JsmaParams> = {}) {
+    const p = { ...JSMA_DEFAULTS, ...params };
+    checkRange('JSMA', 'theta', p.theta, -Infinity, Infinity);
+    if (p.theta === 0) throw new ArgumentError(`JSMA: 'theta' must be non-zero, got 0`);
+    checkRange('JSMA', 'gamma', p.gamma, 0, 1);
+    if (!JSMA_TARGET_POLICIES.includes(p.target)) {
+      throw new ArgumentError(`JSMA: 'target' must be one of ${JSMA_TARGET_POLICIES.join(', ')}, got '${p.target}'`);
+    }
+    if (p.saliencyOn !== 'logits' && p.saliencyOn !== 'probs') {
+      throw new ArgumentError(`JSMA: 'saliencyOn' must be 'logits' or 'probs', got '${p.saliencyOn}'`);
+    }
+    checkInt('JSMA', 'pairChunk', p.pairChunk, 1);
+    this.params = Object.freeze(p);
+  }
+
+  /** See `Attack.run`. `adversarial` [n,h,w,c] is owned by the caller; `targets` are reported. */
+  async run(model: AttackModel, x: tf.Tensor4D, labels: Labels, opts: RunOptions = {}): Promise<AttackResult> {
+    const y = await checkInputs('JSMA', model, x, labels);
+    const n = y.length;
+    const k = model.numClasses;
+    const { theta, gamma, pairChunk } = this.params;
+    const [lo, hi] = model.bounds;
+    const d = x.size / Math.max(n, 1);
+    const maxPairs = Math.floor((gamma * d) / 2);
+    const targets = await this.targetsFor(model, x, y, opts);
+    const net: AttackModel =
+      this.params.saliencyOn === 'probs'
+        ? { bounds: model.bounds, numClasses: k, logits: (xi) => tf.tidy(() => tf.softmax(model.logits(xi))) }
+        : model;
+    const increase = theta > 0;
+    const tt = tf.tensor1d(targets, 'int32');
+    let cur: tf.Tensor2D = x.reshape([n, d]);
+    let domain: tf.Tensor2D = tf.tidy(() => tf.cast(increase ? tf.less(cur, hi) : tf.greater(cur, lo), 'float32') as tf.Tensor2D);
+    let active: tf.Tensor1D = tf.ones([n]);
+    const iterations = new Int32Array(n);
+    try {
+      for (let it = 0; it < maxPairs; it++) {
+        const { logits, jacobian } = tf.tidy(() => logitsAndJacobian(net, cur.reshape(x.shape) as tf.Tensor4D));
+        const notYet = tf.tidy(() => tf.mul(active, tf.cast(tf.notEqual(tf.argMax(logits, 1), tt), 'float32')) as tf.Tensor1D);
+        logits.dispose();
+        const [alpha, beta] = tf.tidy(() => {
+          const oh = tf.oneHot(tt, k).expandDims(2);
+          const a = tf.sum(tf.mul(jacobian, oh), 1) as tf.Tensor2D;
+          return [a, tf.sub(tf.sum(jacobian, 1), a) as tf.Tensor2D];
+        });
+        jacobian.dispose();
+        const ps: tf.Tensor1D[] = [];
+        const qs: tf.Tensor1D[] = [];
+        const vs: tf.Tensor1D[] = [];
+        for (let s = 0; s < n; s += pairChunk) {
+          const m = Math.min(pairChunk, n - s);
+          const r = tf.tidy(() =>
+            bestPairs(alpha.slice([s, 0], [m, d]), beta.slice([s, 0], [m, d]), domain.slice([s, 0], [m, d]), increase),
+          );
+          ps.push(r.p);
+          qs.push(r.q);
+          vs.push(r.valid);
+        }
+        tf.dispose([alpha, beta]);
+        const next = tf.tidy(() => {
+          const act = tf.mul(notYet, tf.concat(vs)); // rows that move this iteration
+          const mask = tf.mul(tf.add(tf.oneHot(tf.concat(qs), d), tf.oneHot(tf.concat(ps), d)), act.expandDims(1));
+          const c = tf.clipByValue(tf.add(cur, tf.mul(mask, theta)), lo, hi) as tf.Tensor2D;
+          const dm = tf.mul(domain, tf.sub(1, mask)) as tf.Tensor2D;
+          return { act: act as tf.Tensor1D, c, dm };
+        });
+        tf.dispose([...ps, ...qs, ...vs, notYet]);
+        cur.dispose();
+        domain.dispose();
+        active.dispose();
+        cur = next.c;
+        domain = next.dm;
+        active = next.act;
+        const act = await active.data(); // n floats per iteration: needed to stop early
+        let count = 0;
+        for (let i = 0; i < n; i++) if (act[i] > 0) (count++, iterations[i]++);
+        opts.onProgress?.((it + 1) / maxPairs);
+        if (count === 0) break;
+      }
+      const adversarial = cur.reshape(x.shape) as tf.Tensor4D;
+      try {
+        const m = await measure(model, x, adversarial, y, targets);
+        opts.onProgress?.(1);
+        return { adversarial, labels: y, targets, iterations, ...m };
+      } catch (e) {
+        adversarial.dispose();
+        throw e;
+      }
+    } finally {
+      tf.dispose([tt, cur, domain, active]);
+    }
+  }
+
+  private async targetsFor(model: AttackModel, x: tf.Tensor4D, y: Int32Array, opts: RunOptions): Promise<Int32Array> {
+    const k = model.numClasses;
+    if (opts.targets) {
+      const t = Int32Array.from(opts.targets);
+      if (t.length !== y.length) throw new ArgumentError(`JSMA: expected ${y.length} targets, got ${t.length}`);
+      t.forEach((v, i) => {
+        if (!(v >= 0 && v < k && v !== y[i])) {
+          throw new ArgumentError(`JSMA: targets[${i}] must be a class in [0, ${k}) other than the label ${y[i]}, got ${v}`);
+        }
+      });
+      return t;
+    }
+    if (this.params.target !== 'least-likely') return chooseTargets(this.params.target, y, k, opts.seed ?? 0);
+    const z = model.logits(x);
+    try {
+      return chooseTargets('least-likely', y, k, opts.seed ?? 0, (await z.data()) as Float32Array);
+    } finally {
+      z.dispose();
+    }
+  }
+}

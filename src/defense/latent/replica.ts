@@ -1,0 +1,142 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { ArgumentError, DataFormatError } from '../../errors.js';
+
+/**
+ * L2 normalisation over every non-batch axis: y = x / max(‖x‖₂, 1e-6).
+ * Shape-preserving ([n, …] → [n, …]); serialisable as class 'PclL2Normalize'.
+ */
+export class L2Normalize extends tf.layers.Layer {
+  static readonly className = 'PclL2Normalize';
+  constructor(config: { name?: string } = {}) {
+    super(config);
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => {
+      const axes = x.shape.map((_, i) => i).slice(1);
+      // the floor keeps an all-zero ReLU vector (dead features) finite
+      const sq = tf.maximum(tf.sum(tf.square(x), axes, true), 1e-12);
+      return tf.mul(x, tf.rsqrt(sq));
+    });
+  }
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
+    return inputShape;
+  }
+  override getClassName(): string {
+    return L2Normalize.className;
+  }
+}
+tf.serialization.registerClass(L2Normalize);
+
+/** A replica of a victim with an L2 normalisation inserted after a checkpoint layer. */
+export interface Replica {
+  /** Two outputs: [normalised checkpoint features (shape of the checkpoint's output), victim-like output]. */
+  model: tf.LayersModel;
+  /** Whether the replica's output is softmax probabilities (else logits). */
+  outputIsProbs: boolean;
+  /** Flattened feature dimension p. */
+  featureDim: number;
+}
+
+function layerActivation(l: tf.layers.Layer): string | undefined {
+  return (l.getConfig() as { activation?: string }).activation;
+}
+
+/**
+ * Checks that `model` is a chain (each layer consumes exactly the previous layer's output) and
+ * returns its non-input layers in order. Only chains can be re-wired with a layer inserted.
+ */
+export function chainLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  for (let i = 1; i < layers.length; i++) {
+    if (layers[i].input !== layers[i - 1].output) {
+      throw new ArgumentError(
+        `replica: layer '${layers[i].name}' does not consume the output of '${layers[i - 1].name}'; ` +
+          'only chain (sequential-style) models can take an inserted checkpoint normalisation',
+      );
+    }
+  }
+  return layers;
+}
+
+/** The victim's default checkpoint: the second-to-last (non-input) layer. */
+export function defaultCheckpoint(model: tf.LayersModel): string {
+  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  if (layers.length < 2) throw new ArgumentError(`checkpointLayer: the model has ${layers.length} layer(s); need at least 2 for a default checkpoint`);
+  return layers[layers.length - 2].name;
+}
+
+/**
+ * Builds a replica of `victim` (fresh layers from its topology, weights copied) with an
+ * {@link L2Normalize} after the layer named `checkpoint`; the remaining layers continue from the
+ * normalised features. The victim is not modified. Caller owns the replica (dispose its model).
+ */
+export async function buildReplica(victim: tf.LayersModel, checkpoint: string): Promise<Replica> {
+  const names = chainLayers(victim).map((l) => l.name);
+  const at = names.indexOf(checkpoint);
+  if (at < 0) throw new ArgumentError(`checkpointLayer: no layer named '${checkpoint}' (layers: ${names.join(', ')})`);
+  if (at === names.length - 1) {
+    throw new ArgumentError(`checkpointLayer: '${checkpoint}' is the output layer; pick a hidden layer (${names.slice(0, -1).join(', ')})`);
+  }
+  const topology = victim.toJSON(null, false) as unknown as tf.io.ModelJSON['modelTopology'];
+  const clone = await tf.models.modelFromJSON({ modelTopology: topology } as tf.io.ModelJSON);
+  const weights = victim.getWeights();
+  clone.setWeights(weights);
+  const layers = chainLayers(clone);
+  const input = tf.input({ shape: clone.inputs[0].shape.slice(1) as number[] });
+  let h: tf.SymbolicTensor = input;
+  let feat: tf.SymbolicTensor | undefined;
+  for (const l of layers) {
+    h = l.apply(h) as tf.SymbolicTensor;
+    if (l.name === checkpoint) {
+      h = new L2Normalize({ name: 'pcl_l2_normalize' }).apply(h) as tf.SymbolicTensor;
+      feat = h;
+    }
+  }
+  const model = tf.model({ inputs: input, outputs: [feat!, h] });
+  const featureDim = feat!.shape.slice(1).reduce((a: number, b) => a * (b as number), 1);
+  return { model, outputIsProbs: layerActivation(layers[layers.length - 1]) === 'softmax', featureDim };
+}
+
+/**
+ * Saves a LayersModel (topology + weights) into `dir` in the TensorFlow.js layers format:
+ * `model.json` + `weights.bin` (loadable with `tf.loadLayersModel('file://dir/model.json')` under
+ * tfjs-node, or {@link loadModelCopy}). Returns the files written, relative to `dir`.
+ */
+export async function saveModelCopy(model: tf.LayersModel, dir: string): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (art) => {
+      const data = art.weightData instanceof ArrayBuffer ? art.weightData : tf.io.concatenateArrayBuffers(art.weightData as ArrayBuffer[]);
+      await fs.writeFile(path.join(dir, 'weights.bin'), new Uint8Array(data));
+      const json = {
+        modelTopology: art.modelTopology,
+        format: art.format ?? 'layers-model',
+        generatedBy: art.generatedBy,
+        convertedBy: art.convertedBy ?? null,
+        weightsManifest: [{ paths: ['weights.bin'], weights: art.weightSpecs }],
+      };
+      await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return ['model.json', 'weights.bin'];
+}
+
+/** Loads a model written by {@link saveModelCopy} (single weights file). Caller owns the model. */
+export async function loadModelCopy(dir: string): Promise<tf.LayersModel> {
+  const mpath = path.join(dir, 'model.json');
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(await fs.readFile(mpath, 'utf8'));
+  } catch (e) {
+    throw new DataFormatError(`${mpath}: cannot read a tfjs model.json (${(e as Error).message})`);
+  }
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const bufs = await Promise.all(json.weightsManifest.flatMap((g) => g.paths).map((p) => fs.readFile(path.join(dir, p))));
+  const all = Buffer.concat(bufs);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));
+}

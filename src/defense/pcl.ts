@@ -1,0 +1,359 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { ArgumentError, ManifestError, assert, assertFitted } from '../errors.js';
+import {
+  calibratedFusionScores,
+  calibratedFusionThreshold,
+  fitCalibratedFusion,
+  type CalibratedFusionModel,
+  type FusionMethod,
+  type PValueCalibration,
+} from '../eval/fusion.js';
+import { Classifier } from '../models/classifier.js';
+import { Rng } from '../util/rng.js';
+import { info } from '../util/progress.js';
+import { InputDefender, type InputDefenderParams } from './input/input-defender.js';
+import { LatentDefender, type LatentDefenderParams } from './latent/latent-defender.js';
+import { loadModelCopy, saveModelCopy } from './latent/replica.js';
+import { listFiles, loadDetector, readBundle, writeBundle, writeDirAtomic } from './persistence.js';
+import type { Detector, FitOptions } from './types.js';
+
+/** How the defenders' alarms are combined into one decision. */
+export type FusionRule = 'or' | 'calibrated';
+
+/** Hyperparameters of a {@link PCLDetector}. */
+export interface PCLDetectorParams {
+  /** Latent checkpoint layers (names in the victim). Default: the second-to-last layer. */
+  checkpoints: string[];
+  /** Run the input (dictionary / PSNR) defender too. Default true. */
+  inputDefender: boolean;
+  /** Security parameter in percent shared by every defender (default 1). */
+  sp: number;
+  /** Per-defender SP overrides, keyed by defender label ('latent:fc2', 'input'). */
+  spOverrides: Record<string, number>;
+  /**
+   * 'or' (the paper): adversarial iff any defender exceeds its own per-class threshold at its SP.
+   * 'calibrated': per-defender p-values fused (Fisher) and re-thresholded on held-out clean data so
+   * the *combined* false-alarm rate equals SP.
+   */
+  fusion: FusionRule;
+  /** p-value combination of the calibrated fusion (default 'fisher'). */
+  fusionMethod: FusionMethod;
+  /** Fraction of the clean training data held out of fitting, to calibrate the fusion (default 0.1). */
+  calibrationFraction: number;
+  /** Options passed to every latent defender. */
+  latent: Partial<Omit<LatentDefenderParams, 'checkpointLayer'>>;
+  /** Options passed to the input defender. */
+  input: Partial<InputDefenderParams>;
+  /** Seed of the calibration split (defenders get their own seeds from `latent`/`input`). */
+  seed: number;
+}
+
+const DEFAULTS: Readonly<Omit<PCLDetectorParams, 'checkpoints'>> = Object.freeze({
+  inputDefender: true,
+  sp: 1,
+  spOverrides: {},
+  fusion: 'or',
+  fusionMethod: 'fisher',
+  calibrationFraction: 0.1,
+  latent: {},
+  input: {},
+  seed: 0,
+});
+
+function validateParams(p: PCLDetectorParams): PCLDetectorParams {
+  assert(Array.isArray(p.checkpoints) && p.checkpoints.length > 0, () => `PCLDetector: 'checkpoints' must list at least one layer, got ${JSON.stringify(p.checkpoints)}`);
+  assert(new Set(p.checkpoints).size === p.checkpoints.length, () => `PCLDetector: 'checkpoints' has duplicates: ${p.checkpoints.join(',')}`);
+  assert(p.sp >= 0 && p.sp <= 100, () => `PCLDetector: 'sp' must be a percentage in [0, 100], got ${p.sp}`);
+  for (const [k, v] of Object.entries(p.spOverrides)) {
+    assert(v >= 0 && v <= 100, () => `PCLDetector: 'spOverrides.${k}' must be a percentage in [0, 100], got ${v}`);
+  }
+  assert(p.fusion === 'or' || p.fusion === 'calibrated', () => `PCLDetector: 'fusion' must be 'or' or 'calibrated', got '${p.fusion}'`);
+  assert(p.calibrationFraction >= 0 && p.calibrationFraction < 0.5, () => `PCLDetector: 'calibrationFraction' must be in [0, 0.5), got ${p.calibrationFraction}`);
+  return p;
+}
+
+/** Scores of every defender for a batch of inputs. */
+export interface PCLScores {
+  /** Victim's predicted label per sample, [n]. */
+  yPred: Int32Array;
+  /** Per defender (same order as `detector.defenders`), score [n]; higher = more adversarial. */
+  scores: Float32Array[];
+}
+
+/** What {@link PCLDetector.detect} returns. */
+export interface PCLDetection extends PCLScores {
+  /** 1 = adversarial, [n]. */
+  adversarial: Uint8Array;
+  /** Per defender, its own alarm at its SP, [n]. */
+  alarms: Uint8Array[];
+  /** The fused score of the calibrated fusion, when available, [n]. */
+  fused?: Float64Array;
+}
+
+interface PCLState {
+  /** Calibrated fusion fitted on the held-out clean split; undefined if calibrationFraction = 0. */
+  fusion?: CalibratedFusionModel;
+}
+
+/**
+ * Parallel Checkpointing Learners: latent defenders at one or more checkpoint layers plus an input
+ * defender, all beside an untouched victim classifier. Fitted on clean data only.
+ *
+ * Decision rules: the paper's OR at one shared security parameter (each defender flags the SP % most
+ * unusual of its own clean training samples), or a calibrated fusion whose *combined* false-alarm
+ * rate equals SP (see `eval/fusion.ts`).
+ *
+ * @see Rouhani, Samragh, Javidi & Koushanfar, "Towards safe deep learning: unsupervised defense
+ *   against generic adversarial attacks", 2018, §3–4.
+ */
+export class PCLDetector {
+  static readonly detectorName = 'PCLDetector';
+  readonly params: Readonly<PCLDetectorParams>;
+  readonly defenders: Detector[];
+  private state_?: PCLState;
+
+  /**
+   * Builds the default defenders for `victim` (not fitted). Pass `defenders` to use your own
+   * (e.g. baselines) instead; their labels must be unique.
+   */
+  constructor(
+    readonly victim: Classifier,
+    params: Partial<PCLDetectorParams> = {},
+    defenders?: Detector[],
+  ) {
+    const checkpoints = params.checkpoints ?? [new LatentDefender(victim, params.latent ?? {}).params.checkpointLayer];
+    this.params = Object.freeze(validateParams({ ...DEFAULTS, ...params, checkpoints }));
+    if (defenders) {
+      this.defenders = defenders;
+    } else {
+      this.defenders = this.params.checkpoints.map((c) => new LatentDefender(victim, { ...this.params.latent, checkpointLayer: c }));
+      if (this.params.inputDefender) this.defenders.push(new InputDefender(victim, this.params.input));
+    }
+    const labels = this.defenders.map((d) => d.label);
+    assert(new Set(labels).size === labels.length, () => `PCLDetector: defender labels must be unique, got ${labels.join(', ')}`);
+  }
+
+  get isFitted(): boolean {
+    return this.state_ !== undefined && this.defenders.every((d) => d.isFitted);
+  }
+  get labels(): string[] {
+    return this.defenders.map((d) => d.label);
+  }
+  /** The calibrated fusion model (undefined when fitted with calibrationFraction = 0). */
+  get fusionModel(): CalibratedFusionModel | undefined {
+    return this.state_?.fusion;
+  }
+
+  /** SP of defender `label`: its override, else the shared SP. */
+  spFor(label: string, sp = this.params.sp): number {
+    return this.params.spOverrides[label] ?? sp;
+  }
+
+  /**
+   * Fits every defender on clean data, holding out `calibrationFraction` of it (stratified, seeded)
+   * to calibrate the fusion. `x`: [n,h,w,c] in [0,1]; `y`: [n] true labels. Resolves to `this`.
+   */
+  async fit(x: tf.Tensor4D, y: tf.Tensor1D, opts: FitOptions = {}): Promise<this> {
+    assert(x.rank === 4, () => `PCLDetector.fit: expected x of rank 4 [n,h,w,c], got shape [${x.shape}]`);
+    assert(y.rank === 1 && y.shape[0] === x.shape[0], () => `PCLDetector.fit: expected y of shape [${x.shape[0]}], got [${y.shape}]`);
+    const { fitIdx, calIdx } = splitHoldout(await y.data(), this.params.calibrationFraction, this.params.seed);
+    const xFit = calIdx.length ? tf.gather(x, fitIdx) : x;
+    const yFit = calIdx.length ? tf.gather(y, fitIdx) : y;
+    try {
+      for (const d of this.defenders) {
+        info(`fitting ${d.label} on ${fitIdx.length} clean samples`);
+        await d.fit(xFit, yFit, opts);
+      }
+    } finally {
+      if (xFit !== x) xFit.dispose();
+      if (yFit !== y) yFit.dispose();
+    }
+    let fusion: CalibratedFusionModel | undefined;
+    if (calIdx.length > 0) {
+      const xCal = tf.gather(x, calIdx);
+      try {
+        info(`calibrating the fusion on ${calIdx.length} held-out clean samples`);
+        const s = await this.scoreAll(xCal);
+        fusion = fitCalibratedFusion(this.calibrations(), { scores: s.scores, classes: s.yPred }, this.params.fusionMethod);
+      } finally {
+        xCal.dispose();
+      }
+    }
+    this.state_ = { fusion };
+    return this;
+  }
+
+  /** Per-defender clean training scores per class (the basis of thresholds and p-values). */
+  calibrations(): PValueCalibration[] {
+    return this.defenders.map((d) => ({
+      label: d.label,
+      sortedScores: Array.from({ length: d.numClasses }, (_, k) => d.trainScores(k)),
+    }));
+  }
+
+  /** Runs the victim and every defender on `x` ([n,h,w,c]); inputs are not disposed. */
+  async scoreAll(x: tf.Tensor4D): Promise<PCLScores> {
+    assert(x.rank === 4, () => `PCLDetector.score: expected x of rank 4 [n,h,w,c], got shape [${x.shape}]`);
+    const yT = this.victim.predict(x);
+    try {
+      const yPred = new Int32Array(await yT.data());
+      const scores: Float32Array[] = [];
+      for (const d of this.defenders) scores.push(await d.score(x, yT));
+      return { yPred, scores };
+    } finally {
+      yT.dispose();
+    }
+  }
+
+  /**
+   * Flags adversarial inputs at security parameter `sp` (default: params.sp) with the given fusion
+   * rule (default: params.fusion). Always returns every defender's raw score too.
+   */
+  async detect(x: tf.Tensor4D, opts: { sp?: number; fusion?: FusionRule } = {}): Promise<PCLDetection> {
+    assertFitted(this.state_, 'PCLDetector');
+    const sp = opts.sp ?? this.params.sp;
+    assert(sp >= 0 && sp <= 100, () => `PCLDetector.detect: 'sp' must be a percentage in [0, 100], got ${sp}`);
+    const rule = opts.fusion ?? this.params.fusion;
+    const s = await this.scoreAll(x);
+    return this.decide(s, sp, rule);
+  }
+
+  /** Applies a decision rule to precomputed scores (no model evaluation). */
+  decide(s: PCLScores, sp: number, rule: FusionRule = this.params.fusion): PCLDetection {
+    assertFitted(this.state_, 'PCLDetector');
+    const n = s.yPred.length;
+    const alarms = this.defenders.map((d, j) => {
+      const thr = d.thresholds(this.spFor(d.label, sp));
+      const a = new Uint8Array(n);
+      for (let i = 0; i < n; i++) a[i] = s.scores[j][i] > thr[s.yPred[i]] ? 1 : 0;
+      return a;
+    });
+    const adversarial = new Uint8Array(n);
+    let fused: Float64Array | undefined;
+    if (this.state_.fusion) fused = calibratedFusionScores(this.state_.fusion, { scores: s.scores, classes: s.yPred });
+    if (rule === 'or') {
+      for (const a of alarms) for (let i = 0; i < n; i++) adversarial[i] |= a[i];
+    } else {
+      if (!this.state_.fusion || !fused) {
+        throw new ArgumentError(`PCLDetector.detect: fusion 'calibrated' needs a detector fitted with calibrationFraction > 0`);
+      }
+      const t = calibratedFusionThreshold(this.state_.fusion, sp);
+      for (let i = 0; i < n; i++) adversarial[i] = fused[i] > t ? 1 : 0;
+    }
+    return { ...s, adversarial, alarms, fused };
+  }
+
+  /**
+   * Writes the bundle: `manifest.json` (params, per-defender thresholds at SP, fusion calibration,
+   * sha256 of every file), `victim/` (a copy of the victim model) and `defenders/<i>/` (one bundle
+   * per defender). Atomic: a failure leaves any previous bundle at `dir` untouched.
+   */
+  async save(dir: string): Promise<void> {
+    const st = this.state_;
+    assertFitted(st, 'PCLDetector');
+    await writeDirAtomic(dir, async (tmp) => {
+      await saveModelCopy(this.victim.model, path.join(tmp, 'victim'));
+      const children: Record<string, string> = { victim: 'victim/' };
+      for (let j = 0; j < this.defenders.length; j++) {
+        await this.defenders[j].save(path.join(tmp, 'defenders', String(j)));
+        children[this.defenders[j].label] = `defenders/${j}/`;
+      }
+      const files = (await listFiles(tmp)).filter((f) => f !== 'manifest.json' && f !== 'weights.bin');
+      const tensors: tf.NamedTensorMap = {};
+      if (st.fusion) tensors['fusion/heldout'] = tf.tensor1d(Float32Array.from(st.fusion.heldoutSorted));
+      try {
+        await writeBundle(
+          tmp,
+          {
+            name: PCLDetector.detectorName,
+            params: { ...this.params },
+            attributes: {
+              numClasses: this.victim.numClasses,
+              defenders: this.defenders.map((d, j) => ({
+                label: d.label,
+                kind: d.kind,
+                dir: `defenders/${j}/`,
+                sp: this.spFor(d.label),
+                thresholds: Array.from(d.thresholds(this.spFor(d.label))),
+              })),
+              fusion: st.fusion ? { method: st.fusion.method, heldout: st.fusion.heldoutSorted.length } : null,
+            },
+            children,
+          },
+          tensors,
+          files,
+        );
+      } finally {
+        for (const t of Object.values(tensors)) t.dispose();
+      }
+    });
+  }
+
+  /**
+   * Loads a bundle written by {@link save}: verifies format, version and the sha256 of every file
+   * (victim and defenders included) and refuses a tampered or mismatched bundle with a
+   * `ManifestError` naming the file.
+   */
+  static async load(dir: string): Promise<PCLDetector> {
+    const { manifest, tensors } = await readBundle(dir, PCLDetector.detectorName);
+    try {
+      const victim = new Classifier(await loadModelCopy(path.join(dir, 'victim')));
+      const attrs = manifest.attributes as { numClasses: number; defenders: { label: string; kind: string; dir: string }[]; fusion: { method: FusionMethod } | null };
+      if (attrs.numClasses !== victim.numClasses) {
+        throw new ManifestError(`${path.join(dir, 'manifest.json')}: bundle has ${attrs.numClasses} classes, its victim copy has ${victim.numClasses}`);
+      }
+      const defenders: Detector[] = [];
+      for (const d of attrs.defenders) {
+        const sub = path.join(dir, d.dir);
+        await fs.access(sub).catch(() => {
+          throw new ManifestError(`${sub}: defender '${d.label}' listed in the manifest is missing`);
+        });
+        defenders.push(await loadDetector(sub, { victim }));
+      }
+      const det = new PCLDetector(victim, manifest.params as Partial<PCLDetectorParams>, defenders);
+      let fusion: CalibratedFusionModel | undefined;
+      if (attrs.fusion) {
+        const t = tensors['fusion/heldout'];
+        if (!t) throw new ManifestError(`${path.join(dir, 'manifest.json')}: missing weight 'fusion/heldout'`);
+        fusion = {
+          method: attrs.fusion.method,
+          calibrations: det.calibrations(),
+          heldoutSorted: Float64Array.from(t.dataSync()),
+        };
+      }
+      det.state_ = { fusion };
+      return det;
+    } finally {
+      for (const t of Object.values(tensors)) t.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const d of this.defenders) d.dispose();
+    this.state_ = undefined;
+  }
+}
+
+/** Stratified, seeded split of indices into a fitting part and a held-out calibration part. */
+export function splitHoldout(labels: ArrayLike<number>, fraction: number, seed: number): { fitIdx: Int32Array; calIdx: Int32Array } {
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < labels.length; i++) {
+    const k = labels[i];
+    if (!byClass.has(k)) byClass.set(k, []);
+    byClass.get(k)!.push(i);
+  }
+  const rng = new Rng(seed);
+  const fit: number[] = [];
+  const cal: number[] = [];
+  for (const k of [...byClass.keys()].sort((a, b) => a - b)) {
+    const idx = rng.shuffle(byClass.get(k)!);
+    const nCal = Math.floor(idx.length * fraction);
+    cal.push(...idx.slice(0, nCal));
+    fit.push(...idx.slice(nCal));
+  }
+  fit.sort((a, b) => a - b);
+  cal.sort((a, b) => a - b);
+  return { fitIdx: Int32Array.from(fit), calIdx: Int32Array.from(cal) };
+}

@@ -1,0 +1,231 @@
+import * as tf from '@tensorflow/tfjs';
+import { ArgumentError, ShapeError, assert } from '../errors.js';
+import type { Dataset } from '../data/types.js';
+import { progressBar } from '../util/progress.js';
+import { Rng } from '../util/rng.js';
+
+/** Optimizers `trainClassifier` can use. */
+export type OptimizerName = 'adam' | 'sgd' | 'momentum';
+
+/** Simple data augmentation for image training (off by default). */
+export interface Augmentation {
+  /** Mirror each image left–right with probability 1/2. */
+  flip?: boolean;
+  /** Pad by this many zero pixels on every side, then crop a random h×w window (per image). */
+  crop?: number;
+}
+
+/** Options of `trainClassifier`. */
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  /** Learning rate. */
+  lr: number;
+  /** Seed of the per-epoch shuffles and augmentation (default 0). */
+  seed?: number;
+  /** Default 'adam' (the victim setting; the latent defender reuses it at lr / 10). */
+  optimizer?: OptimizerName;
+  /** Evaluated after each epoch (accuracy). */
+  validation?: Dataset;
+  augment?: Augmentation;
+  /** Stop after this many mini-batches per epoch (for timing runs); default: all. */
+  maxBatchesPerEpoch?: number;
+  /** Called after each epoch with its log. */
+  onEpoch?: (log: EpochLog) => void | Promise<void>;
+  /** Show a progress bar (defaults to the global CLI setting). */
+  progress?: boolean;
+}
+
+/** One epoch of training. */
+export interface EpochLog {
+  /** 1-based. */
+  epoch: number;
+  /** Mean training cross-entropy over the epoch's batches. */
+  loss: number;
+  /** Training accuracy over the epoch (in training mode, before each batch's update). */
+  accuracy: number;
+  /** Accuracy on `validation`, when given. */
+  valAccuracy?: number;
+  /** Wall-clock seconds of this epoch (training + validation). */
+  seconds: number;
+  /** Mini-batches run. */
+  batches: number;
+}
+
+/** Result of `trainClassifier`. */
+export interface TrainResult {
+  history: EpochLog[];
+  /** Total wall-clock seconds. */
+  seconds: number;
+}
+
+/** Creates the optimizer `name` with learning rate `lr`. Caller disposes it. */
+export function makeOptimizer(name: OptimizerName, lr: number): tf.Optimizer {
+  switch (name) {
+    case 'adam':
+      return tf.train.adam(lr);
+    case 'sgd':
+      return tf.train.sgd(lr);
+    case 'momentum':
+      return tf.train.momentum(lr, 0.9);
+    default:
+      throw new ArgumentError(`optimizer: expected 'adam', 'sgd' or 'momentum', got '${name as string}'`);
+  }
+}
+
+/**
+ * Mean cross-entropy of softmax probabilities `p` [n, k] against int labels `y` [n]
+ * (probabilities clipped to [1e-7, 1] as Keras does, so log stays finite).
+ */
+export function crossEntropy(p: tf.Tensor2D, y: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const oneHot = tf.oneHot(y, p.shape[1]);
+    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(p, 1e-7, 1))), 1))) as tf.Scalar;
+  });
+}
+
+/**
+ * Applies `aug` to a batch `x` [n, h, w, c] using the seeded `rng` (per-image random crop after
+ * zero padding, then per-image random left–right flip). Returns a new tensor [n, h, w, c] owned by
+ * the caller; `x` is not disposed.
+ */
+export function augmentBatch(x: tf.Tensor4D, aug: Augmentation, rng: Rng): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w] = x.shape;
+    let out: tf.Tensor4D = x;
+    if (aug.crop && aug.crop > 0) {
+      const p = aug.crop;
+      const padded = tf.pad(out, [
+        [0, 0],
+        [p, p],
+        [p, p],
+        [0, 0],
+      ]);
+      const H = h + 2 * p;
+      const W = w + 2 * p;
+      const boxes = new Float32Array(n * 4);
+      for (let i = 0; i < n; i++) {
+        const oy = rng.int(2 * p + 1);
+        const ox = rng.int(2 * p + 1);
+        // pixel-aligned boxes: bilinear sampling at integer positions copies pixels exactly
+        boxes.set([oy / (H - 1), ox / (W - 1), (oy + h - 1) / (H - 1), (ox + w - 1) / (W - 1)], i * 4);
+      }
+      out = tf.image.cropAndResize(
+        padded,
+        tf.tensor2d(boxes, [n, 4]),
+        tf.tensor1d(Int32Array.from({ length: n }, (_, i) => i), 'int32'),
+        [h, w],
+      );
+    }
+    if (aug.flip) {
+      const mask = new Float32Array(n);
+      for (let i = 0; i < n; i++) mask[i] = rng.next() < 0.5 ? 1 : 0;
+      const m = tf.tensor4d(mask, [n, 1, 1, 1]);
+      const flipped = tf.reverse(out, 2);
+      out = tf.add(tf.mul(m, flipped), tf.mul(tf.sub(1, m), out));
+    }
+    return out === x ? tf.clone(x) : out;
+  });
+}
+
+/**
+ * Accuracy of `model` (softmax or logits output) on `x` [n, h, w, c] with labels `y` [n], computed
+ * in batches of `batchSize` (default 500) in inference mode. Returns a number in [0, 1].
+ */
+export function evaluateAccuracy(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, batchSize = 500): number {
+  assert(x.shape[0] === y.shape[0], () => `evaluateAccuracy: x has ${x.shape[0]} rows but y has ${y.shape[0]}`, ShapeError);
+  const n = x.shape[0];
+  if (n === 0) return NaN;
+  let correct = 0;
+  for (let i = 0; i < n; i += batchSize) {
+    const m = Math.min(batchSize, n - i);
+    correct += tf.tidy(() => {
+      const p = model.apply(x.slice([i, 0, 0, 0], [m, -1, -1, -1]), { training: false }) as tf.Tensor2D;
+      return tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.cast(y.slice([i], [m]), 'int32')), 'int32')).dataSync()[0];
+    });
+  }
+  return correct / n;
+}
+
+/**
+ * Trains a softmax classifier (e.g. from `buildModel`) in place with mini-batch cross-entropy.
+ * Each epoch visits the training set in a seeded random order (`seed`), so equal seeds and
+ * equal initial weights give equal models. Shows a progress bar with the running loss and
+ * accuracy on stderr (when progress output is on). Disposes every tensor it creates.
+ *
+ * @param model a LayersModel whose output is softmax probabilities [n, numClasses].
+ * @param train images [n, h, w, c] in [0, 1] and int labels [n].
+ */
+export async function trainClassifier(model: tf.LayersModel, train: Dataset, opts: TrainOptions): Promise<TrainResult> {
+  const { epochs, batchSize, lr } = opts;
+  assert(Number.isInteger(epochs) && epochs >= 1, () => `epochs: expected a positive integer, got ${epochs}`);
+  assert(Number.isInteger(batchSize) && batchSize >= 1, () => `batchSize: expected a positive integer, got ${batchSize}`);
+  assert(Number.isFinite(lr) && lr > 0, () => `lr: expected a positive number, got ${lr}`);
+  const n = train.x.shape[0];
+  assert(n === train.y.shape[0], () => `trainClassifier: x has ${n} rows but y has ${train.y.shape[0]}`, ShapeError);
+  assert(n > 0, () => `trainClassifier: the training set is empty`, ShapeError);
+  const inShape = model.inputs[0].shape.slice(1);
+  assert(
+    inShape.every((d, i) => d === null || d === train.x.shape[i + 1]),
+    () => `trainClassifier: model input [${inShape}] does not match images [${train.x.shape.slice(1)}]`,
+    ShapeError,
+  );
+  const rng = new Rng(opts.seed ?? 0);
+  const optimizer = makeOptimizer(opts.optimizer ?? 'adam', lr);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  const nBatches = Math.min(Math.ceil(n / batchSize), opts.maxBatchesPerEpoch ?? Infinity);
+  const history: EpochLog[] = [];
+  const t0 = performance.now();
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const te = performance.now();
+      rng.shuffle(order);
+      const bar = progressBar(`epoch ${epoch}/${epochs}`, nBatches, { enabled: opts.progress });
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      try {
+        for (let b = 0; b < nBatches; b++) {
+          const idx = order.subarray(b * batchSize, Math.min(n, (b + 1) * batchSize));
+          const [loss, hits] = tf.tidy(() => {
+            const it = tf.tensor1d(idx, 'int32');
+            let xb = tf.gather(train.x, it) as tf.Tensor4D;
+            if (opts.augment && (opts.augment.flip || opts.augment.crop)) xb = augmentBatch(xb, opts.augment, rng);
+            const yb = tf.gather(train.y, it) as tf.Tensor1D;
+            let nCorrect: tf.Scalar | undefined;
+            const cost = optimizer.minimize(
+              () => {
+                const p = model.apply(xb, { training: true }) as tf.Tensor2D;
+                nCorrect = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.cast(yb, 'int32')), 'int32')));
+                return crossEntropy(p, yb);
+              },
+              true,
+              vars,
+            )!;
+            return [cost.dataSync()[0], nCorrect!.dataSync()[0]];
+          });
+          if (!Number.isFinite(loss)) {
+            throw new ArgumentError(`trainClassifier: loss became ${loss} in epoch ${epoch}, batch ${b + 1}; lower the learning rate (lr=${lr})`);
+          }
+          lossSum += loss * idx.length;
+          correct += hits;
+          seen += idx.length;
+          bar.tick(1, { loss: lossSum / seen, acc: correct / seen });
+          // yield to the event loop so progress output and signals are handled
+          if (b % 20 === 19) await new Promise((r) => setImmediate(r));
+        }
+      } finally {
+        bar.stop();
+      }
+      const log: EpochLog = { epoch, loss: lossSum / seen, accuracy: correct / seen, seconds: 0, batches: nBatches };
+      if (opts.validation) log.valAccuracy = evaluateAccuracy(model, opts.validation.x, opts.validation.y);
+      log.seconds = (performance.now() - te) / 1000;
+      history.push(log);
+      if (opts.onEpoch) await opts.onEpoch(log);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { history, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,62 @@
+import * as tf from '@tensorflow/tfjs';
+import { Classifier } from '../../../src/models/classifier.js';
+import { Rng } from '../../../src/util/rng.js';
+
+/** Gaussian blobs rendered as 4×4×1 "images": class c = a fixed random pattern + N(0, σ²) noise. */
+export interface Blobs {
+  x: tf.Tensor4D;
+  y: tf.Tensor1D;
+}
+
+const H = 4;
+const K = 3;
+
+function patterns(seed: number): Float32Array[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: K }, () => Float32Array.from({ length: H * H }, () => 0.2 + 0.6 * rng.next()));
+}
+
+/** `perClass` samples of each of the 3 classes (rows in class order), noise σ = `sigma`. Caller owns tensors. */
+export function blobs(perClass: number, seed: number, sigma = 0.08, patternSeed = 1): Blobs {
+  const pats = patterns(patternSeed);
+  const rng = new Rng(seed);
+  const n = perClass * K;
+  const x = new Float32Array(n * H * H);
+  const y = new Int32Array(n);
+  for (let s = 0; s < n; s++) {
+    const c = Math.floor(s / perClass);
+    y[s] = c;
+    for (let j = 0; j < H * H; j++) x[s * H * H + j] = pats[c][j] + sigma * rng.normal();
+  }
+  return { x: tf.tensor4d(x, [n, H, H, 1]), y: tf.tensor1d(y, 'int32') };
+}
+
+/**
+ * A small chain victim (flatten → h1 dense 12 relu → h2 dense 6 relu → out dense 3 softmax),
+ * seeded and trained for a few epochs on blobs. Caller owns the classifier's model.
+ */
+export async function tinyVictim(seed = 0): Promise<Classifier> {
+  const init = (s: number) => tf.initializers.glorotUniform({ seed: seed * 10 + s });
+  const model = tf.sequential({
+    layers: [
+      tf.layers.flatten({ inputShape: [H, H, 1], name: 'flatten' }),
+      tf.layers.dense({ units: 12, activation: 'relu', name: 'h1', kernelInitializer: init(1) }),
+      tf.layers.dense({ units: 6, activation: 'relu', name: 'h2', kernelInitializer: init(2) }),
+      tf.layers.dense({ units: K, activation: 'softmax', name: 'out', kernelInitializer: init(3) }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.adam(0.02), loss: 'sparseCategoricalCrossentropy' });
+  const { x, y } = blobs(100, seed + 100);
+  const yf = y.toFloat();
+  try {
+    await model.fit(x, yf, { epochs: 30, batchSize: 32, shuffle: false, verbose: 0 });
+  } finally {
+    tf.dispose([x, y, yf]);
+  }
+  return new Classifier(model);
+}
+
+/** Fraction of rows where the classifier predicts the label. */
+export function accuracy(c: Classifier, b: Blobs): number {
+  return tf.tidy(() => tf.mean(tf.equal(c.predict(b.x), b.y).toFloat()).dataSync()[0]);
+}
