@@ -21,14 +21,13 @@ const REPS = arg('--reps', 7);
 const STOCK_REPS = arg('--stock-reps', 3);
 const NO_STOCK = process.argv.includes('--no-stock');
 
-/** Median wall time (ms) of `fn` over `reps` runs after one warm-up; results are read back and freed. */
+/**
+ * Median wall time (ms) of `fn` over `reps` runs after one warm-up. wasm kernels run
+ * synchronously, so the result is complete on return; it is not read back (copying it out to a
+ * fresh JS buffer would add page-fault time unrelated to the kernel).
+ */
 function median(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {
-  const once = () => {
-    const out = fn();
-    const outs = Array.isArray(out) ? out : [out];
-    for (const o of outs) o.dataSync();
-    tf.dispose(outs);
-  };
+  const once = () => tf.dispose(fn());
   once();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {

@@ -11,3 +11,8 @@ export * from './defense/types.js';
 export * from './defense/persistence.js';
 export * from './io/idx.js';
 export * from './data/index.js';
+export * from './eval/index.js';
+export * from './defense/latent/index.js';
+export * from './defense/input/index.js';
+export * from './defense/baselines/index.js';
+export * from './attacks/index.js';

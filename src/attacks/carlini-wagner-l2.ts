@@ -76,6 +76,7 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
 
     const yt = tf.tensor1d(y, 'int32');
     const oh = tf.oneHot(yt, k);
+    const ohBig = tf.mul(oh, 1e4);
     const timg = tf.tidy(() => tf.atanh(tf.mul(tf.div(tf.sub(x, mid), half), TANH_SHRINK)));
     const xShr = tf.tidy(() => tf.add(tf.mul(tf.tanh(timg), half), mid)); // what the loss measures against
     const w = tf.tidy(() => tf.variable(tf.zerosLike(x), true));
@@ -106,7 +107,7 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
                   z = tf.keep(zz);
                   const l2 = tf.sum(tf.square(tf.sub(im, xShr)));
                   const real = tf.sum(tf.mul(zz, oh), 1);
-                  const other = tf.max(tf.sub(tf.mul(zz, tf.sub(1, oh)), tf.mul(oh, 1e4)), 1);
+                  const other = tf.max(tf.sub(zz, ohBig), 1); // best logit other than the label
                   const f = tf.relu(tf.add(tf.sub(real, other), confidence));
                   return tf.add(l2, tf.sum(tf.mul(c, f))) as tf.Scalar;
                 },
@@ -119,10 +120,11 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
               const l2sq = tf.sum(tf.square(tf.sub(img!, x)), [1, 2, 3]);
               const succ = tf.notEqual(tf.argMax(tf.add(z!, tf.mul(oh, confidence)), 1), yt);
               const better = tf.logicalAnd(succ, tf.less(l2sq, bestL2));
-              const better4 = tf.broadcastTo(better.reshape([n, 1, 1, 1]), x.shape);
+              // m ∈ {0,1} exactly, so best·(1−m) + img·m copies rows bit-exactly (cheaper than a broadcast where)
+              const m = tf.cast(better, 'float32').reshape([n, 1, 1, 1]);
               return {
                 l2: tf.where(better, l2sq, bestL2) as tf.Tensor1D,
-                adv: tf.where(better4, img!, bestAdv) as tf.Tensor4D,
+                adv: tf.add(tf.mul(bestAdv, tf.sub(1, m)), tf.mul(img!, m)) as tf.Tensor4D,
                 succ: tf.maximum(stepSucc, tf.cast(succ, 'float32')) as tf.Tensor1D,
               };
             });
@@ -164,7 +166,7 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
         throw e;
       }
     } finally {
-      tf.dispose([yt, oh, timg, xShr, w, bestL2, bestAdv]);
+      tf.dispose([yt, oh, ohBig, timg, xShr, w, bestL2, bestAdv]);
     }
   }
 }

@@ -75,7 +75,7 @@ export class DeepFool implements Attack<DeepFoolParams> {
     const { maxIter, overshoot } = this.params;
     const [lo, hi] = model.bounds;
     const yt = tf.tensor1d(y, 'int32');
-    const x2 = x.reshape([n, -1]);
+    const x2 = x.reshape([n, -1]) as tf.Tensor2D;
     let rTot: tf.Tensor2D = tf.zerosLike(x2);
     let xAdv: tf.Tensor4D = x.clone();
     let active: tf.Tensor1D = tf.ones([n]);

@@ -79,8 +79,8 @@ export function bestPairs(alpha: tf.Tensor2D, beta: tf.Tensor2D, domain: tf.Tens
     const score = tf.mul(score0, dom).reshape([m, d * d]);
     const idx = tf.argMax(score, 1);
     const valid = tf.cast(tf.greater(tf.max(score, 1), 0), 'float32') as tf.Tensor1D;
-    const p = tf.floorDiv(idx, d) as tf.Tensor1D;
-    const q = tf.mod(idx, d) as tf.Tensor1D;
+    const p = tf.cast(tf.floorDiv(idx, d), 'int32') as tf.Tensor1D;
+    const q = tf.cast(tf.mod(idx, d), 'int32') as tf.Tensor1D;
     return { p, q, valid };
   });
 }

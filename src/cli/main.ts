@@ -1,6 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { setProgressEnabled } from '../util/progress.js';
 import { PACKAGE_VERSION } from '../defense/persistence.js';
+import { register as registerAttack } from './commands/attack.js';
+import { register as registerDefend } from './commands/defend.js';
+import { register as registerDetect } from './commands/detect.js';
+import { register as registerEvaluate } from './commands/evaluate.js';
+import { register as registerReproduce } from './commands/reproduce.js';
+import { register as registerTrain } from './commands/train.js';
 
 /**
  * Builds the `pcl` program. Each command lives in `commands/NAME.ts` and exports
@@ -18,6 +24,12 @@ export function buildProgram(): Command {
     .exitOverride();
   const registrations: Array<(p: Command) => void> = [
     // commands register themselves here
+    registerTrain,
+    registerAttack,
+    registerDefend,
+    registerDetect,
+    registerEvaluate,
+    registerReproduce,
   ];
   for (const r of registrations) r(program);
   return program;

@@ -125,6 +125,10 @@ export class PCLDetector {
   ) {
     const checkpoints = params.checkpoints ?? [new LatentDefender(victim, params.latent ?? {}).params.checkpointLayer];
     this.params = Object.freeze(validateParams({ ...DEFAULTS, ...params, checkpoints }));
+    const layers = victim.layerNames();
+    for (const c of this.params.checkpoints) {
+      assert(layers.includes(c), () => `PCLDetector: checkpoint layer '${c}' is not in the victim (layers: ${layers.join(', ')})`);
+    }
     if (defenders) {
       this.defenders = defenders;
     } else {

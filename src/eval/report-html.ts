@@ -298,7 +298,8 @@ function rocSpec(chart: RocChart): TopLevelSpec {
 function spSpec(chart: SpChart): TopLevelSpec {
   const rows: { series: string; sp: number; rate: number; kind: string }[] = [];
   for (const s of chart.series) {
-    for (const p of [...s.points].sort((a, b) => a.sp - b.sp)) {
+    // log axis: SP = 0 (flag nothing) cannot be placed and carries no information (0 FP, 0 TP)
+    for (const p of [...s.points].filter((q) => q.sp > 0).sort((a, b) => a.sp - b.sp)) {
       rows.push({ series: s.label, sp: p.sp, rate: p.fpr, kind: 'false positives (clean)' });
       rows.push({ series: s.label, sp: p.sp, rate: p.tpr, kind: 'detections (adversarial)' });
     }
@@ -310,7 +311,7 @@ function spSpec(chart: SpChart): TopLevelSpec {
     data: { values: rows },
     mark: { type: 'line', point: { size: 18 }, strokeWidth: 2 },
     encoding: {
-      x: { field: 'sp', type: 'quantitative', title: 'security parameter SP (%)', scale: { type: 'symlog', constant: 0.1 } },
+      x: { field: 'sp', type: 'quantitative', title: 'security parameter SP (%, log scale)', scale: { type: 'log' } },
       y: { field: 'rate', type: 'quantitative', title: 'rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
       color: { field: 'series', type: 'nominal', title: 'rule', sort: chart.series.map((s) => s.label) },
       strokeDash: { field: 'kind', type: 'nominal', title: 'rate of' },
@@ -349,18 +350,18 @@ function heatmapSpec(m: ConfusionMatrix, title: string): any {
     height: cell * m.rowLabels.length,
     data: { values: rows },
     encoding: {
-      x: { field: 'predicted', type: 'ordinal', sort: m.colLabels, title: 'victim prediction', axis: { labelAngle: 0 } },
-      y: { field: 'truth', type: 'ordinal', sort: m.rowLabels, title: 'true label' },
+      x: { field: 'predicted', type: 'ordinal', sort: m.colLabels, title: 'victim prediction', axis: { labelAngle: 0, grid: false } },
+      y: { field: 'truth', type: 'ordinal', sort: m.rowLabels, title: 'true label', axis: { grid: false } },
     },
     layer: [
       {
         mark: { type: 'rect', stroke: 'white', strokeWidth: 0.5 },
         encoding: {
-          color: { field: 'share', type: 'quantitative', title: 'share of row', scale: { scheme: 'blues', domain: [0, 1] }, legend: { format: '%' } },
+          color: { field: 'share', type: 'quantitative', title: 'share of row', scale: { domain: [0, 1], range: ['#ffffff', '#08519c'], interpolate: 'rgb' }, legend: { format: '%' } },
         },
       },
       {
-        mark: { type: 'text', fontSize: 9 },
+        mark: { type: 'text', fontSize: cell >= 28 ? 11 : 9 },
         encoding: {
           text: { condition: { test: 'datum.count > 0', field: 'count', type: 'quantitative' }, value: '' },
           color: { condition: { test: 'datum.share > 0.5', value: 'white' }, value: 'black' },

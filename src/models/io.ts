@@ -138,11 +138,12 @@ export function registerFileRouters(): void {
   routersRegistered = true;
   tf.io.registerLoadRouter((url) => {
     const u = Array.isArray(url) ? url[0] : url;
-    return typeof u === 'string' && u.startsWith('file://') ? fileSystemHandler(u) : null;
+    // tfjs types routers as always returning a handler, but the registry skips null answers
+    return (typeof u === 'string' && u.startsWith('file://') ? fileSystemHandler(u) : null) as tf.io.IOHandler;
   });
   tf.io.registerSaveRouter((url) => {
     const u = Array.isArray(url) ? url[0] : url;
-    if (typeof u !== 'string' || !u.startsWith('file://')) return null;
+    if (typeof u !== 'string' || !u.startsWith('file://')) return null as unknown as tf.io.IOHandler;
     const p = toPath(u);
     return fileSystemHandler(p.endsWith('.json') ? p : path.join(p, MODEL_JSON));
   });

@@ -1,11 +1,38 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert } from '../errors.js';
-import type { Dataset } from '../data/types.js';
-import { progressBar } from '../util/progress.js';
+import { loadDataset } from '../data/index.js';
+import { disposeDataset, type Dataset } from '../data/types.js';
+import { initEngine } from '../engine/backend.js';
+import { info, progressBar } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
+import { saveClassifier, type ClassifierMetrics } from './io.js';
+import { ARCHS, buildModel, type Arch } from './zoo.js';
 
 /** Optimizers `trainClassifier` can use. */
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
+
+/** Learning-rate schedules `trainClassifier` supports. */
+export type LrSchedule = 'constant' | 'cosine';
+
+/** Learning rate at mini-batch `step` of `steps` (0-based) under `schedule`, starting from `lr`. */
+export function scheduledLr(schedule: LrSchedule, lr: number, step: number, steps: number): number {
+  switch (schedule) {
+    case 'constant':
+      return lr;
+    case 'cosine':
+      return lr * 0.5 * (1 + Math.cos((Math.PI * step) / Math.max(1, steps)));
+    default:
+      throw new ArgumentError(`lrSchedule: expected 'constant' or 'cosine', got '${schedule as string}'`);
+  }
+}
+
+/** Sets the learning rate of a tfjs optimizer made by `makeOptimizer`. */
+function setLearningRate(opt: tf.Optimizer, lr: number): void {
+  const o = opt as unknown as { setLearningRate?: (v: number) => void; learningRate: number };
+  // SGD/momentum cache lr in a scalar (setLearningRate); Adam reads the field at every step
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+  else o.learningRate = lr;
+}
 
 /** Simple data augmentation for image training (off by default). */
 export interface Augmentation {
@@ -25,6 +52,11 @@ export interface TrainOptions {
   seed?: number;
   /** Default 'adam' (the victim setting; the latent defender reuses it at lr / 10). */
   optimizer?: OptimizerName;
+  /**
+   * Learning-rate schedule over all mini-batches: 'constant' (default) or 'cosine'
+   * (lr · ½(1 + cos(π·step/steps)), annealing to 0 at the last step).
+   */
+  lrSchedule?: LrSchedule;
   /** Evaluated after each epoch (accuracy). */
   validation?: Dataset;
   augment?: Augmentation;
@@ -176,6 +208,10 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
   const order = Int32Array.from({ length: n }, (_, i) => i);
   const nBatches = Math.min(Math.ceil(n / batchSize), opts.maxBatchesPerEpoch ?? Infinity);
   const history: EpochLog[] = [];
+  const schedule = opts.lrSchedule ?? 'constant';
+  scheduledLr(schedule, lr, 0, 1); // validates the name before any work
+  const totalSteps = epochs * nBatches;
+  let step = 0;
   const t0 = performance.now();
   try {
     for (let epoch = 1; epoch <= epochs; epoch++) {
@@ -188,6 +224,8 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
       try {
         for (let b = 0; b < nBatches; b++) {
           const idx = order.subarray(b * batchSize, Math.min(n, (b + 1) * batchSize));
+          if (schedule !== 'constant') setLearningRate(optimizer, scheduledLr(schedule, lr, step, totalSteps));
+          step++;
           const [loss, hits] = tf.tidy(() => {
             const it = tf.tensor1d(idx, 'int32');
             let xb = tf.gather(train.x, it) as tf.Tensor4D;
@@ -197,13 +235,15 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
             const cost = optimizer.minimize(
               () => {
                 const p = model.apply(xb, { training: true }) as tf.Tensor2D;
-                nCorrect = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.cast(yb, 'int32')), 'int32')));
+                nCorrect = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.cast(yb, 'int32')), 'int32')) as tf.Scalar);
                 return crossEntropy(p, yb);
               },
               true,
               vars,
             )!;
-            return [cost.dataSync()[0], nCorrect!.dataSync()[0]];
+            const hitCount = nCorrect!.dataSync()[0];
+            nCorrect!.dispose(); // kept out of minimize's scope, so tidy does not own it
+            return [cost.dataSync()[0], hitCount];
           });
           if (!Number.isFinite(loss)) {
             throw new ArgumentError(`trainClassifier: loss became ${loss} in epoch ${epoch}, batch ${b + 1}; lower the learning rate (lr=${lr})`);
@@ -228,4 +268,133 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
     optimizer.dispose();
   }
   return { history, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Training defaults per architecture (used by `pcl train` when an option is omitted). */
+export const TRAIN_DEFAULTS: Record<
+  Arch,
+  { epochs: number; batchSize: number; lr: number; lrSchedule: LrSchedule; augment?: Augmentation }
+> = {
+  'mnist-mlp': { epochs: 15, batchSize: 128, lr: 1e-3, lrSchedule: 'constant' },
+  'cifar-cnn': { epochs: 15, batchSize: 64, lr: 1e-3, lrSchedule: 'cosine', augment: { flip: true, crop: 2 } },
+  'imagenet-alexnet': { epochs: 30, batchSize: 32, lr: 1e-4, lrSchedule: 'cosine', augment: { flip: true } },
+};
+
+/** Options of `trainVictim` (what `pcl train` takes). */
+export interface TrainVictimOptions {
+  /** Dataset spec (see `loadDataset`). */
+  dataset: string;
+  arch: Arch;
+  /** Output folder (replaced atomically). */
+  out: string;
+  /** Conv channel multiplier (default 1). */
+  width?: number;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  /** Seeds the initial weights, the shuffles and the augmentation (default 0). */
+  seed?: number;
+  optimizer?: OptimizerName;
+  /** Train on a seeded random subset of this many training images (smoke tests). */
+  limit?: number;
+  /** Learning-rate schedule (default: per architecture). */
+  lrSchedule?: LrSchedule;
+  /** Override the architecture's default augmentation (`{}` turns it off). */
+  augment?: Augmentation;
+  /** Evaluate on the test split after every epoch (default true). */
+  validateEachEpoch?: boolean;
+  onEpoch?: (log: EpochLog) => void | Promise<void>;
+}
+
+/**
+ * Builds `arch` for `dataset`, trains it, measures test accuracy and saves the model folder
+ * (`model.json`, `weights.bin`, `metrics.json`; see `saveClassifier`). Resolves to the metrics
+ * written. This is `pcl train`.
+ */
+export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierMetrics> {
+  if (!(ARCHS as readonly string[]).includes(opts.arch)) {
+    throw new ArgumentError(`arch: unknown architecture '${opts.arch}'; expected one of ${ARCHS.join(', ')}`);
+  }
+  const defaults = TRAIN_DEFAULTS[opts.arch];
+  const epochs = opts.epochs ?? defaults.epochs;
+  const batchSize = opts.batchSize ?? defaults.batchSize;
+  const lr = opts.lr ?? defaults.lr;
+  const seed = opts.seed ?? 0;
+  const width = opts.width ?? 1;
+  const optimizer = opts.optimizer ?? 'adam';
+  const augment = opts.augment ?? defaults.augment ?? {};
+  const lrSchedule = opts.lrSchedule ?? defaults.lrSchedule;
+  const engine = await initEngine();
+  const train = await loadDataset(opts.dataset, { split: 'train', limit: opts.limit, seed });
+  let test: Dataset | undefined;
+  let model: tf.LayersModel | undefined;
+  try {
+    test = await loadDataset(opts.dataset, { split: 'test' });
+    model = buildModel(opts.arch, {
+      inputShape: train.x.shape.slice(1) as [number, number, number],
+      numClasses: train.numClasses,
+      width,
+      seed,
+    });
+    info(
+      `training ${opts.arch} (width ${width}, ${model.countParams()} parameters) on ${train.x.shape[0]} images of ` +
+        `${opts.dataset}: ${epochs} epochs, batch ${batchSize}, ${optimizer} lr ${lr} (${lrSchedule}), ` +
+        `augment ${JSON.stringify(augment)}, backend ${engine.backend}`,
+    );
+    const result = await trainClassifier(model, train, {
+      epochs,
+      batchSize,
+      lr,
+      seed,
+      optimizer,
+      lrSchedule,
+      augment,
+      validation: opts.validateEachEpoch === false ? undefined : test,
+      onEpoch: async (log) => {
+        info(
+          `epoch ${log.epoch}/${epochs}: loss ${log.loss.toFixed(4)} train acc ${log.accuracy.toFixed(4)}` +
+            (log.valAccuracy !== undefined ? ` test acc ${log.valAccuracy.toFixed(4)}` : '') +
+            ` (${log.seconds.toFixed(1)} s)`,
+        );
+        if (opts.onEpoch) await opts.onEpoch(log);
+      },
+    });
+    const last = result.history[result.history.length - 1];
+    const testAccuracy = last.valAccuracy ?? evaluateAccuracy(model, test.x, test.y);
+    const metrics: ClassifierMetrics = {
+      testAccuracy,
+      trainAccuracy: last.accuracy,
+      epochs,
+      seconds: Number(result.seconds.toFixed(2)),
+      arch: opts.arch,
+      width,
+      optimizer,
+      lr,
+      lrSchedule,
+      batchSize,
+      seed,
+      dataset: opts.dataset,
+      trainSamples: train.x.shape[0],
+      testSamples: test.x.shape[0],
+      inputShape: train.x.shape.slice(1),
+      numClasses: train.numClasses,
+      classNames: train.classNames,
+      augment,
+      backend: engine.backend,
+      tfjsVersion: engine.tfjsVersion,
+      parameters: model.countParams(),
+      history: result.history.map((h) => ({
+        ...h,
+        loss: Number(h.loss.toFixed(5)),
+        seconds: Number(h.seconds.toFixed(2)),
+      })),
+      createdAt: new Date().toISOString(),
+    };
+    await saveClassifier(opts.out, model, metrics);
+    return metrics;
+  } finally {
+    disposeDataset(train);
+    if (test) disposeDataset(test);
+    model?.dispose();
+  }
 }

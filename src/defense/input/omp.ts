@@ -117,20 +117,23 @@ export function ompGram(gram: Float64Array, nAtoms: number, dtx: ArrayLike<numbe
   const sel = new Int32Array(k);
   const z = new Float64Array(k); // L⁻¹·α⁰[I], grows by one entry per iteration
   const gamma = new Float64Array(k);
-  const alpha0I = new Float64Array(k);
 
   for (let s = 0; s < n; s++) {
     const off = s * nAtoms;
-    let amax0 = 0;
+    // copy α⁰ and find the first atom in the same pass
+    let best = 0;
+    let bv = -1;
     for (let j = 0; j < nAtoms; j++) {
       const v = dtx[off + j];
       a0[j] = v;
-      alpha[j] = v;
       const av = v < 0 ? -v : v;
-      if (av > amax0) amax0 = av;
+      if (av > bv) {
+        bv = av;
+        best = j;
+      }
     }
     // Correlations below this are float32 round-off of an exactly fitted signal.
-    const vanish = amax0 * 1e-6;
+    const vanish = bv * 1e-6;
     let eps = useTol ? opts.xNorm2![s] : 0;
     let deltaPrev = 0;
     let m = 0;
@@ -139,16 +142,6 @@ export function ompGram(gram: Float64Array, nAtoms: number, dtx: ArrayLike<numbe
       continue;
     }
     while (m < k) {
-      let best = 0;
-      let bv = -1;
-      for (let j = 0; j < nAtoms; j++) {
-        const v = alpha[j];
-        const av = v < 0 ? -v : v;
-        if (av > bv) {
-          bv = av;
-          best = j;
-        }
-      }
       if (!(bv > vanish)) break;
       let dup = false;
       for (let i = 0; i < m; i++) if (sel[i] === best) dup = true;
@@ -173,11 +166,10 @@ export function ompGram(gram: Float64Array, nAtoms: number, dtx: ArrayLike<numbe
         L[row + m] = Math.sqrt(d);
       }
       sel[m] = best;
-      alpha0I[m] = a0[best];
       // forward substitution: only the new entry of z changes
       {
         const row = m * k;
-        let v = alpha0I[m];
+        let v = a0[best];
         for (let j = 0; j < m; j++) v -= L[row + j] * z[j];
         z[m] = v / L[row + m];
       }
@@ -188,12 +180,29 @@ export function ompGram(gram: Float64Array, nAtoms: number, dtx: ArrayLike<numbe
         for (let j = i + 1; j < m; j++) v -= L[j * k + i] * gamma[j];
         gamma[i] = v / L[i * k + i];
       }
-      // α = α⁰ − G[:, I]·γ  (G symmetric: column I_i = row I_i, contiguous)
+      // The last iteration needs no new correlations unless the residual is tracked.
+      if (m === k && !useTol) break;
+      // α = α⁰ − G[:, I]·γ  (G symmetric: column I_i = row I_i, contiguous); the last row's pass
+      // also finds the next atom
       alpha.set(a0);
-      for (let i = 0; i < m; i++) {
+      for (let i = 0; i < m - 1; i++) {
         const g = gamma[i];
         const o = sel[i] * nAtoms;
         for (let j = 0; j < nAtoms; j++) alpha[j] -= g * gram[o + j];
+      }
+      {
+        const g = gamma[m - 1];
+        const o = sel[m - 1] * nAtoms;
+        bv = -1;
+        for (let j = 0; j < nAtoms; j++) {
+          const v = alpha[j] - g * gram[o + j];
+          alpha[j] = v;
+          const av = v < 0 ? -v : v;
+          if (av > bv) {
+            bv = av;
+            best = j;
+          }
+        }
       }
       if (useTol) {
         // β_I = G[I,I]γ = α⁰[I] − α[I];  δ = γᵀβ_I

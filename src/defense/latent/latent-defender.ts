@@ -20,7 +20,15 @@ import {
   thresholdsAt,
 } from './common.js';
 import { HDDA_DEFAULTS, fitHdda, hddaLogLikBatch, validateHddaOptions, type HddaClass, type HddaOptions } from './hdda.js';
-import { buildReplica, defaultCheckpoint, loadModelCopy, saveModelCopy, type Replica } from './replica.js';
+import {
+  buildReplica,
+  defaultCheckpoint,
+  disposeReplica,
+  loadModelCopy,
+  rescaleAfterCheckpoint,
+  saveModelCopy,
+  type Replica,
+} from './replica.js';
 
 /** Optimizers the fine-tuning can use (the victim's own, from its metrics.json). */
 export type OptimizerName = 'adam' | 'sgd' | 'rmsprop' | 'adagrad' | 'adamax';
@@ -128,6 +136,8 @@ export interface LatentFitInfo {
   dims: number[];
   /** Training samples used for HDDA per class. */
   samples: number[];
+  /** Mean ‖h‖ of the un-normalised checkpoint features, absorbed into the next kernel (see rescaleAfterCheckpoint). */
+  meanFeatureNorm: number;
   /** Seconds spent in fine-tuning and in HDDA + calibration. */
   fineTuneSeconds: number;
   densitySeconds: number;
@@ -144,7 +154,8 @@ interface LatentState {
  * PCL latent defender for one checkpoint layer (PCL-METHOD.md §2).
  *
  * `fit` (clean training data only): (1) replicates the victim with an L2 normalisation after the
- * checkpoint layer; (2) fine-tunes the replica with cross-entropy + γ·L+ ({@link centerLoss};
+ * checkpoint layer (the next layer's kernel absorbs the mean feature norm, see
+ * {@link rescaleAfterCheckpoint}, so the replica starts close to the victim); (2) fine-tunes the replica with cross-entropy + γ·L+ ({@link centerLoss};
  * trainable centres initialised to the class means of the normalised features); (3) fits an HDDA
  * density per class ({@link fitHddaClass}) on the fine-tuned features φ(x) of the training data
  * (grouped by true label); (4) keeps, per class, the sorted scores of the training samples that
@@ -161,6 +172,8 @@ export class LatentDefender implements Detector {
   readonly kind = LatentDefender.detectorName;
   readonly params: Readonly<LatentDefenderParams>;
   private state_?: LatentState;
+  /** True when `load` built the victim from the bundle's copy (then `dispose` frees it too). */
+  private ownsVictim_ = false;
 
   constructor(
     readonly victim: Classifier,
@@ -205,6 +218,15 @@ export class LatentDefender implements Detector {
     const replica = await buildReplica(this.victim.model, this.params.checkpointLayer);
     try {
       const t0 = performance.now();
+      const { data: h, dim: hDim } = mapRows(x, this.params.scoreBatchSize, (xb) => this.victim.activations(xb, this.params.checkpointLayer));
+      let normSum = 0;
+      for (let s = 0; s < yTrue.length; s++) {
+        let q = 0;
+        for (let j = 0; j < hDim; j++) q += h[s * hDim + j] ** 2;
+        normSum += Math.sqrt(q);
+      }
+      const meanNorm = normSum / yTrue.length;
+      if (meanNorm > 0) rescaleAfterCheckpoint(replica, meanNorm);
       const epochs = this.params.fineTune === 'none' ? [] : await this.fineTune(replica, x, y, yTrue, opts);
       const t1 = performance.now();
       const { data: phi, dim } = mapRows(x, this.params.scoreBatchSize, (xb) => (replica.model.apply(xb) as tf.Tensor[])[0]);
@@ -223,13 +245,14 @@ export class LatentDefender implements Detector {
           epochs,
           dims: hdda.map((h) => h.d),
           samples: hdda.map((h) => h.n),
+          meanFeatureNorm: meanNorm,
           fineTuneSeconds: (t1 - t0) / 1000,
           densitySeconds: (t2 - t1) / 1000,
         },
       };
       return this;
     } catch (e) {
-      replica.model.dispose();
+      disposeReplica(replica);
       throw e;
     }
   }
@@ -249,7 +272,9 @@ export class LatentDefender implements Detector {
       for (let j = 0; j < dim; j++) means[yTrue[s] * dim + j] += phi0[s * dim + j];
     }
     for (let c = 0; c < k; c++) for (let j = 0; j < dim; j++) means[c * dim + j] /= Math.max(counts[c], 1);
-    const centres = tf.variable(tf.tensor2d(means, [k, dim]), true, 'pcl_centres');
+    const init = tf.tensor2d(means, [k, dim]);
+    const centres = tf.variable(init, true, 'pcl_centres');
+    init.dispose();
     const optimizer = makeOptimizer(this.params.optimizer, this.params.lr);
     const vars = [...replica.model.trainableWeights.map((w) => w.read() as tf.Variable), ...(useCentre ? [centres] : [])];
     const rng = new Rng(opts.seed ?? this.params.seed);
@@ -429,41 +454,53 @@ export class LatentDefender implements Detector {
   static async load(dir: string, ctx: LoadContext = {}): Promise<LatentDefender> {
     const { manifest, tensors } = await readBundle(dir, LatentDefender.detectorName);
     try {
+      const own = !(ctx.victim instanceof Classifier);
       const victim = ctx.victim instanceof Classifier ? ctx.victim : new Classifier(await loadModelCopy(path.join(dir, 'victim')));
       const attrs = manifest.attributes as { numClasses: number; hdda: { d: number; b: number; n: number }[]; fit: LatentFitInfo };
       if (attrs.numClasses !== victim.numClasses) {
         throw new ManifestError(`${path.join(dir, 'manifest.json')}: bundle has ${attrs.numClasses} classes, the victim has ${victim.numClasses}`);
       }
       const det = new LatentDefender(victim, manifest.params as Partial<LatentDefenderParams>);
-      const replica = await buildReplica(victim.model, det.params.checkpointLayer);
-      const nw = replica.model.getWeights().length;
-      const ws: tf.Tensor[] = [];
-      for (let i = 0; i < nw; i++) {
-        const t = tensors[`replica/${i}`];
-        if (!t) throw new ManifestError(`${path.join(dir, 'manifest.json')}: missing weight 'replica/${i}'`);
-        ws.push(t);
-      }
-      replica.model.setWeights(ws);
+      const mpath = path.join(dir, 'manifest.json');
       const hdda: HddaClass[] = attrs.hdda.map((h, k) => {
         const get = (name: string) => {
           const t = tensors[`hdda/${k}/${name}`];
-          if (!t) throw new ManifestError(`${path.join(dir, 'manifest.json')}: missing weight 'hdda/${k}/${name}'`);
+          if (!t) throw new ManifestError(`${mpath}: missing weight 'hdda/${k}/${name}'`);
           return Float32Array.from(t.dataSync() as Float32Array);
         };
         const mean = get('mean');
         return { p: mean.length, d: h.d, n: h.n, b: h.b, mean, basis: get('basis'), a: get('a') };
       });
-      det.state_ = { replica, hdda, scores: scoresFromTensors(tensors, attrs.numClasses), info: attrs.fit };
+      const scores = scoresFromTensors(tensors, attrs.numClasses);
+      const replica = await buildReplica(victim.model, det.params.checkpointLayer);
+      try {
+        const ws = replica.model.getWeights().map((_, i) => {
+          const t = tensors[`replica/${i}`];
+          if (!t) throw new ManifestError(`${mpath}: missing weight 'replica/${i}'`);
+          return t;
+        });
+        replica.model.setWeights(ws);
+      } catch (e) {
+        disposeReplica(replica);
+        throw e;
+      }
+      det.state_ = { replica, hdda, scores, info: attrs.fit };
+      det.ownsVictim_ = own;
       return det;
     } finally {
       disposeMap(tensors);
     }
   }
 
+  /** Frees the replica (and the victim, when it was loaded from the bundle's copy). */
   dispose(): void {
     if (this.state_) {
-      this.state_.replica.model.dispose();
+      disposeReplica(this.state_.replica);
       this.state_ = undefined;
+    }
+    if (this.ownsVictim_) {
+      this.victim.model.dispose();
+      this.ownsVictim_ = false;
     }
   }
 }

@@ -34,6 +34,10 @@ tf.serialization.registerClass(L2Normalize);
 export interface Replica {
   /** Two outputs: [normalised checkpoint features (shape of the checkpoint's output), victim-like output]. */
   model: tf.LayersModel;
+  /** The clone of the victim whose layers the replica re-applies (shares their weights). */
+  base: tf.LayersModel;
+  /** Name of the layer whose kernel absorbs the feature-norm rescaling (see {@link rescaleAfterCheckpoint}). */
+  nextKernelLayer?: string;
   /** Whether the replica's output is softmax probabilities (else logits). */
   outputIsProbs: boolean;
   /** Flattened feature dimension p. */
@@ -97,7 +101,46 @@ export async function buildReplica(victim: tf.LayersModel, checkpoint: string): 
   }
   const model = tf.model({ inputs: input, outputs: [feat!, h] });
   const featureDim = feat!.shape.slice(1).reduce((a: number, b) => a * (b as number), 1);
-  return { model, outputIsProbs: layerActivation(layers[layers.length - 1]) === 'softmax', featureDim };
+  // the first layer after the checkpoint with a kernel, reached through positively homogeneous layers only
+  let nextKernelLayer: string | undefined;
+  for (const l of layers.slice(at + 1)) {
+    if (l.getWeights().length > 0) {
+      if (['Dense', 'Conv2D'].includes(l.getClassName())) nextKernelLayer = l.name;
+      break;
+    }
+    const act = layerActivation(l);
+    const homogeneous = ['Flatten', 'Reshape', 'MaxPooling2D', 'Dropout'].includes(l.getClassName()) ||
+      (l.getClassName() === 'Activation' && (act === 'relu' || act === 'linear'));
+    if (!homogeneous) break;
+  }
+  return { model, base: clone, outputIsProbs: layerActivation(layers[layers.length - 1]) === 'softmax', featureDim, nextKernelLayer };
+}
+
+/** Frees a replica (its model and the clone whose layers it shares). */
+export function disposeReplica(r: Replica): void {
+  r.model.dispose();
+  r.base.dispose();
+}
+
+/**
+ * Multiplies the kernel of the first weighted layer after the checkpoint by `scale` (the mean
+ * norm of the un-normalised checkpoint features on the training data). Inserting the
+ * normalisation divides the features by their norm ‖h‖; with the kernel scaled by the mean norm,
+ * the next layer sees h·(mean‖h‖/‖h‖) ≈ h, so the replica starts close to the victim and
+ * fine-tuning only has to repair the per-sample norm variation. Returns false (and changes
+ * nothing) when no such layer is reachable through positively homogeneous layers.
+ */
+export function rescaleAfterCheckpoint(r: Replica, scale: number): boolean {
+  if (r.nextKernelLayer === undefined) return false;
+  const layer = r.base.getLayer(r.nextKernelLayer);
+  const ws = layer.getWeights();
+  const scaled = tf.tidy(() => tf.mul(ws[0], scale));
+  try {
+    layer.setWeights([scaled, ...ws.slice(1)]);
+  } finally {
+    scaled.dispose();
+  }
+  return true;
 }
 
 /**

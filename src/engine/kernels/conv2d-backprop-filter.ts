@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { runComposite, toNhwc, type RefCountingBackend } from './composite.js';
+import {
+  phaseInput,
+  runComposite,
+  toNhwc,
+  windowTap,
+  type RefCountingBackend,
+  type WindowGeometry,
+} from './composite.js';
 
 /** Attributes of the `Conv2DBackpropFilter` kernel (as tfjs-core passes them). */
 export interface Conv2DBackpropFilterAttrs {
@@ -10,13 +17,17 @@ export interface Conv2DBackpropFilterAttrs {
   filterShape: [number, number, number, number];
 }
 
+/** Upper bound on the im2col block (floats) built at once; larger filters are done in groups of taps. */
+const MAX_COL_FLOATS = 1 << 24;
+
 /**
  * Gradient of a 2-D convolution with respect to its filter, built from fast forward ops.
  *
  * dW[kh, kw, ci, co] = Σ_{b, oh, ow} xPad[b, oh·sH + kh, ow·sW + kw, ci] · dy[b, oh, ow, co].
- * For each filter tap (kh, kw) the strided window of the (padded, channel-major) input is one
- * [ci, b·oh·ow] matrix, so the tap's gradient is one plain matMul with dy as [b·oh·ow, co]:
- * fh·fw GEMMs with a long inner dimension, which XNNPACK runs at full speed.
+ * Each filter tap's window view of the input is one [n = b·oh·ow, ci] matrix (a contiguous
+ * slice after {@link phaseInput}); the taps are concatenated into an im2col block
+ * col = [n, taps·ci] and the gradient is one GEMM colᵀ·dy (or (dyᵀ·col)ᵀ, whichever needs the
+ * smaller explicit transpose), which XNNPACK runs at full speed.
  *
  * @param x input, [b, h, w, ci] (or NCHW with `dataFormat: 'NCHW'`).
  * @param dy output gradient, [b, oh, ow, co] (same layout as x).
@@ -41,44 +52,37 @@ export function conv2dBackpropFilterComposite(
       false,
       'channelsLast',
     );
-    const { batchSize: b, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, strideHeight: sH, strideWidth: sW } =
-      info;
-    const { top, left } = info.padInfo;
-    // Rows/cols of the padded input the windows actually reach (may exceed the nominal padding
-    // under 'ceil' rounding; cropping/padding to it keeps every tap slice in bounds).
-    const needH = (oh - 1) * sH + fh;
-    const needW = (ow - 1) * sW + fw;
-    let xp = xs;
-    if (top !== 0 || left !== 0 || needH !== h + top || needW !== w + left) {
-      const bottom = needH - h - top;
-      const right = needW - w - left;
-      xp = tf.pad(xs, [
-        [0, 0],
-        [top, Math.max(0, bottom)],
-        [left, Math.max(0, right)],
-        [0, 0],
-      ]);
-    }
-    // Channel-major so that each tap window flattens to [ci, b·oh·ow] without a transposed matMul.
-    const xt = tf.transpose(xp, [3, 0, 1, 2]);
-    const n = b * oh * ow;
-    const dy2 = tf.reshape(dys, [n, co]);
-    const taps: tf.Tensor[] = [];
-    for (let kh = 0; kh < fh; kh++) {
-      for (let kw = 0; kw < fw; kw++) {
-        const win =
-          sH === 1 && sW === 1
-            ? tf.slice(xt, [0, 0, kh, kw], [ci, b, oh, ow])
-            : tf.stridedSlice(
-                xt,
-                [0, 0, kh, kw],
-                [ci, b, kh + (oh - 1) * sH + 1, kw + (ow - 1) * sW + 1],
-                [1, 1, sH, sW],
-              );
-        taps.push(tf.matMul(tf.reshape(win, [ci, n]) as tf.Tensor2D, dy2 as tf.Tensor2D));
+    const g: WindowGeometry = {
+      fh,
+      fw,
+      sH: info.strideHeight,
+      sW: info.strideWidth,
+      oh: info.outHeight,
+      ow: info.outWidth,
+      top: info.padInfo.top,
+      left: info.padInfo.left,
+    };
+    const n = info.batchSize * g.oh * g.ow;
+    const p = phaseInput(xs, g, 0);
+    const dy2 = tf.reshape(dys, [n, co]) as tf.Tensor2D;
+    const nTaps = fh * fw;
+    const perGroup = Math.max(1, Math.min(nTaps, Math.floor(MAX_COL_FLOATS / Math.max(1, n * ci))));
+    // Transpose whichever operand is smaller: col (n × taps·ci) or dy (n × co).
+    const transposeCol = perGroup * ci <= co;
+    const dyT = transposeCol ? undefined : (tf.transpose(dy2) as tf.Tensor2D);
+    const blocks: tf.Tensor2D[] = [];
+    for (let t0 = 0; t0 < nTaps; t0 += perGroup) {
+      const taps: tf.Tensor[] = [];
+      for (let t = t0; t < Math.min(nTaps, t0 + perGroup); t++) {
+        taps.push(tf.reshape(windowTap(p, g, Math.floor(t / fw), t % fw), [n, ci]));
       }
+      const col = (taps.length === 1 ? taps[0]! : tf.concat(taps, 1)) as tf.Tensor2D;
+      // Block rows are (tap, ci) pairs in filter order; always [taps·ci, co] after this.
+      const block = transposeCol ? tf.matMul(tf.transpose(col), dy2) : tf.transpose(tf.matMul(dyT!, col));
+      blocks.push(block as tf.Tensor2D);
     }
-    return tf.reshape(tf.stack(taps), [fh, fw, ci, co]) as tf.Tensor4D;
+    const all = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 0);
+    return tf.reshape(all, [fh, fw, ci, co]) as tf.Tensor4D;
   });
 }
 

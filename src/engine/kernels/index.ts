@@ -3,6 +3,7 @@ import { makeBatchMatMulKernel } from './batch-mat-mul.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
+import { makeSliceKernel } from './slice.js';
 
 export { conv2dBackpropFilterComposite, type Conv2DBackpropFilterAttrs } from './conv2d-backprop-filter.js';
 export {
@@ -39,6 +40,7 @@ export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined
  * - `MaxPoolGrad` (stock: slow): first-max routing via forward compare ops.
  * - `BatchMatMul` with `transposeA`/`transposeB` (stock: a slow strided loop): explicit
  *   transpose, then the stock untransposed kernel.
+ * - `Slice` (stock: copies the whole input out of the heap first): copies only the slice.
  *
  * Idempotent: later calls re-assert the same registrations and keep the originals captured by
  * the first call. Call before `tf.setBackend('wasm')` so the stock setup functions (kept on the
@@ -50,7 +52,7 @@ export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined
 export function registerFastWasmKernels(): string[] {
   if (!stock) {
     stock = new Map();
-    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul']) {
+    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul', 'Slice']) {
       stock.set(name, tf.getKernel(name, BACKEND));
     }
   }
@@ -73,6 +75,10 @@ export function registerFastWasmKernels(): string[] {
       kernelFunc: makeBatchMatMulKernel(matMul.kernelFunc, { a: true, b: true }),
       setupFunc: matMul.setupFunc,
     });
+  }
+  const slice = stock.get('Slice');
+  if (slice) {
+    configs.push({ kernelName: 'Slice', backendName: BACKEND, kernelFunc: makeSliceKernel(slice.kernelFunc) });
   }
   for (const c of configs) replace(c);
   registered = configs.map((c) => c.kernelName);

@@ -32,7 +32,8 @@ export function blobs(perClass: number, seed: number, sigma = 0.08, patternSeed 
 }
 
 /**
- * A small chain victim (flatten → h1 dense 12 relu → h2 dense 6 relu → out dense 3 softmax),
+ * A small chain victim (flatten → h1 dense 12 relu → h2 dense 6 tanh → out dense 3 softmax),
+ * (tanh at the checkpoint: a 6-unit ReLU layer has dead units that make many features identical),
  * seeded and trained for a few epochs on blobs. Caller owns the classifier's model.
  */
 export async function tinyVictim(seed = 0): Promise<Classifier> {
@@ -41,7 +42,7 @@ export async function tinyVictim(seed = 0): Promise<Classifier> {
     layers: [
       tf.layers.flatten({ inputShape: [H, H, 1], name: 'flatten' }),
       tf.layers.dense({ units: 12, activation: 'relu', name: 'h1', kernelInitializer: init(1) }),
-      tf.layers.dense({ units: 6, activation: 'relu', name: 'h2', kernelInitializer: init(2) }),
+      tf.layers.dense({ units: 6, activation: 'tanh', name: 'h2', kernelInitializer: init(2) }),
       tf.layers.dense({ units: K, activation: 'softmax', name: 'out', kernelInitializer: init(3) }),
     ],
   });

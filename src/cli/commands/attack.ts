@@ -1,0 +1,109 @@
+import { Command, Option } from 'commander';
+import { ArgumentError } from '../../errors.js';
+import { ATTACK_NAMES, JSMA_TARGET_POLICIES, generateAttackSet } from '../../attacks/index.js';
+import { progressBar, type Progress } from '../../util/progress.js';
+
+function num(name: string, check: (n: number) => boolean, what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || !check(n)) throw new ArgumentError(`${name}: expected ${what}, got '${v}'`);
+    return n;
+  };
+}
+const positiveInt = (name: string) => num(name, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+const nonNegativeInt = (name: string) => num(name, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
+const nonNegative = (name: string) => num(name, (n) => n >= 0, 'a non-negative number');
+const positive = (name: string) => num(name, (n) => n > 0, 'a positive number');
+const anyNumber = (name: string) => num(name, () => true, 'a number');
+
+/** CLI option → [attack, parameter name]. */
+const ATTACK_OPTIONS: Record<string, [string[], string]> = {
+  eps: [['fgsm', 'bim'], 'eps'],
+  stepSize: [['bim'], 'stepSize'],
+  steps: [['bim'], 'steps'],
+  randomStart: [['bim'], 'randomStart'],
+  theta: [['jsma'], 'theta'],
+  gamma: [['jsma'], 'gamma'],
+  target: [['jsma'], 'target'],
+  maxIter: [['deepfool'], 'maxIter'],
+  overshoot: [['deepfool'], 'overshoot'],
+  confidence: [['cw-l2'], 'confidence'],
+  binarySteps: [['cw-l2'], 'binarySteps'],
+  iterations: [['cw-l2'], 'iterations'],
+  lr: [['cw-l2'], 'lr'],
+  initialC: [['cw-l2'], 'initialConst'],
+  abortEarly: [['cw-l2'], 'abortEarly'],
+};
+const FLAG = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Maps the parsed options of `pcl attack` to the chosen attack's hyperparameters; rejects options of other attacks. */
+export function attackParamsFromOptions(attack: string, o: Record<string, unknown>): Record<string, unknown> {
+  const key = attack === 'cw' ? 'cw-l2' : attack === 'pgd' ? 'bim' : attack;
+  const params: Record<string, unknown> = {};
+  for (const [opt, [attacks, param]] of Object.entries(ATTACK_OPTIONS)) {
+    if (o[opt] === undefined) continue;
+    if (opt === 'abortEarly' && o[opt] === true) continue; // the default; only --no-abort-early matters
+    if (!attacks.includes(key)) {
+      throw new ArgumentError(`${FLAG(opt === 'abortEarly' ? 'noAbortEarly' : opt)} does not apply to --attack ${attack} (it is an option of ${attacks.join(', ')})`);
+    }
+    params[param] = o[opt];
+  }
+  return params;
+}
+
+/** `pcl attack`: generates an adversarial set from the test split (INTERFACE.md). */
+export function register(program: Command): void {
+  program
+    .command('attack')
+    .description('attack the correctly classified test images of a dataset and write the adversarial set (IDX + summary.json)')
+    .requiredOption('--model <dir>', "victim model folder written by 'pcl train'")
+    .requiredOption('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR | imagenet10:DIR (its test split is attacked)')
+    .addOption(new Option('--attack <name>', 'attack').choices([...ATTACK_NAMES, 'pgd', 'cw']).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'output folder (x_adv.idx, y_true.idx, x_clean_index.idx, success.idx, y_adv.idx, summary.json); replaced atomically')
+    .option('--eps <x>', 'fgsm, bim: L∞ budget ε (default 0.1)', nonNegative('--eps'))
+    .option('--step-size <x>', 'bim: step size α (default 0.01)', nonNegative('--step-size'))
+    .option('--steps <n>', 'bim: iterations (default 20)', positiveInt('--steps'))
+    .option('--random-start', 'bim: start at a random point of the ε-ball (PGD)')
+    .option('--theta <x>', 'jsma: change per feature θ, negative to decrease (default 1)', anyNumber('--theta'))
+    .option('--gamma <x>', 'jsma: max fraction of features changed γ (default 0.05)', nonNegative('--gamma'))
+    .addOption(new Option('--target <policy>', 'jsma: target class rule (default random)').choices([...JSMA_TARGET_POLICIES]))
+    .option('--max-iter <n>', 'deepfool: maximum iterations (default 50)', positiveInt('--max-iter'))
+    .option('--overshoot <x>', 'deepfool: overshoot (default 0.02)', nonNegative('--overshoot'))
+    .option('--confidence <k>', 'cw-l2: confidence κ (default 0)', nonNegative('--confidence'))
+    .option('--binary-steps <n>', 'cw-l2: binary-search steps over c (default 20)', positiveInt('--binary-steps'))
+    .option('--iterations <n>', 'cw-l2: Adam iterations per binary step (default 500)', positiveInt('--iterations'))
+    .option('--lr <x>', 'cw-l2: Adam learning rate (default 0.1)', positive('--lr'))
+    .option('--initial-c <x>', 'cw-l2: initial constant c (default 0.001)', positive('--initial-c'))
+    .option('--no-abort-early', 'cw-l2: run every iteration even when the loss stalls')
+    .option('--n <n>', 'test images drawn (seeded subset)', positiveInt('--n'), 1000)
+    .option('--batch-size <n>', 'rows per attack call', positiveInt('--batch-size'), 100)
+    .option('--seed <n>', 'seed of the subset and of the attack', nonNegativeInt('--seed'), 0)
+    .option('--all', 'also attack the images the victim already misclassifies')
+    .addHelpText('after', '\nDefaults are the paper\'s Table 3 where it gives one. Prints summary.json on stdout.')
+    .action(async (o: Record<string, unknown> & { model: string; dataset: string; attack: string; out: string; n: number; batchSize: number; seed: number; all?: boolean }) => {
+      const params = attackParamsFromOptions(o.attack, o);
+      let bar: Progress | undefined;
+      try {
+        const summary = await generateAttackSet({
+          model: o.model,
+          dataset: o.dataset,
+          attack: o.attack,
+          params,
+          n: o.n,
+          batchSize: o.batchSize,
+          seed: o.seed,
+          all: o.all === true,
+          out: o.out,
+          onProgress: (done, total) => {
+            bar ??= progressBar(`attack ${o.attack}`, total);
+            bar.update(done);
+          },
+        });
+        bar?.stop();
+        bar = undefined;
+        process.stdout.write(`${JSON.stringify({ out: o.out, ...summary })}\n`);
+      } finally {
+        bar?.stop();
+      }
+    });
+}

@@ -1,0 +1,38 @@
+import { Command, Option } from 'commander';
+import { defendVictim } from '../../pipeline/defend.js';
+import { list, nonNegativeInt, percent, positiveInt } from '../args.js';
+
+/** `pcl defend`: fits PCL defenders for a victim on clean training data and saves a bundle. */
+export function register(program: Command): void {
+  program
+    .command('defend')
+    .description('fit PCL defenders (latent checkpoints + input dictionaries) on clean training data and save a detector bundle')
+    .requiredOption('--model <dir>', 'victim model folder (from `pcl train`)')
+    .requiredOption('--dataset <spec>', 'dataset whose training split the defenders learn: mnist | idx:DIR | cifar10:DIR')
+    .requiredOption('--out <dir>', 'output folder of the detector bundle (replaced atomically)')
+    .option('--checkpoints <layers>', 'comma-separated checkpoint layer names (default: the second-to-last layer)', list('--checkpoints'))
+    .option('--no-input-defender', 'fit latent defenders only')
+    .option('--sp <percent>', 'security parameter: percent of clean training samples flagged per class', percent('--sp'), 1)
+    .addOption(new Option('--fusion <rule>', "decision rule: 'or' (the paper) or 'calibrated' (combined false-alarm rate = SP)").choices(['or', 'calibrated']).default('or'))
+    .option('--seed <n>', 'seed', nonNegativeInt('--seed'), 0)
+    .option('--limit <n>', 'fit on a seeded random subset of N training images', positiveInt('--limit'))
+    .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica', positiveInt('--latent-epochs'))
+    .option('--patches-per-class <n>', 'random training patches per class for dictionary learning', positiveInt('--patches-per-class'))
+    .addHelpText('after', '\nPrints a JSON summary (defenders and their per-class thresholds) on stdout.')
+    .action(async (o) => {
+      const summary = await defendVictim({
+        model: o.model,
+        dataset: o.dataset,
+        out: o.out,
+        checkpoints: o.checkpoints,
+        inputDefender: o.inputDefender,
+        sp: o.sp,
+        fusion: o.fusion,
+        seed: o.seed,
+        limit: o.limit,
+        latentEpochs: o.latentEpochs,
+        patchesPerClass: o.patchesPerClass,
+      });
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+    });
+}

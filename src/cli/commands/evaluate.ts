@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import { evaluateBundle } from '../../pipeline/evaluate-bundle.js';
+import { list, nonNegativeInt, percent, positiveInt } from '../args.js';
+import { summarizeResults } from './summary.js';
+
+/** `pcl evaluate`: the paper's evaluation protocol for a detector bundle. */
+export function register(program: Command): void {
+  program
+    .command('evaluate')
+    .description('attack test images with the paper\'s attacks and measure detection (results.json, table.md, report.html)')
+    .requiredOption('--defender <dir>', 'detector bundle folder (from `pcl defend`)')
+    .requiredOption('--dataset <spec>', 'dataset whose test split is attacked: mnist | idx:DIR | cifar10:DIR')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--attacks <list>', 'comma-separated: fgsm,jsma,deepfool,cw-l2 (and bim)', list('--attacks'), ['fgsm', 'jsma', 'deepfool', 'cw-l2'])
+    .option('--n <n>', 'test images to attack', positiveInt('--n'), 1000)
+    .option('--sp <percent>', 'security parameter of the single operating points', percent('--sp'))
+    .option('--quick', 'reduced attack budgets (fewer FGSM ε, C&W 5×100)')
+    .option('--no-baselines', 'skip the Mahalanobis and PCA-centre baselines')
+    .option('--batch-size <n>', 'attack batch size', positiveInt('--batch-size'), 100)
+    .option('--seed <n>', 'seed of the test subset and the attacks', nonNegativeInt('--seed'), 0)
+    .action(async (o) => {
+      const r = await evaluateBundle({
+        defender: o.defender,
+        dataset: o.dataset,
+        out: o.out,
+        attacks: o.attacks,
+        n: o.n,
+        sp: o.sp,
+        quick: o.quick,
+        baselines: o.baselines,
+        batchSize: o.batchSize,
+        seed: o.seed,
+      });
+      process.stdout.write(`${JSON.stringify(summarizeResults(o.out, r))}\n`);
+    });
+}

@@ -1,0 +1,506 @@
+import * as tf from '@tensorflow/tfjs';
+import { ArgumentError, ShapeError, assert, assertFitted } from '../../errors.js';
+import type { Classifier } from '../../models/classifier.js';
+import { progressBar } from '../../util/progress.js';
+import { Rng } from '../../util/rng.js';
+import { readBundle, registerDetector, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
+import { thresholdFromScores, type Detector, type FitOptions } from '../types.js';
+import { DICTIONARY_LEARNING_DEFAULTS, validateDictionaryParams, type DictionaryLearningParams } from './dictionary-learning.js';
+import { learnDictionaryTask, type DictionaryTask, type DictionaryTaskResult } from './dictionary-task.js';
+import { gramMatrix, ompGram, reconstructSignals } from './omp.js';
+import { assembleGridPatches, defaultPatchSize, extractGridPatches, patchGrid, samplePatches, type PatchGrid } from './patches.js';
+import { psnr } from './psnr.js';
+
+/** Hyperparameters of {@link InputDefender}. */
+export interface InputDefenderParams {
+  /** Patch side p, or 'auto' = 8 where it tiles the image, else 7 where that does (MNIST), else 8. */
+  patchSize: number | 'auto';
+  /** Atoms per class dictionary, k_max (default 225). */
+  nAtoms: number;
+  /** Lasso penalty β of dictionary learning (default 0.1; pixels in [0, 1]). */
+  alpha: number;
+  /** Random training patches per class (default 150,000). */
+  patchesPerClass: number;
+  /** Dictionary-learning mini-batch size (default 256). */
+  batchSize: number;
+  /** Passes over the training patches (default 1). */
+  epochs: number;
+  /** Dictionary-learning codes: 'lars' (Lasso by LARS, default), 'cd' or 'omp' (see dictionary-learning.ts). */
+  codes: DictionaryLearningParams['codes'];
+  /** OMP sparsity k used to reconstruct images at scoring time (and for 'omp' codes; default 5). */
+  nNonzero: number;
+  /** MAX_I of the PSNR: the largest possible pixel value (default 1 for inputs in [0, 1]). */
+  maxValue: number;
+  /** Worker threads for the per-class dictionary fits (default 2; 0 or 1 = in-process). */
+  workers: number;
+  /** Images per scoring batch (bounds memory; default 2048). */
+  scoreBatchSize: number;
+  /** Seed of patch sampling and dictionary learning (default 0; `fit`'s `opts.seed` overrides it). */
+  seed: number;
+}
+
+const DEFAULTS: Readonly<InputDefenderParams> = Object.freeze({
+  patchSize: 'auto',
+  nAtoms: DICTIONARY_LEARNING_DEFAULTS.nAtoms,
+  alpha: DICTIONARY_LEARNING_DEFAULTS.alpha,
+  patchesPerClass: 150_000,
+  batchSize: DICTIONARY_LEARNING_DEFAULTS.batchSize,
+  epochs: DICTIONARY_LEARNING_DEFAULTS.epochs,
+  codes: DICTIONARY_LEARNING_DEFAULTS.codes,
+  nNonzero: 5,
+  maxValue: 1,
+  workers: 2,
+  scoreBatchSize: 2048,
+  seed: 0,
+});
+
+function validateParams(p: InputDefenderParams): InputDefenderParams {
+  const posInt = (name: keyof InputDefenderParams, lo = 1) =>
+    assert(Number.isInteger(p[name]) && (p[name] as number) >= lo, () => `InputDefender: expected ${name} an integer ≥ ${lo}, got ${p[name]}`, ArgumentError);
+  if (p.patchSize !== 'auto') posInt('patchSize');
+  posInt('patchesPerClass');
+  posInt('nNonzero');
+  posInt('workers', 0);
+  posInt('scoreBatchSize');
+  posInt('seed', 0);
+  assert(p.maxValue > 0, () => `InputDefender: expected maxValue > 0, got ${p.maxValue}`, ArgumentError);
+  assert(p.nNonzero <= Math.min(255, p.nAtoms), () => `InputDefender: nNonzero ${p.nNonzero} exceeds min(255, nAtoms = ${p.nAtoms})`, ArgumentError);
+  validateDictionaryParams(dictParams(p, 0));
+  return p;
+}
+
+function dictParams(p: InputDefenderParams, seed: number): Partial<DictionaryLearningParams> {
+  return { nAtoms: p.nAtoms, alpha: p.alpha, batchSize: p.batchSize, epochs: p.epochs, codes: p.codes, ompNonzero: p.nNonzero, seed };
+}
+
+/** What the last fit measured. */
+export interface InputFitInfo {
+  /** Seconds of dictionary learning per class (inside its worker). */
+  dictionarySeconds: number[];
+  /** Wall-clock seconds of all dictionary fits together. */
+  dictionaryWallSeconds: number;
+  /** How the dictionaries were fitted: 'workers:N' or 'in-process'. */
+  parallelism: string;
+  /** Atoms re-seeded during learning, per class. */
+  reseeded: number[];
+  /** Clean training images kept for the thresholds, per class. */
+  trainCounts: number[];
+}
+
+interface InputState {
+  h: number;
+  w: number;
+  c: number;
+  grid: PatchGrid;
+  numClasses: number;
+  /** Per class: dictionary [nAtoms, dim] atom-major, unit-norm rows. */
+  dicts: Float32Array[];
+  /** Per class: Gram matrix [nAtoms, nAtoms]. */
+  grams: Float64Array[];
+  /** Per class: −PSNR of clean training images, ascending. */
+  trainScores: Float32Array[];
+  info?: InputFitInfo;
+}
+
+/** A parallel map over worker threads (the engine's `WorkerPool.map` shape). */
+export type ParallelMap = <P, R>(moduleUrl: string, exportName: string, payloads: P[]) => Promise<R[]>;
+
+interface PoolLike {
+  map: ParallelMap;
+  close(): Promise<void> | void;
+}
+
+/** The engine's worker pool (`src/engine/pool.ts`), or undefined where it cannot be started. */
+async function openWorkerPool(size: number): Promise<PoolLike | undefined> {
+  // a computed specifier: the pool is optional at this layer, fits fall back to in-process
+  const spec = ['..', '..', 'engine', `pool${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`].join('/');
+  try {
+    const mod = (await import(spec)) as { WorkerPool?: new (o: { size: number }) => Partial<PoolLike> & { terminate?: () => Promise<void> | void; dispose?: () => Promise<void> | void } };
+    if (!mod.WorkerPool) return undefined;
+    const pool = new mod.WorkerPool({ size });
+    if (typeof pool.map !== 'function') return undefined;
+    const close = pool.close ?? pool.terminate ?? pool.dispose;
+    return { map: pool.map.bind(pool) as ParallelMap, close: async () => { await close?.call(pool); } };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The paper's input defender: one dictionary per class learned from clean image patches, and an
+ * alarm when an image is poorly rebuilt from the dictionary of the class the victim predicted.
+ *
+ * `fit` (clean training data only): per class k, draw `patchesPerClass` random p × p patches from
+ * the class's training images (centred per channel, see `patches.ts`) and learn `nAtoms` unit-norm
+ * atoms by online dictionary learning with Lasso penalty β = `alpha` (`dictionary-learning.ts`); the
+ * classes are fitted in parallel worker threads when a pool is available. Then every clean
+ * training image that the victim classifies correctly is scored, and the sorted scores of each
+ * class are kept, so `thresholds(sp)` is a quantile (no refit when SP changes).
+ *
+ * `score(x, yPred)`: cut each image into the non-overlapping patch grid, code every patch with
+ * Batch-OMP (`nNonzero` atoms) on D_{yPred}, add the patch means back, and compute
+ * PSNR = 20·log10(MAX) − 10·log10(MSE). score = −PSNR (higher = more adversarial);
+ * `rawFromScore` gives the PSNR back. Patch correlations D·x are one tfjs matMul per batch; the
+ * greedy selection and Cholesky updates run in typed-array loops (`omp.ts`).
+ *
+ * @see Rouhani et al., "Towards safe deep learning: unsupervised defense against generic
+ *   adversarial attacks" (2018), §3 (input defender).
+ */
+export class InputDefender implements Detector {
+  static readonly detectorName = 'InputDefender';
+  readonly kind = InputDefender.detectorName;
+  readonly label = 'input';
+  readonly params: Readonly<InputDefenderParams>;
+  private state_?: InputState;
+
+  /**
+   * @param victim the guarded classifier: predicts the class whose dictionary is used when `score`
+   *   gets no `yPred`, and filters misclassified training images out of the thresholds. May be
+   *   undefined if every call passes `yPred`.
+   */
+  constructor(
+    readonly victim: Classifier | undefined,
+    params: Partial<InputDefenderParams> = {},
+  ) {
+    this.params = Object.freeze(validateParams({ ...DEFAULTS, ...params }));
+  }
+
+  get isFitted(): boolean {
+    return this.state_ !== undefined;
+  }
+  get numClasses(): number {
+    if (this.state_) return this.state_.numClasses;
+    if (this.victim) return this.victim.numClasses;
+    assertFitted(this.state_, 'InputDefender');
+    return 0;
+  }
+  /** Patch grid used for scoring (after fit/load). */
+  get grid(): PatchGrid {
+    assertFitted(this.state_, 'InputDefender');
+    return this.state_.grid;
+  }
+  /** Dictionary of class `k`, `[nAtoms, p·p·c]` atom-major (a copy). */
+  dictionary(k: number): Float32Array {
+    assertFitted(this.state_, 'InputDefender');
+    this.checkClass(k, 'dictionary');
+    return this.state_.dicts[k].slice();
+  }
+  /** What the last `fit` measured (undefined after `load`). */
+  get fitInfo(): InputFitInfo | undefined {
+    assertFitted(this.state_, 'InputDefender');
+    return this.state_.info;
+  }
+
+  private checkClass(k: number, who: string): void {
+    const nc = this.state_!.numClasses;
+    assert(Number.isInteger(k) && k >= 0 && k < nc, () => `InputDefender.${who}: expected a class in [0, ${nc}), got ${k}`, ArgumentError);
+  }
+
+  private checkX(x: tf.Tensor, who: string, shape?: readonly number[]): void {
+    assert(x.rank === 4, () => `InputDefender.${who}: expected x of rank 4 [n,h,w,c], got shape [${x.shape}]`, ShapeError);
+    if (shape) {
+      assert(
+        x.shape.slice(1).every((v, i) => v === shape[i]),
+        () => `InputDefender.${who}: expected x of shape [n,${shape.join(',')}], got [${x.shape}]`,
+        ShapeError,
+      );
+    }
+  }
+
+  /**
+   * Learns the class dictionaries and the clean-score profiles. `x`: [n,h,w,c] clean training
+   * images in [0, maxValue]; `y`: [n] true labels. Inputs are not disposed. Resolves to `this`.
+   * `parallel` (optional) maps the per-class fits over worker threads; by default the engine's
+   * worker pool is used when `params.workers > 1` and it is available, else the fits run here.
+   */
+  async fit(x: tf.Tensor4D, y: tf.Tensor1D, opts: FitOptions & { parallel?: ParallelMap } = {}): Promise<this> {
+    this.checkX(x, 'fit', this.victim?.inputShape);
+    assert(y.rank === 1 && y.shape[0] === x.shape[0], () => `InputDefender.fit: expected y of shape [${x.shape[0]}], got [${y.shape}]`, ShapeError);
+    const [n, h, w, c] = x.shape;
+    const p = this.params.patchSize === 'auto' ? defaultPatchSize(h, w) : this.params.patchSize;
+    const grid = patchGrid(h, w, c, p);
+    const images = (await x.data()) as Float32Array;
+    const labels = Int32Array.from(await y.data());
+    let maxLabel = -1;
+    for (let s = 0; s < n; s++) {
+      assert(Number.isInteger(labels[s]) && labels[s] >= 0, () => `InputDefender.fit: label ${labels[s]} at row ${s} is not a class index`, ArgumentError);
+      if (labels[s] > maxLabel) maxLabel = labels[s];
+    }
+    const numClasses = this.victim?.numClasses ?? maxLabel + 1;
+    assert(maxLabel < numClasses, () => `InputDefender.fit: label ${maxLabel} is outside [0, ${numClasses})`, ArgumentError);
+    const byClass: number[][] = Array.from({ length: numClasses }, () => []);
+    for (let s = 0; s < n; s++) byClass[labels[s]].push(s);
+    for (let k = 0; k < numClasses; k++) {
+      assert(byClass[k].length > 0, () => `InputDefender.fit: class ${k} has no training images (one dictionary per class is needed)`, ArgumentError);
+    }
+
+    // 1. patches and dictionaries, seeded per class
+    const rng = new Rng(opts.seed ?? this.params.seed);
+    const tasks: DictionaryTask[] = byClass.map((idx) => {
+      const sampleSeed = rng.seed();
+      const dlSeed = rng.seed();
+      const patches = samplePatches(images, [n, h, w, c], p, this.params.patchesPerClass, new Rng(sampleSeed), idx);
+      return { patches, nFeatures: grid.dim, params: dictParams(this.params, dlSeed) };
+    });
+    const t0 = performance.now();
+    const { results, parallelism } = await this.runTasks(tasks, opts);
+    const dictionaryWallSeconds = (performance.now() - t0) / 1000;
+    opts.log?.(`InputDefender: ${numClasses} dictionaries in ${dictionaryWallSeconds.toFixed(1)} s (${parallelism})`);
+    const dicts = results.map((r) => r.dictionary);
+    const grams = dicts.map((d) => gramMatrix(d, this.params.nAtoms, grid.dim));
+    const state: InputState = { h, w, c, grid, numClasses, dicts, grams, trainScores: [] };
+
+    // 2. clean-score profile per class (images the victim gets right)
+    const keep = new Uint8Array(n).fill(1);
+    if (this.victim) {
+      const pred = this.victim.predict(x);
+      try {
+        const pv = await pred.data();
+        for (let s = 0; s < n; s++) keep[s] = pv[s] === labels[s] ? 1 : 0;
+      } finally {
+        pred.dispose();
+      }
+    }
+    const scores = await this.scoreArrays(state, images, n, labels);
+    const groups: number[][] = Array.from({ length: numClasses }, () => []);
+    for (let s = 0; s < n; s++) if (keep[s]) groups[labels[s]].push(scores[s]);
+    state.trainScores = groups.map((g) => Float32Array.from(g).sort());
+    state.info = {
+      dictionarySeconds: results.map((r) => r.seconds),
+      dictionaryWallSeconds,
+      parallelism,
+      reseeded: results.map((r) => r.reseeded),
+      trainCounts: groups.map((g) => g.length),
+    };
+    this.state_ = state;
+    return this;
+  }
+
+  private async runTasks(tasks: DictionaryTask[], opts: FitOptions & { parallel?: ParallelMap }): Promise<{ results: DictionaryTaskResult[]; parallelism: string }> {
+    // under tsx/vitest this module is a .ts file; the worker must load the same flavour
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    const url = new URL(`./dictionary-task.${ext}`, import.meta.url).href;
+    if (opts.parallel) return { results: await opts.parallel<DictionaryTask, DictionaryTaskResult>(url, 'learnDictionaryTask', tasks), parallelism: 'workers:custom' };
+    const size = Math.min(this.params.workers, tasks.length);
+    if (size > 1) {
+      const pool = await openWorkerPool(size);
+      if (pool) {
+        try {
+          return { results: await pool.map<DictionaryTask, DictionaryTaskResult>(url, 'learnDictionaryTask', tasks), parallelism: `workers:${size}` };
+        } finally {
+          await pool.close();
+        }
+      }
+      opts.log?.('InputDefender: no worker pool available; fitting the dictionaries in-process');
+    }
+    const bar = progressBar('dictionaries', tasks.length, { enabled: opts.progress });
+    try {
+      const results: DictionaryTaskResult[] = [];
+      for (const t of tasks) {
+        results.push(learnDictionaryTask(t));
+        bar.tick();
+        // let timers and I/O run between classes
+        await new Promise((r) => setImmediate(r));
+      }
+      return { results, parallelism: 'in-process' };
+    } finally {
+      bar.stop();
+    }
+  }
+
+  /** −PSNR per image for images [n, h, w, c] (flat) coded with the dictionaries of `classes`. */
+  private async scoreArrays(state: InputState, images: Float32Array, n: number, classes: ArrayLike<number>): Promise<Float32Array> {
+    const rec = await this.reconstructArrays(state, images, n, classes);
+    const ps = psnr(images, rec, n, this.params.maxValue);
+    for (let i = 0; i < n; i++) ps[i] = -ps[i];
+    return ps;
+  }
+
+  /** Reconstructions [n, h, w, c] (flat) of `images` from the dictionaries of `classes`. */
+  private async reconstructArrays(state: InputState, images: Float32Array, n: number, classes: ArrayLike<number>): Promise<Float32Array> {
+    const { grid, numClasses } = state;
+    const size = grid.h * grid.w * grid.c;
+    const out = new Float32Array(n * size);
+    const byClass: number[][] = Array.from({ length: numClasses }, () => []);
+    for (let s = 0; s < n; s++) {
+      const k = classes[s];
+      assert(Number.isInteger(k) && k >= 0 && k < numClasses, () => `InputDefender: predicted class ${k} at row ${s} is outside [0, ${numClasses})`, ArgumentError);
+      byClass[k].push(s);
+    }
+    const bs = this.params.scoreBatchSize;
+    for (let k = 0; k < numClasses; k++) {
+      const idx = byClass[k];
+      if (idx.length === 0) continue;
+      const dictT = tf.tensor2d(state.dicts[k], [this.params.nAtoms, grid.dim]);
+      try {
+        for (let b0 = 0; b0 < idx.length; b0 += bs) {
+          const m = Math.min(bs, idx.length - b0);
+          const batch = new Float32Array(m * size);
+          for (let i = 0; i < m; i++) batch.set(images.subarray(idx[b0 + i] * size, (idx[b0 + i] + 1) * size), i * size);
+          const rec = await reconstructImages(batch, m, grid, state.dicts[k], dictT, state.grams[k], this.params.nNonzero);
+          for (let i = 0; i < m; i++) out.set(rec.subarray(i * size, (i + 1) * size), idx[b0 + i] * size);
+        }
+      } finally {
+        dictT.dispose();
+      }
+    }
+    return out;
+  }
+
+  private async classesFor(x: tf.Tensor4D, yPred: tf.Tensor1D | undefined, who: string): Promise<Int32Array> {
+    if (yPred) {
+      assert(yPred.rank === 1 && yPred.shape[0] === x.shape[0], () => `InputDefender.${who}: expected yPred of shape [${x.shape[0]}], got [${yPred.shape}]`, ShapeError);
+      return Int32Array.from(await yPred.data());
+    }
+    if (!this.victim) throw new ArgumentError(`InputDefender.${who}: no yPred given and no victim to predict it (pass a Classifier to the constructor or to load)`);
+    const pred = this.victim.predict(x);
+    try {
+      return Int32Array.from(await pred.data());
+    } finally {
+      pred.dispose();
+    }
+  }
+
+  /**
+   * −PSNR [n] of each image's reconstruction from the dictionary of its predicted class (`yPred`,
+   * else the victim's prediction). Higher = more adversarial. Inputs are not disposed.
+   */
+  async score(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<Float32Array> {
+    assertFitted(this.state_, 'InputDefender');
+    const st = this.state_;
+    this.checkX(x, 'score', [st.h, st.w, st.c]);
+    const classes = await this.classesFor(x, yPred, 'score');
+    return this.scoreArrays(st, (await x.data()) as Float32Array, x.shape[0], classes);
+  }
+
+  /** PSNR in dB (the raw score the CLI prints) of a `score` value. */
+  rawFromScore(score: number): number {
+    return -score;
+  }
+
+  /**
+   * Sparse reconstruction of `x` [n,h,w,c] from the dictionaries of the predicted classes: the image
+   * the PSNR compares against. Returns a new tensor owned by the caller; inputs are not disposed.
+   */
+  async reconstruct(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<tf.Tensor4D> {
+    assertFitted(this.state_, 'InputDefender');
+    const st = this.state_;
+    this.checkX(x, 'reconstruct', [st.h, st.w, st.c]);
+    const classes = await this.classesFor(x, yPred, 'reconstruct');
+    const rec = await this.reconstructArrays(st, (await x.data()) as Float32Array, x.shape[0], classes);
+    return tf.tensor4d(rec, x.shape);
+  }
+
+  thresholds(sp: number): Float32Array {
+    assertFitted(this.state_, 'InputDefender');
+    return Float32Array.from(this.state_.trainScores, (s) => thresholdFromScores(s, sp));
+  }
+
+  async detect(x: tf.Tensor4D, yPred?: tf.Tensor1D, sp = 1): Promise<Uint8Array> {
+    assertFitted(this.state_, 'InputDefender');
+    const st = this.state_;
+    this.checkX(x, 'detect', [st.h, st.w, st.c]);
+    const classes = await this.classesFor(x, yPred, 'detect');
+    const scores = await this.scoreArrays(st, (await x.data()) as Float32Array, x.shape[0], classes);
+    const th = this.thresholds(sp);
+    return Uint8Array.from(scores, (s, i) => (s > th[classes[i]] ? 1 : 0));
+  }
+
+  trainScores(k: number): Float32Array {
+    assertFitted(this.state_, 'InputDefender');
+    this.checkClass(k, 'trainScores');
+    return this.state_.trainScores[k];
+  }
+
+  /** Writes the bundle (manifest.json + weights.bin: dictionaries and clean scores) atomically. */
+  async save(dir: string): Promise<void> {
+    assertFitted(this.state_, 'InputDefender');
+    const st = this.state_;
+    const named: tf.NamedTensorMap = {};
+    try {
+      for (let k = 0; k < st.numClasses; k++) {
+        named[`input/dict/${k}`] = tf.tensor2d(st.dicts[k], [this.params.nAtoms, st.grid.dim]);
+        named[`input/trainScores/${k}`] = tf.tensor1d(st.trainScores[k]);
+      }
+      await writeDirAtomic(dir, (tmp) =>
+        writeBundle(
+          tmp,
+          {
+            name: InputDefender.detectorName,
+            params: { ...this.params },
+            attributes: { imageShape: [st.h, st.w, st.c], patchSize: st.grid.p, numClasses: st.numClasses, ...(st.info ? { fitInfo: st.info } : {}) },
+          },
+          named,
+        ),
+      );
+    } finally {
+      Object.values(named).forEach((t) => t.dispose());
+    }
+  }
+
+  /** Loads a bundle written by `save`; `ctx.victim` (a `Classifier`) restores victim predictions. */
+  static async load(dir: string, ctx: LoadContext = {}): Promise<InputDefender> {
+    const { manifest, tensors } = await readBundle(dir, InputDefender.detectorName);
+    try {
+      const victim = ctx.victim as Classifier | undefined;
+      const det = new InputDefender(victim, manifest.params as Partial<InputDefenderParams>);
+      const attr = manifest.attributes as { imageShape: [number, number, number]; patchSize: number; numClasses: number; fitInfo?: InputFitInfo };
+      const [h, w, c] = attr.imageShape;
+      const grid = patchGrid(h, w, c, attr.patchSize);
+      const dicts: Float32Array[] = [];
+      const trainScores: Float32Array[] = [];
+      for (let k = 0; k < attr.numClasses; k++) {
+        const d = tensors[`input/dict/${k}`];
+        const s = tensors[`input/trainScores/${k}`];
+        assert(d !== undefined && s !== undefined, () => `${dir}/weights.bin: missing the weights of class ${k} (input/dict/${k}, input/trainScores/${k})`, ShapeError);
+        assert(d.size === det.params.nAtoms * grid.dim, () => `${dir}/weights.bin: input/dict/${k} has ${d.size} values, expected ${det.params.nAtoms}·${grid.dim}`, ShapeError);
+        dicts.push(Float32Array.from(d.dataSync()));
+        trainScores.push(Float32Array.from(s.dataSync()));
+      }
+      if (victim) {
+        assert(victim.numClasses === attr.numClasses, () => `InputDefender.load: the bundle has ${attr.numClasses} classes, the victim ${victim.numClasses}`, ShapeError);
+      }
+      det.state_ = { h, w, c, grid, numClasses: attr.numClasses, dicts, grams: dicts.map((d) => gramMatrix(d, det.params.nAtoms, grid.dim)), trainScores, info: attr.fitInfo };
+      return det;
+    } finally {
+      Object.values(tensors).forEach((t) => t.dispose());
+    }
+  }
+
+  /** Forgets the fitted state (the dictionaries are plain arrays; no tensors are held). */
+  dispose(): void {
+    this.state_ = undefined;
+  }
+}
+
+/**
+ * Sparse-codes and rebuilds `n` images `[n, h, w, c]` (flat) with one dictionary: grid patches,
+ * per-channel centring, correlations D·x by one tfjs matMul (`dictT` = the dictionary as a
+ * `[nAtoms, dim]` tensor), Batch-OMP with `nNonzero` atoms, means added back.
+ * @returns the reconstructions `[n, h, w, c]` (flat).
+ */
+export async function reconstructImages(
+  images: Float32Array,
+  n: number,
+  grid: PatchGrid,
+  dict: Float32Array,
+  dictT: tf.Tensor2D,
+  gram: Float64Array,
+  nNonzero: number,
+): Promise<Float32Array> {
+  const { patches, means } = extractGridPatches(images, n, grid);
+  const nP = n * grid.patchesPerImage;
+  const nAtoms = dictT.shape[0];
+  const corr = tf.tidy(() => tf.matMul(tf.tensor2d(patches, [nP, grid.dim]), dictT, false, true));
+  let dtx: Float32Array;
+  try {
+    dtx = (await corr.data()) as Float32Array;
+  } finally {
+    corr.dispose();
+  }
+  const codes = ompGram(gram, nAtoms, dtx, { nNonzero });
+  const rec = reconstructSignals(dict, grid.dim, codes, patches);
+  return assembleGridPatches(rec, means, n, grid);
+}
+
+registerDetector(InputDefender.detectorName, (dir, ctx) => InputDefender.load(dir, ctx));

@@ -1,0 +1,87 @@
+import { performance } from 'node:perf_hooks';
+import { loadDataset, disposeDataset } from '../data/index.js';
+import { PCLDetector, type FusionRule } from '../defense/pcl.js';
+import { initEngine } from '../engine/backend.js';
+import { Classifier } from '../models/classifier.js';
+import { loadClassifier } from '../models/io.js';
+import { info } from '../util/progress.js';
+
+/** Options of {@link defendVictim} (what `pcl defend` takes). */
+export interface DefendOptions {
+  /** Folder of the victim model (model.json + weights + metrics.json). */
+  model: string;
+  /** Dataset spec whose *training* split the defenders are fitted on (clean data only). */
+  dataset: string;
+  /** Output folder of the detector bundle (replaced atomically). */
+  out: string;
+  /** Latent checkpoint layers (default: the second-to-last layer). */
+  checkpoints?: string[];
+  /** Fit the input defender too (default true). */
+  inputDefender?: boolean;
+  /** Security parameter in percent (default 1). */
+  sp?: number;
+  fusion?: FusionRule;
+  seed?: number;
+  /** Fit on a seeded random subset of the training split (default: all of it). */
+  limit?: number;
+  /** Latent fine-tuning epochs (default: the LatentDefender default). */
+  latentEpochs?: number;
+  /** Random training patches per class for the dictionaries (default: the InputDefender default). */
+  patchesPerClass?: number;
+}
+
+/** Summary of a fitted bundle (what `pcl defend` prints). */
+export interface DefendSummary {
+  out: string;
+  defenders: { label: string; thresholds: number[] }[];
+  sp: number;
+  fitSeconds: number;
+  trainSamples: number;
+}
+
+/**
+ * Fits a {@link PCLDetector} for the victim in `opts.model` on the clean training split of
+ * `opts.dataset`, and saves it as a bundle in `opts.out`. The latent fine-tuning uses the victim's
+ * own optimizer at a tenth of its learning rate (read from the victim's metrics.json).
+ */
+export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> {
+  await initEngine();
+  const { model, metrics } = await loadClassifier(opts.model);
+  const victim = new Classifier(model);
+  const train = await loadDataset(opts.dataset, { split: 'train', limit: opts.limit, seed: opts.seed ?? 0 });
+  try {
+    const latent: Record<string, unknown> = { seed: opts.seed ?? 0 };
+    if (typeof metrics.lr === 'number') latent.lr = metrics.lr / 10;
+    if (typeof metrics.optimizer === 'string' && ['adam', 'sgd', 'rmsprop', 'adagrad', 'adamax'].includes(metrics.optimizer)) {
+      latent.optimizer = metrics.optimizer;
+    }
+    if (opts.latentEpochs !== undefined) latent.epochs = opts.latentEpochs;
+    const input: Record<string, unknown> = { seed: opts.seed ?? 0 };
+    if (opts.patchesPerClass !== undefined) input.patchesPerClass = opts.patchesPerClass;
+    const det = new PCLDetector(victim, {
+      checkpoints: opts.checkpoints,
+      inputDefender: opts.inputDefender ?? true,
+      sp: opts.sp ?? 1,
+      fusion: opts.fusion ?? 'or',
+      seed: opts.seed ?? 0,
+      latent,
+      input,
+    });
+    info(`fitting PCL (${det.labels.join(', ')}) on ${train.x.shape[0]} clean training images of ${opts.dataset}`);
+    const t0 = performance.now();
+    await det.fit(train.x, train.y, { seed: opts.seed ?? 0 });
+    const fitSeconds = (performance.now() - t0) / 1000;
+    await det.save(opts.out);
+    const summary: DefendSummary = {
+      out: opts.out,
+      defenders: det.defenders.map((d) => ({ label: d.label, thresholds: Array.from(d.thresholds(det.spFor(d.label))) })),
+      sp: det.params.sp,
+      fitSeconds,
+      trainSamples: train.x.shape[0],
+    };
+    det.dispose();
+    return summary;
+  } finally {
+    disposeDataset(train);
+  }
+}

@@ -1,0 +1,59 @@
+import { PCLDetector, type FusionRule } from '../defense/pcl.js';
+import { initEngine } from '../engine/backend.js';
+import { readImages } from './images.js';
+
+/** One row of `pcl detect`'s output (INTERFACE.md). */
+export interface DetectRow {
+  index: number;
+  name: string;
+  predicted: number;
+  adversarial: boolean;
+  scores: { latent: Record<string, number>; inputPsnr?: number; fused?: number };
+}
+
+/** `pcl detect`'s output: one row per image, with raw scores always included. */
+export interface DetectOutput {
+  results: DetectRow[];
+  flagged: number;
+  total: number;
+  sp: number;
+  fusion: FusionRule;
+}
+
+/**
+ * Loads a detector bundle (verifying it) and checks the images in `input` (IDX file, PNG, or a
+ * folder of PNGs). Raw scores: latent log-likelihood per checkpoint layer, input PSNR in dB.
+ */
+export async function detectImages(defender: string, input: string, opts: { sp?: number; fusion?: FusionRule } = {}): Promise<DetectOutput> {
+  await initEngine();
+  const det = await PCLDetector.load(defender);
+  try {
+    const { x, names } = await readImages(input, det.victim.inputShape);
+    try {
+      const sp = opts.sp ?? det.params.sp;
+      const fusion = opts.fusion ?? det.params.fusion;
+      const r = await det.detect(x, { sp, fusion });
+      const results: DetectRow[] = names.map((name, i) => {
+        const latent: Record<string, number> = {};
+        let inputPsnr: number | undefined;
+        det.defenders.forEach((d, j) => {
+          const raw = d.rawFromScore(r.scores[j][i]);
+          if (d.kind === 'InputDefender') inputPsnr = raw;
+          else latent[d.label.replace(/^latent:/, '')] = raw;
+        });
+        return {
+          index: i,
+          name,
+          predicted: r.yPred[i],
+          adversarial: r.adversarial[i] === 1,
+          scores: { latent, ...(inputPsnr !== undefined ? { inputPsnr } : {}), ...(r.fused ? { fused: r.fused[i] } : {}) },
+        };
+      });
+      return { results, flagged: results.filter((q) => q.adversarial).length, total: results.length, sp, fusion };
+    } finally {
+      x.dispose();
+    }
+  } finally {
+    det.dispose();
+  }
+}

@@ -1,0 +1,74 @@
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import { ATTACK_NAMES } from '../attacks/index.js';
+import { loadDataset, disposeDataset } from '../data/index.js';
+import { MahalanobisDetector, PcaCentreDetector } from '../defense/baselines/index.js';
+import { PCLDetector } from '../defense/pcl.js';
+import type { Detector } from '../defense/types.js';
+import { initEngine } from '../engine/backend.js';
+import { ArgumentError } from '../errors.js';
+import { evaluatePCL, paperAttackPlans, type EvaluationResults } from './evaluate.js';
+import { writeEvaluationOutputs } from './outputs.js';
+
+/** Options of {@link evaluateBundle} (what `pcl evaluate` takes). */
+export interface EvaluateBundleOptions {
+  defender: string;
+  dataset: string;
+  out: string;
+  /** Attack names (default: fgsm, jsma, deepfool, cw-l2), each run with the paper's parameters. */
+  attacks?: string[];
+  /** Test images (default 1000). */
+  n?: number;
+  sp?: number;
+  seed?: number;
+  quick?: boolean;
+  /** Fit and compare the Mahalanobis and PCA-centre baselines (default true). */
+  baselines?: boolean;
+  batchSize?: number;
+}
+
+/** Evaluates a saved detector bundle against the paper's attacks and writes the report files. */
+export async function evaluateBundle(opts: EvaluateBundleOptions): Promise<EvaluationResults> {
+  const engine = await initEngine();
+  const names = opts.attacks ?? ['fgsm', 'jsma', 'deepfool', 'cw-l2'];
+  for (const a of names) {
+    if (!(ATTACK_NAMES as string[]).includes(a)) {
+      throw new ArgumentError(`--attacks: unknown attack '${a}'; expected some of ${ATTACK_NAMES.join(', ')}`);
+    }
+  }
+  const plans = paperAttackPlans(opts.quick).filter((p) => names.includes(p.name));
+  if (names.includes('bim')) plans.push({ name: 'bim', params: { eps: 0.1 }, group: 'BIM', label: 'ε=0.1' });
+  const det = await PCLDetector.load(opts.defender);
+  const extras: Detector[] = [];
+  const seed = opts.seed ?? 0;
+  const timings: { stage: string; seconds: number }[] = [];
+  const test = await loadDataset(opts.dataset, { split: 'test', limit: opts.n ?? 1000, seed });
+  try {
+    if (opts.baselines ?? true) {
+      const t0 = performance.now();
+      const names = det.victim.layerNames();
+      const layer = names[names.length - 2];
+      const train = await loadDataset(opts.dataset, { split: 'train', seed });
+      try {
+        for (const d of [new MahalanobisDetector(det.victim, { layer }), new PcaCentreDetector(det.victim, { layer })]) {
+          await d.fit(train.x as tf.Tensor4D, train.y);
+          extras.push(d);
+        }
+      } finally {
+        disposeDataset(train);
+      }
+      timings.push({ stage: 'fit baselines (Mahalanobis, PCA-centre)', seconds: (performance.now() - t0) / 1000 });
+    }
+    const results = await evaluatePCL(det, { test, attacks: plans, extraDetectors: extras, sp: opts.sp ?? det.params.sp, seed, batchSize: opts.batchSize });
+    await writeEvaluationOutputs(opts.out, results, {
+      title: `PCL evaluation — ${opts.dataset}`,
+      settings: { defender: opts.defender, backend: engine.backend, quick: opts.quick ?? false },
+      timings,
+    });
+    return results;
+  } finally {
+    disposeDataset(test);
+    det.dispose();
+    for (const d of extras) d.dispose();
+  }
+}

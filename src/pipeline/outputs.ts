@@ -1,0 +1,88 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../defense/persistence.js';
+import { renderReport, renderTableMarkdown, type ReportData } from '../eval/report-html.js';
+import { simplifyCurve } from '../eval/report-html.js';
+import type { EvaluationResults } from './evaluate.js';
+
+/** Extra context shown in the report (victim, settings, notes). */
+export interface ReportContext {
+  title: string;
+  victim?: ReportData['victim'];
+  settings?: Record<string, string | number | boolean>;
+  notes?: string[];
+  timings?: { stage: string; seconds: number; items?: number; note?: string }[];
+}
+
+/** Turns evaluation results into the report's data (tables, Figs. 6, 7, 9, 10, risk view). */
+export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData {
+  return {
+    title: ctx.title,
+    dataset: r.dataset,
+    generatedAt: new Date().toISOString(),
+    victim: ctx.victim,
+    settings: { n: r.n, sp: r.sp, seed: r.seed, defenders: r.defenders.join(', '), ...(ctx.settings ?? {}) },
+    attacks: r.groups.map((g) => ({
+      attack: g.group,
+      params: g.plans.map((p) => p.label).join('; '),
+      nClean: g.nClean,
+      nAdv: g.nAdv,
+      successRate: g.successRate,
+      detectors: g.detectors.map((d) => ({ detector: d.detector, auroc: d.auroc, fprAt: d.fprAt })),
+      paperFprAt: g.paperFprAt,
+      paperNote: g.paperNote,
+    })),
+    rocCharts: r.groups
+      .filter((g) => g.detectors.length)
+      .map((g) => ({
+        title: `ROC — ${g.group}`,
+        curves: g.detectors.map((d) => ({ label: d.detector, points: simplifyCurve(d.curve) })),
+        markers: g.risk ? [{ label: `risk-optimal (SP=${g.risk.sp}%)`, fpr: g.risk.fpr, tpr: g.risk.tpr }] : undefined,
+      })),
+    checkpointRocCharts: r.checkpointRocs.map((c) => ({
+      title: `Several checkpoints — ${c.group}`,
+      curves: c.curves.map((k) => ({ label: `${k.label} (AUROC ${k.auroc.toFixed(3)})`, points: simplifyCurve(k.curve) })),
+    })),
+    spCharts: r.groups
+      .filter((g) => g.detectors.some((d) => d.spCurve))
+      .map((g) => ({
+        title: `FP and TP vs SP — ${g.group}`,
+        series: g.detectors.filter((d) => d.spCurve).map((d) => ({ label: d.detector, points: d.spCurve! })),
+      })),
+    epsilonCharts: r.fgsmSweep.length
+      ? [
+          {
+            title: 'Detection rate vs FGSM ε',
+            series: r.fgsmSweep.map((s) => ({ label: `${s.detector}, SP=${s.sp}%`, points: s.points })),
+          },
+        ]
+      : undefined,
+    confusionCharts: r.groups
+      .filter((g) => g.confusion)
+      .map((g) => ({ title: `Adversarial confusion — ${g.group} (with PCL at SP=${r.sp}%)`, without: g.confusion!.without, with: g.confusion!.with })),
+    risk: r.groups
+      .filter((g) => g.risk)
+      .map((g) => ({ attack: g.group, ...g.risk! })),
+    timings: [...(ctx.timings ?? []), ...r.timings],
+    notes: [
+      `Guarded inference (victim + every defender) runs at ${(100 * r.guardedThroughputRatio).toFixed(1)} % of the bare victim's throughput (same images, same run).`,
+      ...(ctx.notes ?? []),
+    ],
+  };
+}
+
+/**
+ * Writes `results.json`, `table.md` and a self-contained `report.html` into `dir`, each atomically
+ * (temp name + rename): a failure never leaves a half-written file.
+ */
+export async function writeEvaluationOutputs(dir: string, r: EvaluationResults, ctx: ReportContext): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  const data = reportData(r, ctx);
+  const html = await renderReport(data);
+  const table = renderTableMarkdown(data);
+  const files = ['results.json', 'table.md', 'report.html'].map((f) => path.join(dir, f));
+  await writeFileAtomic(files[0], JSON.stringify({ ...r, context: ctx }, null, 1));
+  await writeFileAtomic(files[1], table);
+  await writeFileAtomic(files[2], html);
+  return files;
+}

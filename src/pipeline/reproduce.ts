@@ -1,0 +1,185 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import { loadDataset, disposeDataset, parseDatasetSpec, type Dataset } from '../data/index.js';
+import { MahalanobisDetector, PcaCentreDetector } from '../defense/baselines/index.js';
+import { LatentDefender } from '../defense/latent/latent-defender.js';
+import { PCLDetector, splitHoldout } from '../defense/pcl.js';
+import type { Detector } from '../defense/types.js';
+import { initEngine } from '../engine/backend.js';
+import { ArgumentError } from '../errors.js';
+import { Classifier } from '../models/classifier.js';
+import { loadClassifier, type ClassifierMetrics } from '../models/io.js';
+import { trainVictim } from '../models/train.js';
+import type { Arch } from '../models/zoo.js';
+import { info } from '../util/progress.js';
+import { evaluatePCL, paperAttackPlans, type AttackPlan, type EvaluationResults } from './evaluate.js';
+import { writeEvaluationOutputs } from './outputs.js';
+
+/** Options of {@link reproduce} (what `pcl reproduce` takes). */
+export interface ReproduceOptions {
+  /** 'mnist' or 'cifar10:DIR' (also 'idx:DIR' for any MNIST-shaped IDX dataset). */
+  dataset: string;
+  /** Reduced budget that runs in a few minutes (README quick start). */
+  quick?: boolean;
+  out: string;
+  seed?: number;
+  /** Test images (default 1,000; 300 with --quick). */
+  n?: number;
+  /** Attack plans (default: the paper's Table 3, reduced with --quick). */
+  attacks?: AttackPlan[];
+}
+
+/** The reduced-width CIFAR victim that trains in under an hour on 2 cores (see bench/RESULTS.md). */
+export const CIFAR_REPRO_WIDTH = 0.25;
+
+interface Plan {
+  arch: Arch;
+  width: number;
+  epochs?: number;
+  fitLimit?: number;
+  latentEpochs: number;
+  patchesPerClass?: number;
+  n: number;
+}
+
+function planFor(dataset: string, quick: boolean): Plan {
+  const kind = parseDatasetSpec(dataset).kind;
+  if (kind === 'mnist' || kind === 'idx') {
+    return quick
+      ? { arch: 'mnist-mlp', width: 1, epochs: 3, fitLimit: 12000, latentEpochs: 1, patchesPerClass: 20000, n: 300 }
+      : { arch: 'mnist-mlp', width: 1, latentEpochs: 3, n: 1000 };
+  }
+  if (kind === 'cifar10') {
+    return quick
+      ? { arch: 'cifar-cnn', width: 0.125, epochs: 2, fitLimit: 10000, latentEpochs: 1, patchesPerClass: 20000, n: 200 }
+      : { arch: 'cifar-cnn', width: CIFAR_REPRO_WIDTH, latentEpochs: 2, n: 1000 };
+  }
+  throw new ArgumentError(`reproduce: --dataset must be mnist, idx:DIR or cifar10:DIR, got '${dataset}'`);
+}
+
+async function exists(f: string): Promise<boolean> {
+  return fs.access(f).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The whole pipeline of the paper on one dataset: train (or reuse) the victim, fit PCL on clean
+ * training data (latent defender at the second-to-last layer + input defender; plus a second
+ * checkpoint and the Mahalanobis / PCA-centre baselines for comparison), attack `n` test images with
+ * the paper's Table 3 attacks, and write `results.json`, `table.md` and `report.html` to `out`.
+ * Re-running reuses `out/victim` and `out/detector` when they exist and match.
+ */
+export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResults> {
+  const engine = await initEngine();
+  const quick = opts.quick ?? false;
+  const seed = opts.seed ?? 0;
+  const plan = planFor(opts.dataset, quick);
+  const n = opts.n ?? plan.n;
+  const stages: { stage: string; seconds: number; items?: number; note?: string }[] = [];
+  await fs.mkdir(opts.out, { recursive: true });
+
+  // 1. victim
+  const victimDir = path.join(opts.out, 'victim');
+  let metrics: ClassifierMetrics | undefined;
+  if (await exists(path.join(victimDir, 'metrics.json'))) {
+    const m = JSON.parse(await fs.readFile(path.join(victimDir, 'metrics.json'), 'utf8')) as ClassifierMetrics;
+    if (m.arch === plan.arch && m.dataset === opts.dataset && m.width === plan.width) {
+      info(`reusing the victim in ${victimDir} (test accuracy ${(100 * m.testAccuracy).toFixed(2)} %)`);
+      metrics = m;
+    }
+  }
+  if (!metrics) {
+    const t0 = performance.now();
+    metrics = await trainVictim({ dataset: opts.dataset, arch: plan.arch, width: plan.width, epochs: plan.epochs, out: victimDir, seed });
+    stages.push({ stage: `train victim ${plan.arch}`, seconds: (performance.now() - t0) / 1000, note: `test accuracy ${(100 * metrics.testAccuracy).toFixed(2)} %` });
+  }
+  const { model } = await loadClassifier(victimDir);
+  const victim = new Classifier(model);
+  const names = victim.layerNames();
+  const main = names[names.length - 2];
+  const before = names.filter((l) => /^fc\d+$/.test(l) && l !== main).pop();
+
+  // 2. defenders (clean training data only)
+  const train = await loadDataset(opts.dataset, { split: 'train', limit: plan.fitLimit, seed });
+  let test: Dataset | undefined;
+  const extras: Detector[] = [];
+  let det: PCLDetector | undefined;
+  try {
+    const detDir = path.join(opts.out, 'detector');
+    const latent = {
+      epochs: plan.latentEpochs,
+      seed,
+      ...(typeof metrics.lr === 'number' ? { lr: metrics.lr / 10 } : {}),
+    };
+    const input = { seed, ...(plan.patchesPerClass ? { patchesPerClass: plan.patchesPerClass } : {}) };
+    let t0 = performance.now();
+    det = new PCLDetector(victim, { checkpoints: [main], inputDefender: true, sp: 1, seed, latent, input });
+    await det.fit(train.x, train.y, { seed });
+    await det.save(detDir);
+    stages.push({ stage: `fit PCL (${det.labels.join(' + ')})`, seconds: (performance.now() - t0) / 1000, items: train.x.shape[0] });
+
+    // the same fitting split for the comparison detectors
+    const { fitIdx } = splitHoldout(await train.y.data(), det.params.calibrationFraction, seed);
+    const idx = tf.tensor1d(fitIdx, 'int32');
+    const xFit = tf.gather(train.x, idx) as tf.Tensor4D;
+    const yFit = tf.gather(train.y, idx) as tf.Tensor1D;
+    idx.dispose();
+    try {
+      if (before) {
+        t0 = performance.now();
+        const second = new LatentDefender(victim, { ...latent, checkpointLayer: before });
+        await second.fit(xFit, yFit, { seed });
+        extras.push(second);
+        stages.push({ stage: `fit extra checkpoint ${second.label}`, seconds: (performance.now() - t0) / 1000 });
+      }
+      t0 = performance.now();
+      const maha = new MahalanobisDetector(victim, { layer: main });
+      await maha.fit(xFit, yFit);
+      extras.push(maha);
+      const pca = new PcaCentreDetector(victim, { layer: main });
+      await pca.fit(xFit, yFit);
+      extras.push(pca);
+      stages.push({ stage: 'fit baselines (Mahalanobis, PCA-centre)', seconds: (performance.now() - t0) / 1000 });
+    } finally {
+      xFit.dispose();
+      yFit.dispose();
+    }
+    disposeDataset(train);
+
+    // 3. attacks + evaluation on n test images
+    test = await loadDataset(opts.dataset, { split: 'test', limit: n, seed });
+    const results = await evaluatePCL(det, {
+      test,
+      attacks: opts.attacks ?? paperAttackPlans(quick),
+      extraDetectors: extras,
+      checkpointLabels: before ? [`latent:${before}`, `latent:${main}`] : undefined,
+      sp: 1,
+      seed,
+      risk: { costs: { eta11: 0, eta12: 10, eta21: 1, eta22: 0 }, pAttack: 0.05 },
+    });
+    await writeEvaluationOutputs(opts.out, results, {
+      title: `PCL reproduction — ${opts.dataset}${quick ? ' (quick)' : ''}`,
+      victim: {
+        name: `${plan.arch}${plan.width !== 1 ? ` (width ${plan.width})` : ''}`,
+        testAccuracy: metrics.testAccuracy,
+      },
+      settings: { quick, backend: engine.backend, tfjs: engine.tfjsVersion, victimDir, detectorDir: detDir },
+      timings: stages,
+      notes: [
+        'FP rates are counted on correctly classified clean test images; detection on successful adversarial examples (the paper\'s protocol).',
+        'Each table row pools the attack parameters listed (the paper pools its Table 3 parameters per attack).',
+        'Risk view: costs η12 (missed attack) = 10, η21 (false alarm) = 1, prior P(attack) = 5 %.',
+      ],
+    });
+    return results;
+  } finally {
+    if (!train.x.isDisposed) disposeDataset(train);
+    if (test) disposeDataset(test);
+    det?.dispose();
+    for (const d of extras) d.dispose();
+  }
+}

@@ -1,0 +1,105 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { initEngine } from '../../src/engine/backend.js';
+import { ATTACK_SET_FILES, generateAttackSet, readAttackSet } from '../../src/attacks/attack-set.js';
+import { attackParamsFromOptions } from '../../src/cli/commands/attack.js';
+import { buildProgram } from '../../src/cli/main.js';
+import { readIdx, writeIdx } from '../../src/io/idx.js';
+import { saveClassifier } from '../../src/models/io.js';
+import { blobs, trainedBlobModel } from './fixtures.js';
+
+await initEngine();
+
+describe('attack sets (pcl attack)', () => {
+  let dir: string;
+  let modelDir: string;
+  let dataDir: string;
+  let testLabels: Uint8Array;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pcl-attack-'));
+    modelDir = path.join(dir, 'victim');
+    dataDir = path.join(dir, 'data');
+    const clf = await trainedBlobModel();
+    await saveClassifier(modelDir, clf.model, { testAccuracy: 1, epochs: 40, seconds: 0 });
+    // the blobs as an IDX dataset (uint8 pixels)
+    for (const [split, seed, n] of [['train', 3, 30], ['t10k', 17, 40]] as const) {
+      const { x, y } = blobs(n, seed);
+      const px = Uint8Array.from(await x.data(), (v) => Math.round(v * 255));
+      await writeIdx(path.join(dataDir, `${split}-images-idx3-ubyte`), px, [3 * n, 4, 4]);
+      await writeIdx(path.join(dataDir, `${split}-labels-idx1-ubyte`), Uint8Array.from(y), [3 * n]);
+      if (split === 't10k') testLabels = Uint8Array.from(y);
+      x.dispose();
+    }
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  test('pcl attack writes the INTERFACE.md files for the correctly classified test images', async () => {
+    const out = path.join(dir, 'fgsm');
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    let printedLine = '';
+    try {
+      await buildProgram().parseAsync(
+        ['attack', '--model', modelDir, '--dataset', `idx:${dataDir}`, '--attack', 'fgsm', '--eps', '0.3', '--n', '50', '--batch-size', '16', '--out', out],
+        { from: 'user' },
+      );
+      printedLine = String(write.mock.calls[0][0]);
+    } finally {
+      write.mockRestore();
+    }
+    const printed = JSON.parse(printedLine);
+    const set = await readAttackSet(out);
+    const s = set.summary;
+    expect(printed.successRate).toBe(s.successRate);
+    expect(s).toMatchObject({ attack: 'fgsm', params: { eps: 0.3 }, nDrawn: 50, onlyCorrect: true });
+    for (const k of ['n', 'successRate', 'meanL2', 'meanLinf', 'seconds']) expect(typeof (s as any)[k]).toBe('number');
+    expect(s.n).toBe(Math.round(s.cleanAccuracy * 50));
+    expect(set.x.shape).toEqual([s.n, 4, 4, 1]);
+    expect((await readIdx(path.join(out, ATTACK_SET_FILES.xAdv))).dtype).toBe('float32');
+    expect((await readIdx(path.join(out, ATTACK_SET_FILES.yTrue))).dtype).toBe('uint8');
+    expect((await readIdx(path.join(out, ATTACK_SET_FILES.cleanIndex))).dtype).toBe('int32');
+    for (let i = 0; i < s.n; i++) expect(set.y[i]).toBe(testLabels[set.indices[i]]);
+    expect(s.meanLinf).toBeLessThanOrEqual(0.3 + 1e-6);
+    expect(s.successRate).toBeGreaterThan(0.3);
+    expect((await fs.readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    set.x.dispose();
+  });
+
+  test('JSMA sets record the target policy; --all attacks every drawn image', async () => {
+    const s = await generateAttackSet({
+      model: modelDir,
+      dataset: `idx:${dataDir}`,
+      attack: 'jsma',
+      params: { gamma: 0.5, target: 'next' },
+      n: 20,
+      all: true,
+      out: path.join(dir, 'jsma'),
+    });
+    expect(s.n).toBe(20);
+    expect(s.onlyCorrect).toBe(false);
+    expect(s.targetPolicy).toMatch(/^next/);
+    const set = await readAttackSet(path.join(dir, 'jsma'));
+    expect(set.summary).toEqual(JSON.parse(JSON.stringify(s)));
+    set.x.dispose();
+  });
+
+  test('a whole attack-set run frees every tensor it makes', async () => {
+    const run = () => generateAttackSet({ model: modelDir, dataset: `idx:${dataDir}`, attack: 'deepfool', n: 10 });
+    await run();
+    const before = tf.memory().numTensors;
+    await run();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('options of another attack are rejected with a one-line reason', async () => {
+    expect(() => attackParamsFromOptions('deepfool', { eps: 0.1 })).toThrow(/--eps does not apply to --attack deepfool \(it is an option of fgsm, bim\)/);
+    expect(attackParamsFromOptions('cw-l2', { initialC: 0.01, abortEarly: false })).toEqual({ initialConst: 0.01, abortEarly: false });
+    await expect(
+      generateAttackSet({ model: path.join(dir, 'nope'), dataset: `idx:${dataDir}`, attack: 'fgsm' }),
+    ).rejects.toThrow(/nope: no such folder/);
+  });
+});

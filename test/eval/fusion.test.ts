@@ -1,0 +1,183 @@
+import { describe, test, expect } from 'vitest';
+import {
+  pValueMatrix,
+  combinePValues,
+  logCombinedPValues,
+  fusedScores,
+  orFlags,
+  orRates,
+  fitCalibratedFusion,
+  calibratedFusionScores,
+  calibratedFusionThreshold,
+  calibratedFusionFlags,
+  calibratedFusionRates,
+  type PValueCalibration,
+  type DefenderScores,
+} from '../../src/eval/fusion.js';
+import { roc, auc, aucFromCurve, fprAtTpr, fprAtTprFromCurve, dominates, spSweep, spGrid } from '../../src/eval/roc.js';
+import { empiricalPValue, thresholdFromScores } from '../../src/defense/types.js';
+import { ArgumentError, ShapeError } from '../../src/errors.js';
+import { Rng } from '../../src/util/rng.js';
+
+const mean = (f: ArrayLike<number>) => Array.from(f).reduce((a, b) => a + b, 0) / f.length;
+
+describe('p-values and combination rules', () => {
+  const cal: PValueCalibration[] = [
+    { label: 'a', sortedScores: [Float32Array.from([0, 1, 2, 3]), Float32Array.from([10, 11, 12, 13])] },
+    { label: 'b', sortedScores: [Float32Array.from([5, 6, 7, 8, 9])] }, // class-agnostic
+  ];
+
+  test('pValueMatrix uses the predicted class\'s calibration and empiricalPValue', () => {
+    const data: DefenderScores = { scores: [[2.5, 2.5, 13], [5, 9.5, 7]], classes: [0, 1, 1] };
+    const p = pValueMatrix(cal, data);
+    // defender a: 2.5 among class 0 → 1 score ≥ → (1+1)/5; 2.5 among class 1 → 4 ≥ → 5/5; 13 among class 1 → 1 ≥ → 2/5
+    expect(Array.from(p[0])).toEqual([2 / 5, 1, 2 / 5]);
+    expect(Array.from(p[1])).toEqual([6 / 6, 1 / 6, 4 / 6]);
+    expect(p[0][0]).toBe(empiricalPValue(cal[0].sortedScores[0] as Float32Array, 2.5));
+  });
+
+  test('Fisher and Šidák on hand values', () => {
+    // one p-value: both rules return it
+    expect(combinePValues([[0.05]], 'fisher')[0]).toBeCloseTo(0.05, 12);
+    expect(combinePValues([[0.05]], 'sidak')[0]).toBeCloseTo(0.05, 12);
+    // Fisher, m = 2: X = −2 ln(0.1·0.2); P(χ²₄ ≥ X) = e^{−X/2}(1 + X/2) = 0.02·(1 + ln 50)
+    expect(combinePValues([[0.1], [0.2]], 'fisher')[0]).toBeCloseTo(0.02 * (1 + Math.log(50)), 12);
+    // Šidák, m = 2: 1 − (1 − 0.1)²
+    expect(combinePValues([[0.1], [0.2]], 'sidak')[0]).toBeCloseTo(0.19, 12);
+    // all p = 1 → combined 1, fused score 0
+    expect(Array.from(combinePValues([[1], [1], [1]], 'fisher'))).toEqual([1]);
+    expect(fusedScores([[1], [1]], 'sidak')[0]).toBeCloseTo(0, 15);
+    // log space: tiny p-values neither underflow nor lose precision
+    const lp = logCombinedPValues([[1e-200], [1e-200]], 'fisher')[0];
+    const h = 400 * Math.log(10);
+    expect(lp).toBeCloseTo(-h + Math.log(1 + h), 9);
+    expect(logCombinedPValues([[1e-300], [0.5]], 'sidak')[0]).toBeCloseTo(Math.log(2e-300), 9);
+  });
+
+  test('Fisher is a valid p-value for independent uniform inputs (≈ 5 % below 0.05)', () => {
+    const rng = new Rng(5);
+    const n = 20000;
+    const p = [0, 1, 2].map(() => Array.from({ length: n }, () => 1 - rng.next()));
+    for (const method of ['fisher', 'sidak'] as const) {
+      const rate = mean(combinePValues(p, method).map((v) => (v <= 0.05 ? 1 : 0)));
+      // binomial sd = sqrt(.05·.95/20000) = 0.0015; 4 sd
+      expect(Math.abs(rate - 0.05)).toBeLessThan(0.006);
+    }
+  });
+
+  test('orFlags is the paper\'s per-defender SP-quantile rule', () => {
+    const data: DefenderScores = { scores: [[3.5, 2.5, 12.5, 0], [5, 9.5, 7, 8.5]], classes: [0, 0, 1, 1] };
+    // SP 25: thresholds a = (2, 12) [4 samples, 1 allowed above], b = 8 [5 samples, 1 allowed above]
+    expect(thresholdFromScores(Float32Array.from([0, 1, 2, 3]), 25)).toBe(2);
+    expect(Array.from(orFlags(cal, data, 25))).toEqual([1, 1, 1, 1]);
+    // per-defender override: defender a at SP 0 (thresholds 3, 13), b at 25
+    expect(Array.from(orFlags(cal, data, [0, 25]))).toEqual([1, 1, 0, 1]);
+    expect(Array.from(orFlags(cal, data, 0))).toEqual([1, 1, 0, 0]);
+    // equivalent p-value form: flagged iff p_d ≤ (⌊sp·n/100⌋ + 1)/(n + 1) for some d
+    const p = pValueMatrix(cal, data);
+    const sizes = [4, 5];
+    const viaP = data.scores[0].map((_, i) => (p.some((pd, d) => pd[i] <= (Math.floor(0.25 * sizes[d]) + 1) / (sizes[d] + 1)) ? 1 : 0));
+    expect(viaP).toEqual([1, 1, 1, 1]);
+  });
+
+  test('bad input is rejected with a message naming the argument', () => {
+    expect(() => pValueMatrix(cal, { scores: [[1]], classes: [0] })).toThrow(ShapeError);
+    expect(() => pValueMatrix(cal, { scores: [[1], [1]] })).toThrow(/'data.classes' is required/);
+    expect(() => pValueMatrix(cal, { scores: [[1], [1]], classes: [2] })).toThrow(/'data.classes\[0\]' to be an integer class in \[0, 2\), got 2/);
+    expect(() => pValueMatrix(cal, { scores: [[1, 2], [1]], classes: [0, 0] })).toThrow(/'data.scores\[1\]' to have length 2/);
+    expect(() => pValueMatrix([{ sortedScores: [[2, 1]] }], { scores: [[1]] })).toThrow(/sorted ascending/);
+    expect(() => pValueMatrix([{ sortedScores: [] }], { scores: [[1]] })).toThrow(/non-empty array of per-class score arrays/);
+    expect(() => combinePValues([[0]], 'fisher')).toThrow(ArgumentError);
+    expect(() => combinePValues([[0.5]], 'stouffer' as 'fisher')).toThrow(/one of sidak, fisher, got stouffer/);
+    expect(() => orFlags(cal, { scores: [[1], [1]], classes: [0] }, [1])).toThrow(/one SP per defender \(2\), got 1/);
+  });
+});
+
+/**
+ * Two defenders, two classes. Calibration scores are N(0,1) (the defenders' own training scores);
+ * clean data at test time drifts to N(drift, 1) and the defenders are correlated (ρ = `rho`), as for
+ * real detectors that both see the same image. Adversarial samples shift both defenders by `shift`.
+ */
+function world(seed: number, drift: number, rho: number, shift: number) {
+  const rng = new Rng(seed);
+  const calibrations: PValueCalibration[] = [0, 1].map((d) => ({
+    label: `defender ${d}`,
+    sortedScores: [0, 1].map(() => Float32Array.from({ length: 2000 }, () => rng.normal()).sort()),
+  }));
+  const sample = (n: number, mu: number): DefenderScores => {
+    const s0 = new Float32Array(n);
+    const s1 = new Float32Array(n);
+    const classes = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const z0 = rng.normal();
+      s0[i] = mu + drift + z0;
+      s1[i] = mu + drift + rho * z0 + Math.sqrt(1 - rho * rho) * rng.normal();
+      classes[i] = rng.int(2);
+    }
+    return { scores: [s0, s1], classes };
+  };
+  return { calibrations, heldout: sample(4000, 0), clean: sample(10000, 0), adv: sample(2000, shift) };
+}
+
+describe('calibrated fusion', () => {
+  // sampling sd of the achieved FP: held-out quantile (n = 4000) + test estimate (n = 10000)
+  const sd = (a: number) => Math.sqrt((a * (1 - a)) / 4000 + (a * (1 - a)) / 10000);
+
+  test.each([
+    { name: 'calibration matches, independent defenders', drift: 0, rho: 0 },
+    { name: 'clean scores drift, correlated defenders', drift: 0.4, rho: 0.6 },
+  ])('hits its target combined FP rate where OR at the same SP does not ($name)', ({ drift, rho }) => {
+    const w = world(42, drift, rho, 1.5);
+    for (const method of ['fisher', 'sidak'] as const) {
+      const model = fitCalibratedFusion(w.calibrations, w.heldout, method);
+      for (const target of [0.01, 0.05, 0.1]) {
+        const fp = mean(calibratedFusionFlags(model, w.clean, target * 100));
+        expect(Math.abs(fp - target)).toBeLessThan(4 * sd(target));
+      }
+    }
+    // the paper's OR adds the defenders' false alarms: ≈ 1 − 0.95² = 9.75 % at SP 5 without drift
+    const orFp = mean(orFlags(w.calibrations, w.clean, 5));
+    expect(orFp).toBeGreaterThan(0.05 + 6 * sd(0.05));
+  });
+
+  test('its ROC dominates the paper\'s OR rule and each defender alone when both carry evidence', () => {
+    const w = world(7, 0, 0, 1.5);
+    const model = fitCalibratedFusion(w.calibrations, w.heldout, 'fisher');
+    const fc = calibratedFusionScores(model, w.clean);
+    const fa = calibratedFusionScores(model, w.adv);
+    const fused = roc(fc, fa);
+    const orCurve = spSweep(orRates(w.calibrations, w.clean, w.adv), spGrid(200));
+    const single = [0, 1].map((d) => roc(w.clean.scores[d], w.adv.scores[d]));
+    const fusedAuc = auc(fc, fa);
+    expect(fusedAuc).toBeGreaterThan(aucFromCurve(orCurve) + 0.01);
+    for (const s of single) expect(fusedAuc).toBeGreaterThan(aucFromCurve(s) + 0.01);
+    for (const t of [0.9, 0.95, 0.98, 0.99]) {
+      expect(fprAtTpr(fc, fa, t)).toBeLessThanOrEqual(fprAtTprFromCurve(orCurve, t));
+      for (const d of [0, 1]) expect(fprAtTpr(fc, fa, t)).toBeLessThan(fprAtTpr(w.clean.scores[d], w.adv.scores[d], t));
+    }
+    // pointwise dominance of the step curves; 0.01 ≈ 1 sd of a detection rate on 2000 adversarial samples
+    expect(dominates(fused, orCurve, 0.01)).toBe(true);
+    for (const s of single) expect(dominates(fused, s, 0.01)).toBe(true);
+    // and the reverse is clearly false
+    expect(dominates(orCurve, fused, 0.01)).toBe(false);
+  });
+
+  test('threshold rule, rates function and plain-data model', () => {
+    const w = world(1, 0, 0, 2);
+    const model = fitCalibratedFusion(w.calibrations, w.heldout);
+    expect(model.method).toBe('fisher');
+    expect(model.heldoutSorted.length).toBe(4000);
+    for (let k = 1; k < model.heldoutSorted.length; k++) expect(model.heldoutSorted[k]).toBeGreaterThanOrEqual(model.heldoutSorted[k - 1]);
+    // on its own held-out set, at most ⌊sp·n/100⌋ are flagged
+    const own = mean(calibratedFusionFlags(model, w.heldout, 5));
+    expect(own).toBeLessThanOrEqual(0.05);
+    expect(own).toBeGreaterThan(0.045);
+    expect(calibratedFusionThreshold(model, 100)).toBe(-Infinity);
+    expect(calibratedFusionThreshold(model, 0)).toBe(model.heldoutSorted[3999]);
+    const rates = calibratedFusionRates(model, w.clean, w.adv);
+    expect(rates(5).fp).toBe(mean(calibratedFusionFlags(model, w.clean, 5)));
+    expect(rates(5).tp).toBe(mean(calibratedFusionFlags(model, w.adv, 5)));
+    expect(rates(100)).toEqual({ fp: 1, tp: 1 });
+    expect(() => calibratedFusionThreshold(model, -1)).toThrow(/sp in \[0, 100\] \(percent\), got -1/);
+  });
+});

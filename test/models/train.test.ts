@@ -1,0 +1,164 @@
+import { beforeAll, describe, expect, test } from 'vitest';
+import { initEngine, tf } from '../../src/engine/backend.js';
+import { ArgumentError } from '../../src/errors.js';
+import { disposeDataset } from '../../src/data/types.js';
+import { augmentBatch, crossEntropy, evaluateAccuracy, scheduledLr, trainClassifier } from '../../src/models/train.js';
+import { buildModel } from '../../src/models/zoo.js';
+import { Rng } from '../../src/util/rng.js';
+import { makeTinyDataset, makeTinyModel } from '../fixtures/tiny-model.js';
+
+beforeAll(async () => {
+  await initEngine();
+});
+
+describe('crossEntropy', () => {
+  test('matches a hand computation', () => {
+    const p = tf.tensor2d([
+      [0.7, 0.2, 0.1],
+      [0.25, 0.25, 0.5],
+    ]);
+    const y = tf.tensor1d([0, 2], 'int32');
+    const ce = crossEntropy(p, y);
+    expect(ce.dataSync()[0]).toBeCloseTo(-(Math.log(0.7) + Math.log(0.5)) / 2, 6);
+    [p, y, ce].forEach((t) => t.dispose());
+  });
+});
+
+describe('scheduledLr', () => {
+  test('constant and cosine', () => {
+    expect(scheduledLr('constant', 0.1, 7, 10)).toBe(0.1);
+    expect(scheduledLr('cosine', 0.1, 0, 10)).toBeCloseTo(0.1, 12);
+    expect(scheduledLr('cosine', 0.1, 5, 10)).toBeCloseTo(0.05, 12);
+    expect(scheduledLr('cosine', 0.1, 10, 10)).toBeCloseTo(0, 12);
+    expect(() => scheduledLr('step' as 'cosine', 0.1, 0, 1)).toThrow(/lrSchedule: expected 'constant' or 'cosine', got 'step'/);
+  });
+
+  test('cosine actually changes the optimizer step size', async () => {
+    // with 1 batch per epoch and 2 epochs, the cosine lr is lr at step 0 and lr·½(1+cos(π/2)) = lr/2 at step 1
+    const ds = makeTinyDataset(8);
+    const mk = () => buildModel('mnist-mlp', { inputShape: [4, 4, 1], numClasses: 3, seed: 2 });
+    const a = mk();
+    const b = mk();
+    await trainClassifier(a, ds, { epochs: 2, batchSize: 8, lr: 0.01, optimizer: 'sgd', lrSchedule: 'cosine' });
+    await trainClassifier(b, ds, { epochs: 2, batchSize: 8, lr: 0.01, optimizer: 'sgd' });
+    const w = (m: tf.LayersModel) => Array.from(m.getLayer('fc3').getWeights()[1].dataSync());
+    expect(w(a)).not.toEqual(w(b));
+    [a, b].forEach((m) => m.dispose());
+    disposeDataset(ds);
+  });
+});
+
+describe('evaluateAccuracy', () => {
+  test('the fixed tiny model is perfect on its data, in any batch size', () => {
+    const m = makeTinyModel();
+    const ds = makeTinyDataset(31);
+    expect(evaluateAccuracy(m, ds.x, ds.y, 7)).toBe(1);
+    const wrong = tf.tidy(() => tf.sub(2, ds.y).toInt()) as tf.Tensor1D; // 0↔2 swapped, 1 stays
+    expect(evaluateAccuracy(m, ds.x, wrong)).toBeCloseTo(10 / 31, 10);
+    wrong.dispose();
+    disposeDataset(ds);
+    m.dispose();
+  });
+});
+
+describe('trainClassifier', () => {
+  test('learns the tiny task from scratch, reproducibly, without leaking tensors', async () => {
+    const train = makeTinyDataset(240, 1);
+    const test_ = makeTinyDataset(90, 2);
+    const run = async () => {
+      const m = buildModel('mnist-mlp', { inputShape: [4, 4, 1], numClasses: 3, seed: 3 });
+      const before = tf.memory().numTensors;
+      const logs: number[] = [];
+      const r = await trainClassifier(m, train, {
+        epochs: 4,
+        batchSize: 32,
+        lr: 0.01,
+        seed: 9,
+        validation: test_,
+        onEpoch: (l) => {
+          logs.push(l.epoch);
+        },
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      return { m, r, logs };
+    };
+    const a = await run();
+    const b = await run();
+    expect(a.logs).toEqual([1, 2, 3, 4]);
+    expect(a.r.history).toHaveLength(4);
+    expect(a.r.history[3].batches).toBe(8);
+    expect(a.r.history[3].valAccuracy).toBeGreaterThan(0.95);
+    expect(a.r.history[3].loss).toBeLessThan(a.r.history[0].loss);
+    // same seeds → same losses and weights
+    expect(b.r.history.map((h) => h.loss)).toEqual(a.r.history.map((h) => h.loss));
+    expect(Array.from(b.m.getLayer('fc3').getWeights()[0].dataSync())).toEqual(
+      Array.from(a.m.getLayer('fc3').getWeights()[0].dataSync()),
+    );
+    a.m.dispose();
+    b.m.dispose();
+    disposeDataset(train);
+    disposeDataset(test_);
+  });
+
+  test('trains only its own model (another model\'s variables stay put)', async () => {
+    const other = makeTinyModel();
+    const ref = Array.from(other.getLayer('fc1').getWeights()[0].dataSync());
+    const m = buildModel('mnist-mlp', { inputShape: [4, 4, 1], numClasses: 3, seed: 1 });
+    const ds = makeTinyDataset(32);
+    await trainClassifier(m, ds, { epochs: 1, batchSize: 16, lr: 0.1 });
+    expect(Array.from(other.getLayer('fc1').getWeights()[0].dataSync())).toEqual(ref);
+    [m, other].forEach((x) => x.dispose());
+    disposeDataset(ds);
+  });
+
+  test('rejects bad options and mismatched data', async () => {
+    const m = buildModel('mnist-mlp', { inputShape: [4, 4, 1], numClasses: 3 });
+    const ds = makeTinyDataset(8);
+    await expect(trainClassifier(m, ds, { epochs: 0, batchSize: 4, lr: 1 })).rejects.toThrow(/epochs: expected a positive integer, got 0/);
+    await expect(trainClassifier(m, ds, { epochs: 1, batchSize: 4, lr: -1 })).rejects.toThrow(ArgumentError);
+    await expect(
+      trainClassifier(m, ds, { epochs: 1, batchSize: 4, lr: 1, optimizer: 'rmsprop' as 'adam' }),
+    ).rejects.toThrow(/optimizer: expected 'adam', 'sgd' or 'momentum', got 'rmsprop'/);
+    const m2 = buildModel('mnist-mlp', { inputShape: [5, 5, 1], numClasses: 3 });
+    await expect(trainClassifier(m2, ds, { epochs: 1, batchSize: 4, lr: 1 })).rejects.toThrow(
+      /model input \[5,5,1\] does not match images \[4,4,1\]/,
+    );
+    [m, m2].forEach((x) => x.dispose());
+    disposeDataset(ds);
+  });
+});
+
+describe('augmentBatch', () => {
+  test('crop shifts each image by whole pixels inside the zero padding; flip mirrors', () => {
+    // image i holds the values 1..16 (row-major) so every output pixel identifies its source
+    const x = tf.tidy(() => tf.tile(tf.range(1, 17).reshape([1, 4, 4, 1]), [6, 1, 1, 1])) as tf.Tensor4D;
+    const cropped = augmentBatch(x, { crop: 1 }, new Rng(0));
+    const c = cropped.arraySync() as number[][][][];
+    let shifted = 0;
+    for (const img of c) {
+      // find the shift (dy, dx) in [-1, 1]² that explains the image exactly
+      const fits = [-1, 0, 1].flatMap((dy) => [-1, 0, 1].map((dx) => [dy, dx])).filter(([dy, dx]) =>
+        img.every((row, r) =>
+          row.every((px, col) => {
+            const sr = r + dy;
+            const sc = col + dx;
+            const want = sr >= 0 && sr < 4 && sc >= 0 && sc < 4 ? sr * 4 + sc + 1 : 0;
+            return Math.abs(px[0] - want) < 1e-5;
+          }),
+        ),
+      );
+      expect(fits.length).toBe(1);
+      if (fits[0][0] !== 0 || fits[0][1] !== 0) shifted++;
+    }
+    expect(shifted).toBeGreaterThan(0);
+    const flipped = augmentBatch(x, { flip: true }, new Rng(1));
+    const f = flipped.arraySync() as number[][][][];
+    const orig = (x.arraySync() as number[][][][])[0];
+    const mirror = orig.map((row) => [...row].reverse());
+    const kinds = f.map((img) => (JSON.stringify(img) === JSON.stringify(orig) ? 'same' : JSON.stringify(img) === JSON.stringify(mirror) ? 'mirror' : 'other'));
+    expect(kinds).not.toContain('other');
+    expect(kinds).toContain('mirror');
+    expect(kinds).toContain('same');
+    [x, cropped, flipped].forEach((t) => t.dispose());
+  });
+});
