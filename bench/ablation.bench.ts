@@ -6,6 +6,7 @@
  *   - gamma-0.1  : the same with γ = 0.1
  *   - ce-only    : L2-normalised replica fine-tuned with cross-entropy only
  *   - no-ft      : L2-normalised victim features, no fine-tuning
+ *   - mean-spread: like pcl, but L+'s spread term averaged (not summed) over the other classes
  *   - mahalanobis, pca : the baselines on the un-fine-tuned victim features
  * Clean set: every MNIST test image the victim classifies correctly. Adversarial set: the attack's
  * examples that fool the victim. Two ROC conventions: "score" = one global threshold on the raw
@@ -28,7 +29,8 @@ import { LatentDefender } from '../src/defense/latent/latent-defender.js';
 import { MahalanobisDetector } from '../src/defense/baselines/mahalanobis.js';
 import { PcaCentreDetector } from '../src/defense/baselines/pca-centre.js';
 import type { Classifier } from '../src/models/classifier.js';
-import { arg, flag, loadVictim, machineLine } from './latent.bench.js';
+import { Rng } from '../src/util/rng.js';
+import { arg, flag, intraInterRatio, loadVictim, machineLine } from './latent.bench.js';
 
 interface AttackSet {
   name: string;
@@ -70,7 +72,7 @@ async function loadAttacks(root: string, victim: Classifier): Promise<AttackSet[
   return out;
 }
 
-const ALL = ['pcl', 'gamma-0.1', 'ce-only', 'no-ft', 'mahalanobis', 'pca'];
+const ALL = ['pcl', 'gamma-0.1', 'ce-only', 'no-ft', 'mean-spread', 'mahalanobis', 'pca'];
 
 async function main(): Promise<void> {
   const machine = await machineLine();
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
     'gamma-0.1': path.join(defDir, 'ablation', 'gamma-0.1'),
     'ce-only': path.join(defDir, 'ablation', 'ce-only'),
     'no-ft': path.join(defDir, 'ablation', 'no-ft'),
+    'mean-spread': path.join(defDir, 'ablation', 'mean-spread'),
   };
   const make = (v: string): Detector => {
     const base = { epochs, optimizer, lr };
@@ -112,6 +115,8 @@ async function main(): Promise<void> {
         return new LatentDefender(victim, { ...base, fineTune: 'ce' });
       case 'no-ft':
         return new LatentDefender(victim, { ...base, fineTune: 'none' });
+      case 'mean-spread':
+        return new LatentDefender(victim, { ...base, spread: 'mean' });
       case 'mahalanobis':
         return new MahalanobisDetector(victim, { layer });
       case 'pca':
@@ -121,6 +126,12 @@ async function main(): Promise<void> {
     }
   };
 
+  // a fixed 2000-image test subset for the intra/inter-class feature distance ratio
+  const subIdx = new Rng(7).sample(test.x.shape[0], 2000);
+  const subIt = tf.tensor1d(subIdx, 'int32');
+  const subX = tf.gather(test.x, subIt) as tf.Tensor4D;
+  subIt.dispose();
+  const subY = Int32Array.from(subIdx, (i) => yTest[i]);
   const rows: string[] = [];
   const json: Record<string, unknown> = {};
   for (const v of variants) {
@@ -146,8 +157,16 @@ async function main(): Promise<void> {
       const thr = det.thresholds(sp);
       return cleanIdx.filter((i) => cleanScoresAll[i] > thr[testPred[i]]).length / cleanIdx.length;
     });
-    json[v] = { fit: fitNote, cleanFlaggedAtSp1: spCalib[0], cleanFlaggedAtSp5: spCalib[1], attacks: {} };
-    rows.push(`| ${v} | clean (n=${cleanIdx.length}) flagged at SP 1 % / 5 % | ${(100 * spCalib[0]).toFixed(2)} % / ${(100 * spCalib[1]).toFixed(2)} % | | | | | |`);
+    let ratio = '';
+    let ratioValue: number | undefined;
+    if (det instanceof LatentDefender) {
+      const f = det.features(subX);
+      const r = intraInterRatio(f.data, f.dim, subY);
+      ratioValue = r.ratio;
+      ratio = `; intra/inter feature distance ${r.ratio.toFixed(4)}; HDDA dims ${det.densities.map((h) => h.d).join(',')}`;
+    }
+    json[v] = { fit: fitNote, cleanFlaggedAtSp1: spCalib[0], cleanFlaggedAtSp5: spCalib[1], intraInterRatio: ratioValue, attacks: {} };
+    rows.push(`| ${v} | clean (n=${cleanIdx.length}) flagged at SP 1 % / 5 % | ${(100 * spCalib[0]).toFixed(2)} % / ${(100 * spCalib[1]).toFixed(2)} %${ratio} | | | | | |`);
     for (const a of attacks) {
       const yp = tf.tensor1d(a.yPred, 'int32');
       const s = await det.score(a.x, yp);
@@ -168,6 +187,7 @@ async function main(): Promise<void> {
     det.dispose();
   }
   for (const a of attacks) a.x.dispose();
+  subX.dispose();
   const out = [
     `## Ablation and baselines on the MNIST victim (checkpoint \`${layer}\`)`,
     '',

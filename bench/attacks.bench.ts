@@ -95,8 +95,10 @@ console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const c of CONFIGS) {
   if (!ONLY.includes(c.group)) continue;
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   let s: AttackSetSummary | undefined;
   for (let r = 0; r < (c.reps ?? 1); r++) {
+    const cpu0 = process.cpuUsage();
     s = await generateAttackSet({
       model: clf,
       dataset: 'mnist',
@@ -108,9 +110,13 @@ for (const c of CONFIGS) {
       out: SAVE && r === 0 ? path.join('runs/attacks/mnist', c.name) : undefined,
     });
     times.push(s.seconds);
+    const cpu = process.cpuUsage(cpu0);
+    cpuTimes.push((cpu.user + cpu.system) / 1e6);
   }
   times.sort((a, b) => a - b);
+  cpuTimes.sort((a, b) => a - b);
   const seconds = times[Math.floor(times.length / 2)];
+  const cpuSeconds = cpuTimes[Math.floor(cpuTimes.length / 2)];
   // the per-image reference is run at the cheap C&W schedule only (the full one would take hours one image at a time)
   const refParams = c.group === 'cw-full' ? undefined : c.params;
   const perImage = refParams && REF_N > 0 ? await perImageSeconds(c.attack, refParams) : NaN;
@@ -123,6 +129,7 @@ for (const c of CONFIGS) {
     meanLinf: s!.meanLinf,
     meanL0: s!.meanL0,
     seconds,
+    cpuSeconds,
     perImageReferenceSeconds: perImage,
     speedup: (perImage * s!.n) / seconds,
     reference: c.reference,
@@ -131,7 +138,7 @@ for (const c of CONFIGS) {
   rows.push(row);
   console.log(
     `| ${c.name} | ${JSON.stringify(c.params)} | ${s!.n} | ${(100 * s!.successRate).toFixed(1)} % | ${s!.meanL2.toFixed(3)} | ${s!.meanLinf.toFixed(3)} | ` +
-      `${s!.meanL0.toFixed(1)} | ${seconds.toFixed(1)} s${c.reps ? ` (median of ${c.reps})` : ''} | ` +
+      `${s!.meanL0.toFixed(1)} | ${seconds.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU${c.reps ? ` (median of ${c.reps})` : ''} | ` +
       `${Number.isFinite(perImage) ? `${(perImage * s!.n).toFixed(1)} s (${row.speedup.toFixed(1)}×)` : '—'} | ${c.reference} |`,
   );
 }

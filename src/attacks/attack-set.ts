@@ -1,7 +1,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../engine/backend.js';
+import { WorkerPool } from '../engine/pool.js';
+import { Rng } from '../util/rng.js';
 import { ArgumentError, DataFormatError, ShapeError } from '../errors.js';
 import { writeDirAtomic } from '../defense/persistence.js';
 import { loadDataset, disposeDataset } from '../data/index.js';
@@ -10,7 +13,8 @@ import { Classifier } from '../models/classifier.js';
 import { loadClassifier } from '../models/io.js';
 import { checkInt, summarize } from './common.js';
 import { makeAttack, runAttack } from './registry.js';
-import type { AttackModel } from './types.js';
+import type { AttackBatchPayload, AttackBatchResult } from './pool-task.js';
+import type { AttackModel, AttackResult } from './types.js';
 
 /** File names of an attack set folder (INTERFACE.md). */
 export const ATTACK_SET_FILES = Object.freeze({
@@ -42,6 +46,11 @@ export interface AttackSetOptions {
   seed?: number;
   /** Attack every drawn image, including those the victim already misclassifies. Default false. */
   all?: boolean;
+  /**
+   * Worker threads attacking batches in parallel (`WorkerPool`; each loads the model folder once).
+   * Needs `model` to be a folder. Default 1 (this thread). Results equal the serial run's.
+   */
+  workers?: number;
   /** Output folder; written atomically. Omit to only compute. */
   out?: string;
   /** Progress callback (rows done, rows to attack). */
@@ -69,6 +78,8 @@ export interface AttackSetSummary {
   misclassificationRate: number;
   /** Wall-clock seconds of the attack itself (excluding loading and writing). */
   seconds: number;
+  /** Worker threads used. */
+  workers: number;
   /** JSMA: the target rule, e.g. "random: uniform over the 9 classes other than the true label (seeded)". */
   targetPolicy?: string;
   dataset: string;
@@ -99,6 +110,11 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
   checkInt('attack', 'n', n, 1);
   checkInt('attack', 'batchSize', batchSize, 1);
   checkInt('attack', 'seed', seed, 0);
+  const workers = opts.workers ?? 1;
+  checkInt('attack', 'workers', workers, 1, 256);
+  if (workers > 1 && typeof opts.model !== 'string') {
+    throw new ArgumentError(`attack: workers > 1 needs 'model' to be a model folder (each worker loads it), got an in-memory model`);
+  }
   const attack = makeAttack(opts.attack, opts.params ?? {});
   let owned: tf.LayersModel | undefined;
   let model: AttackModel;
@@ -126,7 +142,10 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
     const y = Int32Array.from(keep, (i) => yAll[i]);
     const indices = Int32Array.from(keep, (i) => ds.indices[i]);
     const t0 = performance.now();
-    const r = await runAttack(attack, model, x, y, { batchSize, seed, onProgress: opts.onProgress });
+    const r =
+      workers > 1
+        ? await runInPool(opts.model as string, attack.name, { ...attack.params }, x, y, batchSize, seed, workers, opts.onProgress)
+        : await runAttack(attack, model, x, y, { batchSize, seed, onProgress: opts.onProgress });
     const seconds = (performance.now() - t0) / 1000;
     try {
       const s = summarize(r);
@@ -143,6 +162,7 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
         meanL0: s.meanL0,
         misclassificationRate: s.misclassificationRate,
         seconds,
+        workers,
         ...(attack.name === 'jsma' ? { targetPolicy: POLICY_TEXT[(attack.params as { target: string }).target] } : {}),
         dataset: opts.dataset,
         model: typeof opts.model === 'string' ? opts.model : '<in-memory>',
@@ -172,6 +192,70 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
     disposeDataset(ds);
     owned?.dispose();
   }
+}
+
+/** `runAttack` split over a `WorkerPool`: same batches and per-batch seeds, so the same result. */
+async function runInPool(
+  modelDir: string,
+  attack: string,
+  params: Record<string, unknown>,
+  x: tf.Tensor4D,
+  y: Int32Array,
+  batchSize: number,
+  seed: number,
+  workers: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<AttackResult> {
+  const [n, h, w, c] = x.shape;
+  const data = (await x.data()) as Float32Array;
+  const rng = new Rng(seed);
+  const payloads: AttackBatchPayload[] = [];
+  for (let s = 0; s < n; s += batchSize) {
+    const m = Math.min(batchSize, n - s);
+    payloads.push({
+      modelDir: path.resolve(modelDir),
+      attack,
+      params,
+      x: data.slice(s * h * w * c, (s + m) * h * w * c),
+      shape: [m, h, w, c],
+      y: y.slice(s, s + m),
+      seed: rng.seed(),
+    });
+  }
+  // the task module with this file's extension (.ts under tsx/vitest, .js when compiled)
+  const here = fileURLToPath(import.meta.url);
+  const taskUrl = new URL(`./pool-task${path.extname(here)}`, import.meta.url);
+  const pool = new WorkerPool({ size: Math.min(workers, payloads.length) });
+  let parts: AttackBatchResult[];
+  try {
+    parts = await pool.map<AttackBatchPayload, AttackBatchResult>(taskUrl, 'attackBatchTask', payloads, {
+      transfer: true,
+      onProgress: onProgress ? (done) => onProgress(Math.min(n, done * batchSize), n) : undefined,
+    });
+  } finally {
+    await pool.close();
+  }
+  const cat = <T extends Float32Array | Int32Array | Uint8Array>(get: (r: AttackBatchResult) => T | undefined, Ctor: new (k: number) => T): T | undefined => {
+    if (get(parts[0]) === undefined) return undefined;
+    const out = new Ctor(parts.reduce((a, r) => a + get(r)!.length, 0));
+    let o = 0;
+    for (const r of parts) {
+      out.set(get(r)! as any, o);
+      o += get(r)!.length;
+    }
+    return out;
+  };
+  return {
+    adversarial: tf.tensor4d(cat((r) => r.adversarial, Float32Array)!, [n, h, w, c]),
+    success: cat((r) => r.success, Uint8Array)!,
+    l2: cat((r) => r.l2, Float32Array)!,
+    linf: cat((r) => r.linf, Float32Array)!,
+    l0: cat((r) => r.l0, Int32Array)!,
+    predicted: cat((r) => r.predicted, Int32Array)!,
+    labels: cat((r) => r.labels, Int32Array)!,
+    targets: cat((r) => r.targets, Int32Array),
+    iterations: cat((r) => r.iterations, Int32Array),
+  };
 }
 
 /** An attack set read back from its folder. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkInputs, checkInt, checkRange, crossEntropySum, measure } from './common.js';
+import { checkInputs, checkInt, checkRange, crossEntropyGradientDirection, measure } from './common.js';
 import type { Attack, AttackModel, AttackResult, Labels, RunOptions } from './types.js';
 
 /** Hyperparameters of BIM / PGD. */
@@ -52,7 +52,7 @@ export class BIM implements Attack<BimParams> {
     try {
       for (let i = 0; i < steps; i++) {
         const next = tf.tidy(() => {
-          const g = tf.grad((xi: tf.Tensor) => crossEntropySum(model.logits(xi as tf.Tensor4D), yt, model.numClasses))(cur);
+          const g = crossEntropyGradientDirection(model, cur, yt);
           // projection onto the ε-ball ∩ bounds is a per-coordinate clip between xLo and xHi
           return tf.minimum(tf.maximum(tf.add(cur, tf.mul(tf.sign(g), stepSize)), xLo), xHi) as tf.Tensor4D;
         });

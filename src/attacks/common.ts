@@ -84,11 +84,22 @@ export function logitsAndJacobian(model: AttackModel, x: tf.Tensor4D): { logits:
   });
 }
 
-/** Sum over a batch of the cross-entropy of `logits` [n,K] against int labels [n]. */
-export function crossEntropySum(logits: tf.Tensor2D, labels: tf.Tensor1D, k: number): tf.Scalar {
+/**
+ * Per-row positive multiple of ∇ₓ CE(z(x), y), safe from float32 underflow: for each row,
+ * ∇CE = (1 − p_y)·(Σ_{k≠y} q_k ∇z_k − ∇z_y) with q = softmax of the logits other than y. The bracket
+ * is computed directly, so a confident row (p_y rounds to 1 once the logit margin exceeds ≈ 17, where
+ * the plain softmax − onehot gradient loses its ∇z_y term) still gets the exact direction. Its sign
+ * equals sign(∇CE), which is all FGSM/BIM use.
+ *
+ * @param x [n,h,w,c]; @param y int labels [n]. @returns [n,h,w,c], a new tensor owned by the caller.
+ */
+export function crossEntropyGradientDirection(model: AttackModel, x: tf.Tensor4D, y: tf.Tensor1D): tf.Tensor4D {
   return tf.tidy(() => {
-    const oh = tf.oneHot(labels, k);
-    return tf.neg(tf.sum(tf.mul(oh, tf.logSoftmax(logits)))) as tf.Scalar;
+    const oh = tf.oneHot(y, model.numClasses);
+    // constant weights q (computed outside the gradient, i.e. not differentiated)
+    const q = tf.softmax(tf.sub(model.logits(x), tf.mul(oh, 1e9)));
+    const w = tf.sub(q, oh);
+    return tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(model.logits(xi as tf.Tensor4D), w)))(x) as tf.Tensor4D;
   });
 }
 

@@ -76,31 +76,35 @@ export class DeepFool implements Attack<DeepFoolParams> {
     const [lo, hi] = model.bounds;
     const yt = tf.tensor1d(y, 'int32');
     const x2 = x.reshape([n, -1]) as tf.Tensor2D;
+    const d = x2.shape[1];
     let rTot: tf.Tensor2D = tf.zerosLike(x2);
     let xAdv: tf.Tensor4D = x.clone();
-    let active: tf.Tensor1D = tf.ones([n]);
+    let active = Int32Array.from({ length: n }, (_, i) => i); // rows still classified as their label
     const iterations = new Int32Array(n);
     try {
-      for (let it = 0; it < maxIter; it++) {
-        const { logits, step } = deepfoolStep(model, xAdv, yt);
-        const nextActive = tf.tidy(() => tf.mul(active, tf.cast(tf.equal(tf.argMax(logits, 1), yt), 'float32')) as tf.Tensor1D);
-        logits.dispose();
-        active.dispose();
-        active = nextActive;
-        const act = await active.data(); // n floats per iteration: needed to stop early
-        let count = 0;
-        for (let i = 0; i < n; i++) if (act[i] > 0) (count++, iterations[i]++);
-        if (count === 0) {
-          step.dispose();
-          break;
-        }
-        const nextR = tf.tidy(() => tf.add(rTot, tf.mul(step, active.expandDims(1))) as tf.Tensor2D);
-        step.dispose();
+      for (let it = 0; it < maxIter && active.length > 0; it++) {
+        // only the rows still on their label are linearised (rows finish at different iterations)
+        const idx = tf.tensor1d(active, 'int32');
+        const still = tf.tidy(() => tf.equal(tf.argMax(model.logits(tf.gather(xAdv, idx)), 1), tf.gather(yt, idx)));
+        const stillArr = await still.data(); // m booleans per iteration: needed to stop rows early
+        tf.dispose([idx, still]);
+        active = active.filter((_, j) => stillArr[j]);
+        if (active.length === 0) break;
+        for (const i of active) iterations[i]++;
+        const next = tf.tidy(() => {
+          const ia = tf.tensor1d(active, 'int32');
+          const { step } = deepfoolStep(model, tf.gather(xAdv, ia) as tf.Tensor4D, tf.gather(yt, ia) as tf.Tensor1D);
+          // scatter the m steps back to n rows: row i takes step slot[i], or the zero row m
+          const slot = new Int32Array(n).fill(active.length);
+          active.forEach((i, j) => (slot[i] = j));
+          const full = tf.gather(tf.concat([step, tf.zeros([1, d])]), tf.tensor1d(slot, 'int32'));
+          const r = tf.add(rTot, full) as tf.Tensor2D;
+          return { r, xa: tf.clipByValue(tf.add(x2, tf.mul(r, 1 + overshoot)), lo, hi).reshape(x.shape) as tf.Tensor4D };
+        });
         rTot.dispose();
-        rTot = nextR;
-        const nextX = tf.tidy(() => tf.clipByValue(tf.add(x2, tf.mul(rTot, 1 + overshoot)), lo, hi).reshape(x.shape) as tf.Tensor4D);
         xAdv.dispose();
-        xAdv = nextX;
+        rTot = next.r;
+        xAdv = next.xa;
         opts.onProgress?.((it + 1) / maxIter);
       }
       const m = await measure(model, x, xAdv, y);
@@ -110,7 +114,7 @@ export class DeepFool implements Attack<DeepFoolParams> {
       return { adversarial, labels: y, iterations, ...m };
     } finally {
       xAdv?.dispose();
-      tf.dispose([yt, x2, rTot, active]);
+      tf.dispose([yt, x2, rTot]);
     }
   }
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkInputs, checkRange, crossEntropySum, measure } from './common.js';
+import { checkInputs, checkRange, crossEntropyGradientDirection, measure } from './common.js';
 import type { Attack, AttackModel, AttackResult, Labels, RunOptions } from './types.js';
 
 /** Hyperparameters of FGSM. */
@@ -11,13 +11,13 @@ export interface FgsmParams {
 export const FGSM_DEFAULTS: Readonly<FgsmParams> = Object.freeze({ eps: 0.1 });
 
 /**
- * The unclipped FGSM step `x + ε·sign(∇ₓ CE(z(x), y))` for `x` [n,h,w,c] and int labels `y` [n].
+ * The unclipped FGSM step `x + ε·sign(∇ₓ CE(z(x), y))` (gradient via `crossEntropyGradientDirection`, exact even for very confident rows) for `x` [n,h,w,c] and int labels `y` [n].
  * Every coordinate moves by exactly ε (or 0 where the gradient is exactly 0). Returns a new tensor
  * owned by the caller; inputs are not disposed.
  */
 export function fgsmStep(model: AttackModel, x: tf.Tensor4D, y: tf.Tensor1D, eps: number): tf.Tensor4D {
   return tf.tidy(() => {
-    const g = tf.grad((xi: tf.Tensor) => crossEntropySum(model.logits(xi as tf.Tensor4D), y, model.numClasses))(x);
+    const g = crossEntropyGradientDirection(model, x, y);
     return tf.add(x, tf.mul(tf.sign(g), eps)) as tf.Tensor4D;
   });
 }

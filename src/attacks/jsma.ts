@@ -138,51 +138,64 @@ export class JSMA implements Attack<JsmaParams> {
     const tt = tf.tensor1d(targets, 'int32');
     let cur: tf.Tensor2D = x.reshape([n, d]);
     let domain: tf.Tensor2D = tf.tidy(() => tf.cast(increase ? tf.less(cur, hi) : tf.greater(cur, lo), 'float32') as tf.Tensor2D);
-    let active: tf.Tensor1D = tf.ones([n]);
+    let active = Int32Array.from({ length: n }, (_, i) => i); // rows not yet at their target and not stuck
     const iterations = new Int32Array(n);
     try {
-      for (let it = 0; it < maxPairs; it++) {
-        const { logits, jacobian } = tf.tidy(() => logitsAndJacobian(net, cur.reshape(x.shape) as tf.Tensor4D));
-        const notYet = tf.tidy(() => tf.mul(active, tf.cast(tf.notEqual(tf.argMax(logits, 1), tt), 'float32')) as tf.Tensor1D);
-        logits.dispose();
-        const [alpha, beta] = tf.tidy(() => {
-          const oh = tf.oneHot(tt, k).expandDims(2);
-          const a = tf.sum(tf.mul(jacobian, oh), 1) as tf.Tensor2D;
-          return [a, tf.sub(tf.sum(jacobian, 1), a) as tf.Tensor2D];
-        });
-        jacobian.dispose();
+      for (let it = 0; it < maxPairs && active.length > 0; it++) {
+        // 1. drop rows already classified as their target (a forward pass on the active rows only)
+        const idx0 = tf.tensor1d(active, 'int32');
+        const notYet = tf.tidy(() =>
+          tf.notEqual(tf.argMax(model.logits(tf.gather(cur, idx0).reshape([active.length, ...x.shape.slice(1)]) as tf.Tensor4D), 1), tf.gather(tt, idx0)),
+        );
+        const notYetArr = await notYet.data();
+        tf.dispose([idx0, notYet]);
+        active = active.filter((_, j) => notYetArr[j]);
+        if (active.length === 0) break;
+        // 2. Jacobian and pair search on those rows, in chunks (the search holds chunk × D² floats)
+        const m = active.length;
+        const idx = tf.tensor1d(active, 'int32');
         const ps: tf.Tensor1D[] = [];
         const qs: tf.Tensor1D[] = [];
         const vs: tf.Tensor1D[] = [];
-        for (let s = 0; s < n; s += pairChunk) {
-          const m = Math.min(pairChunk, n - s);
-          const r = tf.tidy(() =>
-            bestPairs(alpha.slice([s, 0], [m, d]), beta.slice([s, 0], [m, d]), domain.slice([s, 0], [m, d]), increase),
-          );
-          ps.push(r.p);
-          qs.push(r.q);
-          vs.push(r.valid);
+        try {
+          for (let s = 0; s < m; s += pairChunk) {
+            const c = Math.min(pairChunk, m - s);
+            const r = tf.tidy(() => {
+              const rows = idx.slice(s, c);
+              const xa = tf.gather(cur, rows).reshape([c, ...x.shape.slice(1)]) as tf.Tensor4D;
+              const { jacobian } = logitsAndJacobian(net, xa);
+              const alpha = tf.sum(tf.mul(jacobian, tf.oneHot(tf.gather(tt, rows), k).expandDims(2)), 1) as tf.Tensor2D;
+              const beta = tf.sub(tf.sum(jacobian, 1), alpha) as tf.Tensor2D;
+              return bestPairs(alpha, beta, tf.gather(domain, rows) as tf.Tensor2D, increase);
+            });
+            ps.push(r.p);
+            qs.push(r.q);
+            vs.push(r.valid);
+          }
+          // 3. change both features of the rows that have an admissible pair; others are stuck
+          const valid = tf.concat(vs);
+          const validArr = await valid.data();
+          valid.dispose();
+          const next = tf.tidy(() => {
+            const mask = tf.mul(tf.add(tf.oneHot(tf.concat(qs), d), tf.oneHot(tf.concat(ps), d)), tf.tensor1d(validArr).expandDims(1));
+            const slot = new Int32Array(n).fill(m); // row i takes mask slot[i], or the zero row m
+            active.forEach((i, j) => (slot[i] = j));
+            const full = tf.gather(tf.concat([mask, tf.zeros([1, d])]), tf.tensor1d(slot, 'int32'));
+            return {
+              c: tf.clipByValue(tf.add(cur, tf.mul(full, theta)), lo, hi) as tf.Tensor2D,
+              dm: tf.mul(domain, tf.sub(1, full)) as tf.Tensor2D,
+            };
+          });
+          cur.dispose();
+          domain.dispose();
+          cur = next.c;
+          domain = next.dm;
+          active = active.filter((_, j) => validArr[j] > 0);
+          for (const i of active) iterations[i]++;
+        } finally {
+          tf.dispose([idx, ...ps, ...qs, ...vs]);
         }
-        tf.dispose([alpha, beta]);
-        const next = tf.tidy(() => {
-          const act = tf.mul(notYet, tf.concat(vs)); // rows that move this iteration
-          const mask = tf.mul(tf.add(tf.oneHot(tf.concat(qs), d), tf.oneHot(tf.concat(ps), d)), act.expandDims(1));
-          const c = tf.clipByValue(tf.add(cur, tf.mul(mask, theta)), lo, hi) as tf.Tensor2D;
-          const dm = tf.mul(domain, tf.sub(1, mask)) as tf.Tensor2D;
-          return { act: act as tf.Tensor1D, c, dm };
-        });
-        tf.dispose([...ps, ...qs, ...vs, notYet]);
-        cur.dispose();
-        domain.dispose();
-        active.dispose();
-        cur = next.c;
-        domain = next.dm;
-        active = next.act;
-        const act = await active.data(); // n floats per iteration: needed to stop early
-        let count = 0;
-        for (let i = 0; i < n; i++) if (act[i] > 0) (count++, iterations[i]++);
         opts.onProgress?.((it + 1) / maxPairs);
-        if (count === 0) break;
       }
       const adversarial = cur.reshape(x.shape) as tf.Tensor4D;
       try {
@@ -194,7 +207,7 @@ export class JSMA implements Attack<JsmaParams> {
         throw e;
       }
     } finally {
-      tf.dispose([tt, cur, domain, active]);
+      tf.dispose([tt, cur, domain]);
     }
   }
 

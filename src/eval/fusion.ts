@@ -25,7 +25,7 @@
  */
 import { ArgumentError, ShapeError, assert } from '../errors.js';
 import { empiricalPValue, thresholdFromScores } from '../defense/types.js';
-import { checkScores, type FlagRates, type ScoreArray } from './roc.js';
+import { auc, checkScores, fprAtTpr, type FlagRates, type ScoreArray } from './roc.js';
 
 /** A defender's clean calibration scores, per class of the victim's prediction. */
 export interface PValueCalibration {
@@ -184,11 +184,36 @@ export function combinePValues(pvals: readonly ScoreArray[], method: FusionMetho
 }
 
 /**
- * Fused anomaly score −ln(combined p-value): higher = more adversarial, ≥ 0.
+ * Fused anomaly score, higher = more adversarial, ≥ 0.
+ * - Unweighted: −ln(combined p-value) of {@link logCombinedPValues}.
+ * - With `weights` w_d ≥ 0 (the paper's "mixing coefficients", Fig. 10): `'fisher'` → Σ_d w_d·(−ln p_d),
+ *   `'sidak'` → max_d w_d·(−ln p_d). These are scores, not p-values; with all weights 1 they rank
+ *   samples exactly as the unweighted rules (both transforms are monotone). A weight of 0 drops a defender.
+ *
  * @param pvals one array of shape [n] per defender
+ * @param weights optional, one per defender
  */
-export function fusedScores(pvals: readonly ScoreArray[], method: FusionMethod): Float64Array {
-  return logCombinedPValues(pvals, method).map((v) => -v);
+export function fusedScores(pvals: readonly ScoreArray[], method: FusionMethod, weights?: readonly number[]): Float64Array {
+  if (weights === undefined) return logCombinedPValues(pvals, method).map((v) => -v);
+  assert(METHODS.includes(method), () => `fusedScores: expected 'method' to be one of ${METHODS.join(', ')}, got ${String(method)}`);
+  const n = checkPValues('fusedScores', pvals);
+  checkWeights('fusedScores', weights, pvals.length);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let acc = 0;
+    for (let d = 0; d < pvals.length; d++) {
+      const e = weights[d] === 0 ? 0 : -weights[d] * Math.log(pvals[d][i]);
+      acc = method === 'fisher' ? acc + e : Math.max(acc, e);
+    }
+    out[i] = acc;
+  }
+  return out;
+}
+
+function checkWeights(who: string, weights: readonly number[], m: number): void {
+  assert(Array.isArray(weights) && weights.length === m, () => `${who}: expected one weight per defender (${m}), got ${weights?.length}`, ShapeError);
+  weights.forEach((w, d) => assert(Number.isFinite(w) && w >= 0, () => `${who}: expected 'weights[${d}]' to be a finite number ≥ 0, got ${w}`));
+  assert(weights.some((w) => w > 0), () => `${who}: expected at least one positive weight, got [${weights.join(', ')}]`);
 }
 
 function spsFor(who: string, sp: number | readonly number[], m: number): number[] {
@@ -253,6 +278,8 @@ export interface CalibratedFusionModel {
   calibrations: PValueCalibration[];
   /** Fused scores of the held-out clean set, ascending; the SP quantiles of these are the thresholds. */
   heldoutSorted: Float64Array;
+  /** Mixing coefficients, one per defender (see {@link fusedScores}); undefined = unweighted. */
+  weights?: number[];
 }
 
 /**
@@ -265,25 +292,28 @@ export interface CalibratedFusionModel {
  * @param heldout clean samples disjoint from the calibration data (e.g. a validation split), scored by
  *   every defender, with the victim's predicted classes
  * @param method how to combine p-values; default 'fisher' (pools evidence from all defenders)
+ * @param weights optional mixing coefficients, one per defender (see {@link fusedScores}, {@link selectFusionWeights})
  */
 export function fitCalibratedFusion(
   calibrations: readonly PValueCalibration[],
   heldout: DefenderScores,
   method: FusionMethod = 'fisher',
+  weights?: readonly number[],
 ): CalibratedFusionModel {
   assert(Array.isArray(calibrations) && calibrations.length > 0, () => `fitCalibratedFusion: expected at least one calibration, got ${calibrations?.length}`);
-  const sorted = fusedScores(pValueMatrix(calibrations, heldout), method);
+  const sorted = fusedScores(pValueMatrix(calibrations, heldout), method, weights);
   sorted.sort();
   return {
     method,
     calibrations: calibrations.map((c) => ({ label: c.label, sortedScores: c.sortedScores.map(toF32) })),
     heldoutSorted: sorted,
+    ...(weights ? { weights: [...weights] } : {}),
   };
 }
 
 /** Fused scores of new samples under a fitted model; shape [n], higher = more adversarial. */
 export function calibratedFusionScores(model: CalibratedFusionModel, data: DefenderScores): Float64Array {
-  return fusedScores(pValueMatrix(model.calibrations, data), model.method);
+  return fusedScores(pValueMatrix(model.calibrations, data), model.method, model.weights);
 }
 
 /**
@@ -317,4 +347,66 @@ export function calibratedFusionRates(model: CalibratedFusionModel, clean: Defen
     const t = calibratedFusionThreshold(model, sp);
     return { fp: rate(sc, t), tp: rate(sa, t) };
   };
+}
+
+/** The mixing coefficients {@link selectFusionWeights} picked, with their validation metrics. */
+export interface FusionWeightChoice {
+  weights: number[];
+  /** False-positive rate at the target detection rate on the validation data (fraction). */
+  fpr: number;
+  /** AUROC on the validation data. */
+  auroc: number;
+}
+
+/**
+ * Picks mixing coefficients for the fusion by grid search: every weight vector over `grid` (per
+ * defender, at least one positive; vectors that are multiples of each other rank alike, so only those
+ * whose largest weight is the grid's largest value are tried) is scored on validation data by the FP rate at detection `tpr`
+ * (ties → higher AUROC, then the earlier vector). Weight 0 drops a defender, so the result is never
+ * worse on the validation data than the best single defender or the unweighted fusion.
+ *
+ * **This step uses adversarial examples** (`validationAdv`), unlike the rest of PCL: use an attack or a
+ * split that is not part of the evaluation, and report it. The paper leaves the choice of mixing
+ * coefficients open (PCL-METHOD §7).
+ *
+ * @param validationClean clean samples (not the calibration data)
+ * @param validationAdv adversarial samples for tuning only
+ * @param opts.grid candidate weights per defender, default [0, 0.1, 0.25, 0.5, 1]
+ * @param opts.tpr detection rate to optimise the FP rate at, default 0.9
+ */
+export function selectFusionWeights(
+  calibrations: readonly PValueCalibration[],
+  validationClean: DefenderScores,
+  validationAdv: DefenderScores,
+  opts: { method?: FusionMethod; grid?: readonly number[]; tpr?: number } = {},
+): FusionWeightChoice {
+  const method = opts.method ?? 'fisher';
+  const grid = [...new Set(opts.grid ?? [0, 0.1, 0.25, 0.5, 1])].sort((a, b) => a - b);
+  const tpr = opts.tpr ?? 0.9;
+  assert(grid.every((w) => Number.isFinite(w) && w >= 0) && grid.some((w) => w > 0), () => `selectFusionWeights: expected 'grid' of finite weights ≥ 0 with one positive, got [${grid.join(', ')}]`);
+  const m = calibrations.length;
+  assert(m >= 1 && m <= 6, () => `selectFusionWeights: grid search supports 1 to 6 defenders, got ${m}`);
+  assert(Math.pow(grid.length, m) <= 20000, () => `selectFusionWeights: ${grid.length}^${m} weight vectors is too many; pass a smaller 'grid'`);
+  const pc = pValueMatrix(calibrations, validationClean);
+  const pa = pValueMatrix(calibrations, validationAdv);
+  const maxW = grid[grid.length - 1];
+  let best: FusionWeightChoice | undefined;
+  const w = new Array<number>(m).fill(0);
+  const visit = (d: number): void => {
+    if (d === m) {
+      if (Math.max(...w) !== maxW) return;
+      const sc = fusedScores(pc, method, w);
+      const sa = fusedScores(pa, method, w);
+      const fpr = fprAtTpr(sc, sa, tpr);
+      const a = auc(sc, sa);
+      if (best === undefined || fpr < best.fpr || (fpr === best.fpr && a > best.auroc)) best = { weights: [...w], fpr, auroc: a };
+      return;
+    }
+    for (const g of grid) {
+      w[d] = g;
+      visit(d + 1);
+    }
+  };
+  visit(0);
+  return best!;
 }

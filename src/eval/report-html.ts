@@ -26,7 +26,7 @@ export interface DetectorMetrics {
 }
 
 /** One row group of the per-attack table. */
-export interface AttackSummary {
+export interface AttackEvaluation {
   /** Attack name as shown, e.g. 'FGSM'. */
   attack: string;
   /** Parameters as shown, e.g. 'ε = 0.1'. */
@@ -119,7 +119,7 @@ export interface ReportData {
   /** Free key/value settings (SP, seeds, n, package version …). */
   settings?: Readonly<Record<string, string | number | boolean>>;
   /** Per-attack table (Table 1 layout + AUROC). */
-  attacks?: readonly AttackSummary[];
+  attacks?: readonly AttackEvaluation[];
   /** ROC charts per attack (several detectors on one chart). */
   rocCharts?: readonly RocChart[];
   /** ROC with several parallel checkpoints (Fig. 10). */
@@ -143,7 +143,7 @@ export function escapeHtml(s: string): string {
 }
 
 /** Fraction → percent string with one decimal ('–' for missing / non-finite). */
-export function pct(x: number | undefined, digits = 1): string {
+export function formatPercent(x: number | undefined, digits = 1): string {
   return x === undefined || !Number.isFinite(x) ? '–' : (x * 100).toFixed(digits);
 }
 
@@ -158,7 +158,7 @@ function levelHeader(level: number): string {
 
 // ---------------------------------------------------------------- Table 1 (Markdown)
 
-function checkAttacks(who: string, attacks: readonly AttackSummary[]): void {
+function checkAttacks(who: string, attacks: readonly AttackEvaluation[]): void {
   attacks.forEach((a, i) => {
     assert(typeof a.attack === 'string', () => `${who}: expected 'attacks[${i}].attack' to be a string, got ${typeof a.attack}`);
     a.detectors.forEach((d, j) =>
@@ -195,7 +195,7 @@ export function renderTableMarkdown(data: Pick<ReportData, 'dataset' | 'attacks'
   for (const a of attacks) {
     const name = a.params ? `${a.attack} (${a.params})` : a.attack;
     for (const d of a.detectors) {
-      lines.push(`| ${md(name)} | ${md(d.detector)} | ${d.fprAt.map((v) => pct(v)).join(' | ')} | ${d.auroc.toFixed(4)} | ${a.nClean} / ${a.nAdv} |`);
+      lines.push(`| ${md(name)} | ${md(d.detector)} | ${d.fprAt.map((v) => formatPercent(v)).join(' | ')} | ${d.auroc.toFixed(4)} | ${a.nClean} / ${a.nAdv} |`);
     }
     if (a.paperFprAt) {
       lines.push(`| ${md(name)} | paper (PCL)${a.paperNote ? ` [${notes.length + 1}]` : ''} | ${a.paperFprAt.map(paperPct).join(' | ')} | – | – |`);
@@ -218,7 +218,7 @@ const BASE_CONFIG = {
   font: 'sans-serif',
   background: 'white',
   axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: '#e5e5e5' },
-  legend: { labelFontSize: 11, titleFontSize: 11, labelLimit: 260 },
+  legend: { labelFontSize: 11, titleFontSize: 11, labelLimit: 240 },
   title: { fontSize: 13, anchor: 'start' as const },
   range: { category: PALETTE },
 };
@@ -273,7 +273,7 @@ function rocSpec(chart: RocChart): TopLevelSpec {
       encoding: {
         x: { field: 'fpr', type: 'quantitative', title: 'false-positive rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
         y: { field: 'tpr', type: 'quantitative', title: 'detection rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
-        color: { field: 'series', type: 'nominal', title: 'detector', sort: chart.curves.map((c) => c.label) },
+        color: { field: 'series', type: 'nominal', title: 'detector', sort: chart.curves.map((c) => c.label), legend: { orient: 'bottom', columns: 2 } },
         order: { field: 'i', type: 'quantitative' },
       },
     },
@@ -306,16 +306,16 @@ function spSpec(chart: SpChart): TopLevelSpec {
   }
   return {
     title: chart.title,
-    width: 380,
-    height: 280,
+    width: 340,
+    height: 260,
     data: { values: rows },
     mark: { type: 'line', point: { size: 18 }, strokeWidth: 2 },
     encoding: {
       x: { field: 'sp', type: 'quantitative', title: 'security parameter SP (%, log scale)', scale: { type: 'log' } },
       y: { field: 'rate', type: 'quantitative', title: 'rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
-      color: { field: 'series', type: 'nominal', title: 'rule', sort: chart.series.map((s) => s.label) },
-      strokeDash: { field: 'kind', type: 'nominal', title: 'rate of' },
-      shape: { field: 'kind', type: 'nominal', title: 'rate of' },
+      color: { field: 'series', type: 'nominal', title: 'rule', sort: chart.series.map((s) => s.label), legend: { orient: 'bottom', columns: 2 } },
+      strokeDash: { field: 'kind', type: 'nominal', title: 'rate of', legend: { orient: 'bottom', columns: 1 } },
+      shape: { field: 'kind', type: 'nominal', title: 'rate of', legend: { orient: 'bottom', columns: 1 } },
     },
   } as TopLevelSpec;
 }
@@ -326,14 +326,14 @@ function epsilonSpec(chart: EpsilonChart): TopLevelSpec {
   );
   return {
     title: chart.title,
-    width: 380,
-    height: 280,
+    width: 340,
+    height: 260,
     data: { values: rows },
     mark: { type: 'line', point: { size: 30 }, strokeWidth: 2 },
     encoding: {
       x: { field: 'epsilon', type: 'quantitative', title: 'FGSM ε (L∞)' },
       y: { field: 'rate', type: 'quantitative', title: 'detection rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
-      color: { field: 'series', type: 'nominal', title: 'defender @ SP', sort: chart.series.map((s) => s.label) },
+      color: { field: 'series', type: 'nominal', title: 'defender @ SP', sort: chart.series.map((s) => s.label), legend: { orient: 'bottom', columns: 3 } },
     },
   } as TopLevelSpec;
 }
@@ -404,13 +404,13 @@ function table(head: string[], body: string[][], leftCols = 1, rowClass?: (i: nu
   return `<table><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table>`;
 }
 
-function attackTableHtml(a: AttackSummary): string {
+function attackTableHtml(a: AttackEvaluation): string {
   const ds = a.detectors;
   const bestFp = DETECTION_LEVELS.map((_, k) => Math.min(...ds.map((d) => d.fprAt[k])));
   const bestAuc = Math.max(...ds.map((d) => d.auroc));
   const body = ds.map((d) => [
     escapeHtml(d.detector),
-    ...d.fprAt.map((v, k) => (v === bestFp[k] && ds.length > 1 ? `<td class="best">${pct(v)}</td>` : pct(v))),
+    ...d.fprAt.map((v, k) => (v === bestFp[k] && ds.length > 1 ? `<td class="best">${formatPercent(v)}</td>` : formatPercent(v))),
     d.auroc === bestAuc && ds.length > 1 ? `<td class="best">${d.auroc.toFixed(4)}</td>` : d.auroc.toFixed(4),
   ]);
   if (a.paperFprAt) body.push(['paper (PCL)', ...a.paperFprAt.map(paperPct), '–']);
@@ -418,7 +418,7 @@ function attackTableHtml(a: AttackSummary): string {
   const caption =
     `<p class="note"><b>${escapeHtml(a.attack)}</b>${a.params ? ` (${escapeHtml(a.params)})` : ''}: ` +
     `${a.nClean} correctly classified clean samples, ${a.nAdv} successful adversarial samples` +
-    `${a.successRate !== undefined ? `, attack success rate ${pct(a.successRate)} %` : ''}.` +
+    `${a.successRate !== undefined ? `, attack success rate ${formatPercent(a.successRate)} %` : ''}.` +
     `${a.paperNote ? ` Paper: ${escapeHtml(a.paperNote)}.` : ''} FP rates in %, best per column in bold.</p>`;
   return caption + table(head, body, 1, (i) => (i === ds.length ? 'paper' : undefined));
 }
@@ -496,7 +496,7 @@ export async function renderReport(r: ReportData): Promise<string> {
   parts.push(`<p class="meta">dataset <b>${escapeHtml(r.dataset)}</b>${r.generatedAt ? ` · generated ${escapeHtml(r.generatedAt)}` : ''}</p>`);
   if (r.victim) {
     const v: Record<string, string | number> = { model: r.victim.name };
-    if (r.victim.testAccuracy !== undefined) v['test accuracy'] = `${pct(r.victim.testAccuracy, 2)} %`;
+    if (r.victim.testAccuracy !== undefined) v['test accuracy'] = `${formatPercent(r.victim.testAccuracy, 2)} %`;
     Object.assign(v, r.victim.details ?? {});
     parts.push('<h2>Victim</h2>', kvTable(v));
   }
@@ -530,8 +530,8 @@ export async function renderReport(r: ReportData): Promise<string> {
           String(v.pAttack),
           Number.isFinite(v.lambda) ? v.lambda.toPrecision(4) : '∞',
           v.sp === undefined ? '–' : String(Number(v.sp.toPrecision(4))),
-          pct(v.fpr, 2),
-          pct(v.tpr, 2),
+          formatPercent(v.fpr, 2),
+          formatPercent(v.tpr, 2),
           v.expectedCost.toPrecision(4),
         ]),
         1,

@@ -243,9 +243,25 @@ export function fprAtTprFromCurve(points: readonly RatePoint[], tpr: number): nu
  */
 export function tprAtFprFromCurve(points: readonly RatePoint[], fpr: number): number {
   checkRate('tprAtFprFromCurve', 'fpr', fpr);
-  let best = 0;
-  for (const p of completeCurve('tprAtFprFromCurve', points)) if (p.fpr <= fpr + 1e-12 && p.tpr > best) best = p.tpr;
-  return best;
+  return stepFunction('tprAtFprFromCurve', points)(fpr);
+}
+
+/** f ↦ max{tpr : point with fpr ≤ f} over the completed curve, by binary search over a prefix maximum. */
+function stepFunction(who: string, points: readonly RatePoint[]): (f: number) => number {
+  const pts = completeCurve(who, points);
+  const xs = Float64Array.from(pts, (p) => p.fpr);
+  const best = new Float64Array(pts.length);
+  pts.forEach((p, k) => (best[k] = Math.max(p.tpr, k > 0 ? best[k - 1] : 0)));
+  return (f) => {
+    let lo = 0;
+    let hi = xs.length; // first index with fpr > f + 1e-12
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (xs[mid] <= f + 1e-12) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === 0 ? 0 : best[lo - 1];
+  };
 }
 
 /**
@@ -257,8 +273,10 @@ export function tprAtFprFromCurve(points: readonly RatePoint[], fpr: number): nu
  */
 export function dominates(a: readonly RatePoint[], b: readonly RatePoint[], tolerance = 0): boolean {
   assert(tolerance >= 0, () => `dominates: expected 'tolerance' ≥ 0, got ${tolerance}`);
+  const fa = stepFunction('dominates', a);
+  const fb = stepFunction('dominates', b);
   const grid = new Set<number>([...a.map((p) => p.fpr), ...b.map((p) => p.fpr), 0, 1]);
-  for (const f of grid) if (tprAtFprFromCurve(a, f) < tprAtFprFromCurve(b, f) - tolerance) return false;
+  for (const f of grid) if (fa(f) < fb(f) - tolerance) return false;
   return true;
 }
 

@@ -9,7 +9,7 @@ import { saveClassifier, type ClassifierMetrics } from './io.js';
 import { ARCHS, buildModel, type Arch } from './zoo.js';
 
 /** Optimizers `trainClassifier` can use. */
-export type OptimizerName = 'adam' | 'sgd' | 'momentum';
+export type TrainOptimizer = 'adam' | 'sgd' | 'momentum';
 
 /** Learning-rate schedules `trainClassifier` supports. */
 export type LrSchedule = 'constant' | 'cosine';
@@ -51,7 +51,7 @@ export interface TrainOptions {
   /** Seed of the per-epoch shuffles and augmentation (default 0). */
   seed?: number;
   /** Default 'adam' (the victim setting; the latent defender reuses it at lr / 10). */
-  optimizer?: OptimizerName;
+  optimizer?: TrainOptimizer;
   /**
    * Learning-rate schedule over all mini-batches: 'constant' (default) or 'cosine'
    * (lr · ½(1 + cos(π·step/steps)), annealing to 0 at the last step).
@@ -63,13 +63,13 @@ export interface TrainOptions {
   /** Stop after this many mini-batches per epoch (for timing runs); default: all. */
   maxBatchesPerEpoch?: number;
   /** Called after each epoch with its log. */
-  onEpoch?: (log: EpochLog) => void | Promise<void>;
+  onEpoch?: (log: TrainEpochLog) => void | Promise<void>;
   /** Show a progress bar (defaults to the global CLI setting). */
   progress?: boolean;
 }
 
 /** One epoch of training. */
-export interface EpochLog {
+export interface TrainEpochLog {
   /** 1-based. */
   epoch: number;
   /** Mean training cross-entropy over the epoch's batches. */
@@ -86,13 +86,13 @@ export interface EpochLog {
 
 /** Result of `trainClassifier`. */
 export interface TrainResult {
-  history: EpochLog[];
+  history: TrainEpochLog[];
   /** Total wall-clock seconds. */
   seconds: number;
 }
 
 /** Creates the optimizer `name` with learning rate `lr`. Caller disposes it. */
-export function makeOptimizer(name: OptimizerName, lr: number): tf.Optimizer {
+export function makeOptimizer(name: TrainOptimizer, lr: number): tf.Optimizer {
   switch (name) {
     case 'adam':
       return tf.train.adam(lr);
@@ -207,7 +207,7 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const order = Int32Array.from({ length: n }, (_, i) => i);
   const nBatches = Math.min(Math.ceil(n / batchSize), opts.maxBatchesPerEpoch ?? Infinity);
-  const history: EpochLog[] = [];
+  const history: TrainEpochLog[] = [];
   const schedule = opts.lrSchedule ?? 'constant';
   scheduledLr(schedule, lr, 0, 1); // validates the name before any work
   const totalSteps = epochs * nBatches;
@@ -258,7 +258,7 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
       } finally {
         bar.stop();
       }
-      const log: EpochLog = { epoch, loss: lossSum / seen, accuracy: correct / seen, seconds: 0, batches: nBatches };
+      const log: TrainEpochLog = { epoch, loss: lossSum / seen, accuracy: correct / seen, seconds: 0, batches: nBatches };
       if (opts.validation) log.valAccuracy = evaluateAccuracy(model, opts.validation.x, opts.validation.y);
       log.seconds = (performance.now() - te) / 1000;
       history.push(log);
@@ -270,13 +270,17 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
   return { history, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Training defaults per architecture (used by `pcl train` when an option is omitted). */
+/**
+ * Training defaults per architecture (used by `pcl train` when an option is omitted). mnist-mlp and
+ * cifar-cnn are the settings of the victims in bench/results/train.md; imagenet-alexnet's are untested.
+ */
 export const TRAIN_DEFAULTS: Record<
   Arch,
   { epochs: number; batchSize: number; lr: number; lrSchedule: LrSchedule; augment?: Augmentation }
 > = {
   'mnist-mlp': { epochs: 15, batchSize: 128, lr: 1e-3, lrSchedule: 'constant' },
-  'cifar-cnn': { epochs: 15, batchSize: 64, lr: 1e-3, lrSchedule: 'cosine', augment: { flip: true, crop: 2 } },
+  // 4 epochs is a compute budget (≈ 1 h at width 0.25 on one shared wasm core), see bench/results/train.md
+  'cifar-cnn': { epochs: 4, batchSize: 64, lr: 1e-3, lrSchedule: 'cosine', augment: { flip: true } },
   'imagenet-alexnet': { epochs: 30, batchSize: 32, lr: 1e-4, lrSchedule: 'cosine', augment: { flip: true } },
 };
 
@@ -294,7 +298,7 @@ export interface TrainVictimOptions {
   lr?: number;
   /** Seeds the initial weights, the shuffles and the augmentation (default 0). */
   seed?: number;
-  optimizer?: OptimizerName;
+  optimizer?: TrainOptimizer;
   /** Train on a seeded random subset of this many training images (smoke tests). */
   limit?: number;
   /** Learning-rate schedule (default: per architecture). */
@@ -303,7 +307,13 @@ export interface TrainVictimOptions {
   augment?: Augmentation;
   /** Evaluate on the test split after every epoch (default true). */
   validateEachEpoch?: boolean;
-  onEpoch?: (log: EpochLog) => void | Promise<void>;
+  /**
+   * Save the model to `out` after every epoch (atomically, with `"complete": false` in
+   * metrics.json until the last epoch), so a long run that is stopped still leaves its latest
+   * epoch behind. Needs `validateEachEpoch`. Default false.
+   */
+  saveEachEpoch?: boolean;
+  onEpoch?: (log: TrainEpochLog) => void | Promise<void>;
 }
 
 /**
@@ -341,6 +351,36 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
         `${opts.dataset}: ${epochs} epochs, batch ${batchSize}, ${optimizer} lr ${lr} (${lrSchedule}), ` +
         `augment ${JSON.stringify(augment)}, backend ${engine.backend}`,
     );
+    const m = model;
+    const started = performance.now();
+    const describe = (testAccuracy: number, trainAccuracy: number, epochsDone: number, seconds: number, history: TrainEpochLog[]) =>
+      ({
+        testAccuracy,
+        trainAccuracy,
+        epochs: epochsDone,
+        seconds: Number(seconds.toFixed(2)),
+        complete: epochsDone === epochs,
+        arch: opts.arch,
+        width,
+        optimizer,
+        lr,
+        lrSchedule,
+        batchSize,
+        seed,
+        dataset: opts.dataset,
+        trainSamples: train.x.shape[0],
+        testSamples: test!.x.shape[0],
+        inputShape: train.x.shape.slice(1),
+        numClasses: train.numClasses,
+        classNames: train.classNames,
+        augment,
+        backend: engine.backend,
+        tfjsVersion: engine.tfjsVersion,
+        parameters: m.countParams(),
+        history: history.map((h) => ({ ...h, loss: Number(h.loss.toFixed(5)), seconds: Number(h.seconds.toFixed(2)) })),
+        createdAt: new Date().toISOString(),
+      }) satisfies ClassifierMetrics;
+    const done: TrainEpochLog[] = [];
     const result = await trainClassifier(model, train, {
       epochs,
       batchSize,
@@ -356,40 +396,16 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
             (log.valAccuracy !== undefined ? ` test acc ${log.valAccuracy.toFixed(4)}` : '') +
             ` (${log.seconds.toFixed(1)} s)`,
         );
+        done.push(log);
+        if (opts.saveEachEpoch && log.valAccuracy !== undefined && log.epoch < epochs) {
+          await saveClassifier(opts.out, m, describe(log.valAccuracy, log.accuracy, log.epoch, (performance.now() - started) / 1000, done));
+        }
         if (opts.onEpoch) await opts.onEpoch(log);
       },
     });
     const last = result.history[result.history.length - 1];
     const testAccuracy = last.valAccuracy ?? evaluateAccuracy(model, test.x, test.y);
-    const metrics: ClassifierMetrics = {
-      testAccuracy,
-      trainAccuracy: last.accuracy,
-      epochs,
-      seconds: Number(result.seconds.toFixed(2)),
-      arch: opts.arch,
-      width,
-      optimizer,
-      lr,
-      lrSchedule,
-      batchSize,
-      seed,
-      dataset: opts.dataset,
-      trainSamples: train.x.shape[0],
-      testSamples: test.x.shape[0],
-      inputShape: train.x.shape.slice(1),
-      numClasses: train.numClasses,
-      classNames: train.classNames,
-      augment,
-      backend: engine.backend,
-      tfjsVersion: engine.tfjsVersion,
-      parameters: model.countParams(),
-      history: result.history.map((h) => ({
-        ...h,
-        loss: Number(h.loss.toFixed(5)),
-        seconds: Number(h.seconds.toFixed(2)),
-      })),
-      createdAt: new Date().toISOString(),
-    };
+    const metrics: ClassifierMetrics = describe(testAccuracy, last.accuracy, epochs, result.seconds, result.history);
     await saveClassifier(opts.out, model, metrics);
     return metrics;
   } finally {

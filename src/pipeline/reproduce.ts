@@ -101,7 +101,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   const victim = new Classifier(model);
   const names = victim.layerNames();
   const main = names[names.length - 2];
-  const before = names.filter((l) => /^fc\d+$/.test(l) && l !== main).pop();
+  // a second checkpoint for Fig. 10: the hidden dense layer before the main one, if any
+  const before = names.slice(0, names.indexOf(main)).filter((l) => /^fc\d+$/.test(l)).pop();
 
   // 2. defenders (clean training data only)
   const train = await loadDataset(opts.dataset, { split: 'train', limit: plan.fitLimit, seed });

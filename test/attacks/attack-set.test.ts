@@ -41,7 +41,7 @@ describe('attack sets (pcl attack)', () => {
   test('pcl attack writes the INTERFACE.md files for the correctly classified test images', async () => {
     const out = path.join(dir, 'fgsm');
     const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    let printedLine = '';
+    let printedLine: string;
     try {
       await buildProgram().parseAsync(
         ['attack', '--model', modelDir, '--dataset', `idx:${dataDir}`, '--attack', 'fgsm', '--eps', '0.3', '--n', '50', '--batch-size', '16', '--out', out],
@@ -93,6 +93,18 @@ describe('attack sets (pcl attack)', () => {
     const before = tf.memory().numTensors;
     await run();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('a worker pool gives the same attack set as one thread', async () => {
+    const common = { model: modelDir, dataset: `idx:${dataDir}`, attack: 'deepfool', n: 20, batchSize: 8 };
+    const serial = await generateAttackSet({ ...common, out: path.join(dir, 'df1') });
+    const pooled = await generateAttackSet({ ...common, workers: 2, out: path.join(dir, 'df2') });
+    expect(pooled.workers).toBe(2);
+    expect(pooled.successRate).toBe(serial.successRate);
+    const [a, b] = [await readAttackSet(path.join(dir, 'df1')), await readAttackSet(path.join(dir, 'df2'))];
+    expect(Array.from(b.indices)).toEqual(Array.from(a.indices));
+    expect(Array.from(await b.x.data())).toEqual(Array.from(await a.x.data()));
+    tf.dispose([a.x, b.x]);
   });
 
   test('options of another attack are rejected with a one-line reason', async () => {

@@ -40,7 +40,10 @@ describe('DeepFool', () => {
         if (k === y[i]) continue;
         const f = logit(xs, i * D, k) - logit(xs, i * D, y[i]);
         const nw = Math.hypot(...Array.from({ length: D }, (_, j) => w[j * K + k] - w[j * K + y[i]]));
-        if (Math.abs(f) / nw < best) (best = Math.abs(f) / nw), (bl = k);
+        if (Math.abs(f) / nw < best) {
+          best = Math.abs(f) / nw;
+          bl = k;
+        }
       }
       const nw = Math.hypot(...Array.from({ length: D }, (_, j) => w[j * K + bl] - w[j * K + y[i]]));
       for (let j = 0; j < D; j++) {

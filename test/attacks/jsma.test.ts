@@ -29,7 +29,10 @@ describe('JSMA', () => {
             const ap = a[i * d + s] + a[i * d + t];
             const bp = bb[i * d + s] + bb[i * d + t];
             const ok = increase ? ap > 0 && bp < 0 : ap < 0 && bp > 0;
-            if (ok && -ap * bp > best) (best = -ap * bp), (bestPair = [s, t]);
+            if (ok && -ap * bp > best) {
+              best = -ap * bp;
+              bestPair = [s, t];
+            }
           }
         }
         expect(v[i]).toBe(bestPair ? 1 : 0);

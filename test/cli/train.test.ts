@@ -72,7 +72,7 @@ describe('pcl train', () => {
     for (const opt of ['--dataset <spec>', '--arch <name>', '--width <x>', '--out <dir>', '--epochs <n>', '--batch-size <n>', '--lr <x>', '--seed <n>']) {
       expect(help).toContain(opt);
     }
-    expect(help).toContain('(choices: "mnist-mlp", "cifar-cnn", "imagenet-alexnet")');
+    expect(help.replace(/\s+/g, ' ')).toContain('(choices: "mnist-mlp", "cifar-cnn", "imagenet-alexnet")');
     expect(help).not.toContain('--limit');
   });
 

@@ -70,6 +70,11 @@ const CONV_CASES: ConvCase[] = [
   { name: '2x2 s1 valid', x: [2, 5, 5, 2], f: [2, 2, 2, 2], s: 1, pad: 'valid' },
   { name: '3x3 s2 valid, even size (uncovered last row)', x: [1, 8, 8, 3], f: [3, 3, 3, 2], s: 2, pad: 'valid' },
   { name: 'explicit padding', x: [2, 6, 7, 2], f: [3, 3, 2, 3], s: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  // ≥ 16 input channels: Conv2DBackpropFilter takes its convolution form.
+  { name: 'wide, 3x3 s2 same, odd sizes', x: [2, 9, 7, 20], f: [3, 3, 20, 6], s: 2, pad: 'same' },
+  { name: 'wide, batch 1, 2x2 s1 valid', x: [1, 8, 8, 17], f: [2, 2, 17, 5], s: 1, pad: 'valid' },
+  { name: 'wide, 3x3 s2 valid, even size', x: [3, 8, 10, 16], f: [3, 3, 16, 4], s: [2, 1], pad: 'valid' },
+  { name: 'wide, explicit padding', x: [2, 5, 6, 16], f: [3, 2, 16, 3], s: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
 ];
 
 function outShape(c: ConvCase): [number, number, number, number] {
@@ -186,6 +191,35 @@ describe('BatchMatMul with transposes on wasm matches cpu', () => {
   test.each(cases)('$name', async (c) => {
     const err = await compare([randn(c.a, 9), randn(c.b, 10)], (a, b) => tf.matMul(a!, b!, c.tA, c.tB));
     expect(err).toBeLessThan(1e-5);
+  });
+});
+
+describe('Slice on wasm (views the heap instead of copying the whole input) matches cpu', () => {
+  const cases: { name: string; shape: number[]; begin: number[]; size: number[] }[] = [
+    { name: 'rank 1', shape: [17], begin: [3], size: [9] },
+    { name: 'rank 2 rows (contiguous)', shape: [9, 7], begin: [2, 0], size: [4, 7] },
+    { name: 'rank 2 cols', shape: [9, 7], begin: [1, 2], size: [5, 3] },
+    { name: 'rank 3, size -1', shape: [4, 5, 6], begin: [1, 1, 2], size: [-1, 3, -1] },
+    { name: 'rank 4 inner whole', shape: [3, 5, 4, 6], begin: [1, 2, 0, 0], size: [2, 2, 4, 6] },
+    { name: 'rank 4 partial channels', shape: [3, 5, 4, 6], begin: [0, 1, 1, 2], size: [3, 3, 2, 3] },
+    { name: 'rank 5', shape: [2, 3, 2, 4, 5], begin: [1, 0, 1, 1, 1], size: [1, 3, 1, 2, 4] },
+    { name: 'rank 6', shape: [2, 2, 3, 2, 3, 2], begin: [0, 1, 1, 0, 1, 0], size: [2, 1, 2, 2, 2, 2] },
+    { name: 'empty', shape: [4, 5], begin: [1, 2], size: [0, 3] },
+  ];
+  test.each(cases)('$name', async (c) => {
+    const err = await compare([randn(c.shape, 15)], (x) => tf.slice(x!, c.begin, c.size));
+    expect(err).toBe(0);
+  });
+  test('int32 and bool tensors', async () => {
+    const x = randn([4, 6, 5], 16);
+    const err = await compare([x], (t) => {
+      const i = tf.cast(tf.mul(t!, 10), 'int32');
+      const b = tf.greater(t!, 0);
+      const out = [tf.cast(tf.slice(i, [1, 2, 1], [2, 3, 3]), 'float32'), tf.cast(tf.slice(b, [0, 1, 0], [3, 4, 2]), 'float32')];
+      tf.dispose([i, b]);
+      return out;
+    });
+    expect(err).toBe(0);
   });
 });
 

@@ -15,6 +15,7 @@ import {
   classThresholdRates,
   DETECTION_LEVELS,
 } from '../../src/eval/roc.js';
+import { metricsFromScores, metricsFromCurve } from '../../src/eval/metrics.js';
 import { thresholdFromScores } from '../../src/defense/types.js';
 import { ArgumentError, ShapeError } from '../../src/errors.js';
 import { Rng } from '../../src/util/rng.js';
@@ -209,5 +210,16 @@ describe('spSweep and per-class thresholds', () => {
     expect(flagRate(clean, [100, 100])).toBe(0);
     expect(() => flagRate({ scores: [1], classes: [2] }, [0, 0])).toThrow(/'data.classes\[0\]' to be an integer class in \[0, 2\), got 2/);
     expect(() => flagRate({ scores: [1, 2], classes: [0] }, [0])).toThrow(ShapeError);
+  });
+});
+
+describe('metrics for the per-attack table', () => {
+  test('metricsFromScores and metricsFromCurve agree with the underlying functions', () => {
+    const clean = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    const adv = [5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 11.5, 12.5, 13.5, 0.5];
+    expect(metricsFromScores('PCL latent', clean, adv)).toEqual({ detector: 'PCL latent', auroc: auc(clean, adv), fprAt: [0.5, 1, 1, 1] });
+    const m = metricsFromCurve('OR', roc(clean, adv));
+    expect(m.auroc).toBeCloseTo(auc(clean, adv), 12);
+    expect(m.fprAt).toEqual([0.5, 1, 1, 1]);
   });
 });

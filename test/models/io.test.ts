@@ -7,6 +7,8 @@ import { ArgumentError, ManifestError } from '../../src/errors.js';
 import { loadClassifier, saveClassifier, type ClassifierMetrics } from '../../src/models/io.js';
 import { disposeDataset } from '../../src/data/types.js';
 import { makeTinyDataset, makeTinyModel } from '../fixtures/tiny-model.js';
+import { buildModel } from '../../src/models/zoo.js';
+import { Classifier } from '../../src/models/classifier.js';
 
 let dir: string;
 const METRICS: ClassifierMetrics = { testAccuracy: 1, epochs: 0, seconds: 0, arch: 'tiny', lr: 0.001, optimizer: 'adam' };
@@ -59,6 +61,23 @@ describe('saveClassifier / loadClassifier', () => {
     const again = await tf.loadLayersModel(`file://${out2}/model.json`);
     expect(predictions(again, x)).toEqual(predictions(m, x));
     [loaded, again, m, x].forEach((t) => t.dispose());
+  });
+
+  test('zoo CNNs round-trip too, and the loaded model works in Classifier', async () => {
+    const m = buildModel('cifar-cnn', { inputShape: [8, 8, 3], numClasses: 10, width: 0.02, seed: 4 });
+    const out = path.join(dir, 'cnn');
+    await saveClassifier(out, m, METRICS);
+    const { model } = await loadClassifier(out);
+    const x = tf.randomUniform([3, 8, 8, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    expect(predictions(model, x)).toEqual(predictions(m, x));
+    const c = new Classifier(model);
+    const logits = c.logits(x);
+    const fc2 = c.activations(x, 'fc2');
+    expect(logits.shape).toEqual([3, 10]);
+    expect(fc2.shape).toEqual([3, 100]);
+    [logits, fc2, x].forEach((t) => t.dispose());
+    model.dispose();
+    m.dispose();
   });
 
   test('re-saving replaces the folder atomically and leaves no temporary folders', async () => {

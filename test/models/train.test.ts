@@ -1,8 +1,13 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { ArgumentError } from '../../src/errors.js';
 import { disposeDataset } from '../../src/data/types.js';
-import { augmentBatch, crossEntropy, evaluateAccuracy, scheduledLr, trainClassifier } from '../../src/models/train.js';
+import { augmentBatch, crossEntropy, evaluateAccuracy, scheduledLr, trainClassifier, trainVictim } from '../../src/models/train.js';
+import { loadClassifier } from '../../src/models/io.js';
+import { writeIdx } from '../../src/io/idx.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { Rng } from '../../src/util/rng.js';
 import { makeTinyDataset, makeTinyModel } from '../fixtures/tiny-model.js';
@@ -160,5 +165,51 @@ describe('augmentBatch', () => {
     expect(kinds).toContain('mirror');
     expect(kinds).toContain('same');
     [x, cropped, flipped].forEach((t) => t.dispose());
+  });
+});
+
+describe('trainVictim', () => {
+  test('idx:DIR end to end, saving after every epoch with complete:false until the last', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pcl-victim-'));
+    try {
+      for (const [stem, n, seed] of [['train', 300, 1], ['t10k', 90, 2]] as const) {
+        const ds = makeTinyDataset(n, seed);
+        const px = Uint8Array.from(ds.x.dataSync(), (v) => Math.round(v * 255));
+        await writeIdx(path.join(dir, 'data', `${stem}-images-idx3-ubyte`), px, [n, 4, 4]);
+        await writeIdx(path.join(dir, 'data', `${stem}-labels-idx1-ubyte.gz`), Uint8Array.from(ds.y.dataSync()), [n]);
+        disposeDataset(ds);
+      }
+      const out = path.join(dir, 'model');
+      const seen: Array<{ epochs: number; complete: unknown }> = [];
+      const metrics = await trainVictim({
+        dataset: `idx:${path.join(dir, 'data')}`,
+        arch: 'mnist-mlp',
+        out,
+        epochs: 3,
+        batchSize: 30,
+        lr: 0.01,
+        seed: 4,
+        saveEachEpoch: true,
+        onEpoch: async (log) => {
+          if (log.epoch < 3) {
+            const { model, metrics: m } = await loadClassifier(out);
+            seen.push({ epochs: m.epochs, complete: m.complete });
+            model.dispose();
+          }
+        },
+      });
+      expect(seen).toEqual([
+        { epochs: 1, complete: false },
+        { epochs: 2, complete: false },
+      ]);
+      expect(metrics).toMatchObject({ epochs: 3, complete: true, dataset: `idx:${path.join(dir, 'data')}`, numClasses: 3, lrSchedule: 'constant' });
+      expect(metrics.testAccuracy).toBeGreaterThan(0.9);
+      const { model, metrics: saved } = await loadClassifier(out);
+      expect(saved.testAccuracy).toBe(metrics.testAccuracy);
+      expect((saved.history as unknown[]).length).toBe(3);
+      model.dispose();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

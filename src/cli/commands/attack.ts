@@ -79,8 +79,9 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'rows per attack call', positiveInt('--batch-size'), 100)
     .option('--seed <n>', 'seed of the subset and of the attack', nonNegativeInt('--seed'), 0)
     .option('--all', 'also attack the images the victim already misclassifies')
+    .option('--workers <n>', 'worker threads attacking batches in parallel (same result as 1)', positiveInt('--workers'), 1)
     .addHelpText('after', '\nDefaults are the paper\'s Table 3 where it gives one. Prints summary.json on stdout.')
-    .action(async (o: Record<string, unknown> & { model: string; dataset: string; attack: string; out: string; n: number; batchSize: number; seed: number; all?: boolean }) => {
+    .action(async (o: Record<string, unknown> & { model: string; dataset: string; attack: string; out: string; n: number; batchSize: number; seed: number; all?: boolean; workers: number }) => {
       const params = attackParamsFromOptions(o.attack, o);
       let bar: Progress | undefined;
       try {
@@ -93,6 +94,7 @@ export function register(program: Command): void {
           batchSize: o.batchSize,
           seed: o.seed,
           all: o.all === true,
+          workers: o.workers,
           out: o.out,
           onProgress: (done, total) => {
             bar ??= progressBar(`attack ${o.attack}`, total);

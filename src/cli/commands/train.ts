@@ -67,6 +67,7 @@ export function register(program: Command): void {
         parseAugment,
       ),
     )
+    .addOption(new Option('--save-every-epoch', 'save the model after every epoch (metrics.json "complete": false until done)').hideHelp())
     .addOption(new Option('--limit <n>', 'train on a seeded random subset of N images (smoke tests)').argParser(positiveInt('--limit')).hideHelp())
     .addHelpText('after', `\nDefaults per architecture:\n${defaultsText}\n\nPrints the metrics JSON on stdout.`)
     .action(async (o: {
@@ -81,6 +82,7 @@ export function register(program: Command): void {
       seed: number;
       augment?: Augmentation;
       limit?: number;
+      saveEveryEpoch?: boolean;
     }) => {
       const metrics = await trainVictim({
         dataset: o.dataset,
@@ -94,6 +96,7 @@ export function register(program: Command): void {
         seed: o.seed,
         augment: o.augment,
         limit: o.limit,
+        saveEachEpoch: o.saveEveryEpoch === true,
       });
       const { history: _history, classNames: _classNames, ...summary } = metrics;
       process.stdout.write(`${JSON.stringify({ out: o.out, ...summary })}\n`);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert, assertFitted } from '../../errors.js';
+import { WorkerPool } from '../../engine/pool.js';
 import type { Classifier } from '../../models/classifier.js';
 import { progressBar } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
@@ -105,27 +106,6 @@ interface InputState {
 /** A parallel map over worker threads (the engine's `WorkerPool.map` shape). */
 export type ParallelMap = <P, R>(moduleUrl: string, exportName: string, payloads: P[]) => Promise<R[]>;
 
-interface PoolLike {
-  map: ParallelMap;
-  close(): Promise<void> | void;
-}
-
-/** The engine's worker pool (`src/engine/pool.ts`), or undefined where it cannot be started. */
-async function openWorkerPool(size: number): Promise<PoolLike | undefined> {
-  // a computed specifier: the pool is optional at this layer, fits fall back to in-process
-  const spec = ['..', '..', 'engine', `pool${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`].join('/');
-  try {
-    const mod = (await import(spec)) as { WorkerPool?: new (o: { size: number }) => Partial<PoolLike> & { terminate?: () => Promise<void> | void; dispose?: () => Promise<void> | void } };
-    if (!mod.WorkerPool) return undefined;
-    const pool = new mod.WorkerPool({ size });
-    if (typeof pool.map !== 'function') return undefined;
-    const close = pool.close ?? pool.terminate ?? pool.dispose;
-    return { map: pool.map.bind(pool) as ParallelMap, close: async () => { await close?.call(pool); } };
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The paper's input defender: one dictionary per class learned from clean image patches, and an
  * alarm when an image is poorly rebuilt from the dictionary of the class the victim predicted.
@@ -210,8 +190,8 @@ export class InputDefender implements Detector {
   /**
    * Learns the class dictionaries and the clean-score profiles. `x`: [n,h,w,c] clean training
    * images in [0, maxValue]; `y`: [n] true labels. Inputs are not disposed. Resolves to `this`.
-   * `parallel` (optional) maps the per-class fits over worker threads; by default the engine's
-   * worker pool is used when `params.workers > 1` and it is available, else the fits run here.
+   * The per-class fits run on the engine's `WorkerPool` with `params.workers` threads (in this
+   * thread when it is 0 or 1); `opts.parallel` substitutes another parallel map.
    */
   async fit(x: tf.Tensor4D, y: tf.Tensor1D, opts: FitOptions & { parallel?: ParallelMap } = {}): Promise<this> {
     this.checkX(x, 'fit', this.victim?.inputShape);
@@ -282,19 +262,18 @@ export class InputDefender implements Detector {
     const url = new URL(`./dictionary-task.${ext}`, import.meta.url).href;
     if (opts.parallel) return { results: await opts.parallel<DictionaryTask, DictionaryTaskResult>(url, 'learnDictionaryTask', tasks), parallelism: 'workers:custom' };
     const size = Math.min(this.params.workers, tasks.length);
-    if (size > 1) {
-      const pool = await openWorkerPool(size);
-      if (pool) {
+    const bar = progressBar('dictionaries', tasks.length, { enabled: opts.progress });
+    try {
+      if (size > 1) {
+        const pool = new WorkerPool({ size });
         try {
-          return { results: await pool.map<DictionaryTask, DictionaryTaskResult>(url, 'learnDictionaryTask', tasks), parallelism: `workers:${size}` };
+          // each task owns its patch buffer, so moving it to the worker is safe
+          const results = await pool.map<DictionaryTask, DictionaryTaskResult>(url, 'learnDictionaryTask', tasks, { transfer: true, onProgress: () => bar.tick() });
+          return { results, parallelism: `workers:${size}` };
         } finally {
           await pool.close();
         }
       }
-      opts.log?.('InputDefender: no worker pool available; fitting the dictionaries in-process');
-    }
-    const bar = progressBar('dictionaries', tasks.length, { enabled: opts.progress });
-    try {
       const results: DictionaryTaskResult[] = [];
       for (const t of tasks) {
         results.push(learnDictionaryTask(t));

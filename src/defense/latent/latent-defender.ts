@@ -6,7 +6,7 @@ import { progressBar } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import { readBundle, registerDetector, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
 import type { Detector, FitOptions } from '../types.js';
-import { centerLoss } from './center-loss.js';
+import { centerLoss, type SpreadReduction } from './center-loss.js';
 import {
   checkImages,
   checkLabels,
@@ -44,6 +44,8 @@ export interface LatentDefenderParams {
   gamma: number;
   /** 'centre' = CE + γ·L+ (PCL, default); 'ce' = cross-entropy only; 'none' = no fine-tuning. */
   fineTune: FineTuneMode;
+  /** Reduction of L+'s spread term over the other classes: 'sum' (Eq. 1 as printed, default) or 'mean'. */
+  spread: SpreadReduction;
   /** Fine-tuning epochs over the training data (default 3). */
   epochs: number;
   /** Fine-tuning batch size (default 128). */
@@ -69,6 +71,7 @@ export interface LatentDefenderParams {
 const DEFAULTS: Readonly<Omit<LatentDefenderParams, 'checkpointLayer'>> = Object.freeze({
   gamma: 0.01,
   fineTune: 'centre',
+  spread: 'sum',
   epochs: 3,
   batchSize: 128,
   lr: 1e-4,
@@ -86,6 +89,7 @@ const OPTIMIZERS: readonly OptimizerName[] = ['adam', 'sgd', 'rmsprop', 'adagrad
 function validateParams(p: LatentDefenderParams): LatentDefenderParams {
   assert(p.gamma >= 0 && Number.isFinite(p.gamma), () => `LatentDefender: 'gamma' must be a finite number ≥ 0, got ${p.gamma}`);
   assert(['centre', 'ce', 'none'].includes(p.fineTune), () => `LatentDefender: 'fineTune' must be 'centre', 'ce' or 'none', got '${p.fineTune}'`);
+  assert(p.spread === 'sum' || p.spread === 'mean', () => `LatentDefender: 'spread' must be 'sum' or 'mean', got '${p.spread}'`);
   assert(Number.isInteger(p.epochs) && p.epochs >= 0, () => `LatentDefender: 'epochs' must be an integer ≥ 0, got ${p.epochs}`);
   assert(Number.isInteger(p.batchSize) && p.batchSize >= 1, () => `LatentDefender: 'batchSize' must be an integer ≥ 1, got ${p.batchSize}`);
   assert(p.lr > 0 && Number.isFinite(p.lr), () => `LatentDefender: 'lr' must be > 0, got ${p.lr}`);
@@ -299,7 +303,7 @@ export class LatentDefender implements Detector {
               const ce = replica.outputIsProbs
                 ? tf.mean(tf.neg(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(out, 1e-7, 1))), 1)))
                 : tf.losses.softmaxCrossEntropy(oneHot, out);
-              const c = centerLoss(phi.reshape([m, dim]) as tf.Tensor2D, yb, centres, gamma);
+              const c = centerLoss(phi.reshape([m, dim]) as tf.Tensor2D, yb, centres, gamma, this.params.spread);
               const correct = tf.sum(tf.equal(tf.argMax(out, 1), yb).toFloat());
               terms = tf.keep(tf.stack([ce as tf.Scalar, c.condense, c.spread, c.sphere, correct]) as tf.Tensor1D);
               return useCentre ? (tf.add(ce, c.total) as tf.Scalar) : (ce as tf.Scalar);

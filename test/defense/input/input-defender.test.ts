@@ -174,4 +174,41 @@ describe('InputDefender', () => {
       victim.model.dispose();
     }
   });
+
+  test('handles colour images: 3-channel patches, per-channel centring, non-divisible 10×10 by 4×4 grid', async () => {
+    const rng = new Rng(8);
+    const n = 120;
+    const x = new Float32Array(n * 10 * 10 * 3);
+    const y = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      y[i] = i % 2;
+      const tint = [rng.next(), rng.next(), rng.next()];
+      for (let r = 0; r < 10; r++)
+        for (let c = 0; c < 10; c++)
+          for (let ch = 0; ch < 3; ch++) x[((i * 10 + r) * 10 + c) * 3 + ch] = 0.3 * tint[ch] + 0.3 * ((y[i] === 0 ? r : c) % 2) + 0.01 * rng.normal();
+    }
+    const xt = tf.tensor4d(x, [n, 10, 10, 3]);
+    const yt = tf.tensor1d(y, 'int32');
+    const noisy = tf.tidy(() => tf.clipByValue(tf.add(xt, tf.mul(tf.sign(tf.randomNormal(xt.shape, 0, 1, 'float32', 5)), 0.2)), 0, 1)) as tf.Tensor4D;
+    try {
+      const d = await new InputDefender(undefined, { ...params, patchesPerClass: 1500 }).fit(xt, yt, { seed: 1 });
+      expect(d.grid.dim).toBe(48);
+      expect(d.grid.patchesPerImage).toBe(9);
+      const clean = await d.score(xt, yt);
+      const bad = await d.score(noisy, yt);
+      let worse = 0;
+      for (let i = 0; i < n; i++) if (bad[i] > clean[i]) worse++;
+      expect(worse).toBe(n);
+    } finally {
+      tf.dispose([xt, yt, noisy]);
+    }
+  });
+
+  test('fitting the classes in worker threads gives the same dictionaries as in-process', async () => {
+    const par = await new InputDefender(undefined, { ...params, workers: 2 }).fit(xTrain, yTrain, { seed: 4 });
+    expect(par.fitInfo!.parallelism).toBe('workers:2');
+    expect(det.fitInfo!.parallelism).toBe('in-process');
+    for (const k of [0, 1]) expect(Array.from(par.dictionary(k))).toEqual(Array.from(det.dictionary(k)));
+    expect(Array.from(par.trainScores(1))).toEqual(Array.from(det.trainScores(1)));
+  });
 });

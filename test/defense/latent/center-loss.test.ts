@@ -34,6 +34,11 @@ describe('centerLoss', () => {
     const t = centerLoss(phi, y, c, 1);
     expect(t.condense.dataSync()[0]).toBeCloseTo(25, 5);
     expect(t.spread.dataSync()[0]).toBeCloseTo(2, 5);
+    // 'mean' averages the spread over the K − 1 = 2 other classes
+    const tm = centerLoss(phi, y, c, 1, 'mean');
+    expect(tm.spread.dataSync()[0]).toBeCloseTo(1, 5);
+    expect(tm.total.dataSync()[0]).toBeCloseTo(25 - 1 + t.sphere.dataSync()[0], 4);
+    tf.dispose([tm.condense, tm.spread, tm.sphere, tm.total]);
     // d/dφ [‖C2−φ‖² − ‖C0−φ‖² − ‖C1−φ‖²] = −2(C2−φ) + 2(C0−φ) + 2(C1−φ) at φ = 0 → (−4, −6)
     const g = tf.grad((p: tf.Tensor) => centerLoss(p as tf.Tensor2D, y, c, 1).total)(phi);
     expect(Array.from(g.dataSync())).toEqual([expect.closeTo(-4, 5), expect.closeTo(-6, 5)]);
