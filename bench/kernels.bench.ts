@@ -48,7 +48,8 @@ interface Case {
 }
 
 function convCases(): Case[] {
-  const mk = (label: string, x: number[], f: number[], s: number) => {
+  type Shape4 = [number, number, number, number];
+  const mk = (label: string, x: Shape4, f: Shape4, s: number) => {
     const xt = tf.randomNormal(x, 0, 1, 'float32', 1) as tf.Tensor4D;
     const wt = tf.randomNormal(f, 0, 0.1, 'float32', 2) as tf.Tensor4D;
     const y = tf.conv2d(xt, wt, s, 'same');
@@ -84,7 +85,7 @@ function convCases(): Case[] {
 }
 
 function poolCases(): Case[] {
-  const mk = (label: string, x: number[], f: number, s: number, pad: 'same' | 'valid'): Case => {
+  const mk = (label: string, x: [number, number, number, number], f: number, s: number, pad: 'same' | 'valid'): Case => {
     const xt = tf.relu(tf.randomNormal(x, 0, 1, 'float32', 4)) as tf.Tensor4D;
     const y = tf.maxPool(xt, f, s, pad);
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 5);

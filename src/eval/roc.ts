@@ -132,7 +132,23 @@ function rocUnchecked(c: Float64Array, a: Float64Array): RocPoint[] {
  * @param scoresClean shape [nClean]; @param scoresAdv shape [nAdv]
  */
 export function auc(scoresClean: ScoreArray, scoresAdv: ScoreArray): number {
-  return aucFromCurve(roc(scoresClean, scoresAdv));
+  checkScores('auc', 'scoresClean', scoresClean);
+  checkScores('auc', 'scoresAdv', scoresAdv);
+  // the trapezoid sum over rocUnchecked's points, without materialising them
+  const c = sortedDesc(scoresClean);
+  const a = sortedDesc(scoresAdv);
+  let i = 0;
+  let j = 0;
+  let area = 0; // in units of (1/nc)·(1/na)
+  while (i < c.length || j < a.length) {
+    const v = i < c.length && j < a.length ? Math.max(c[i], a[j]) : i < c.length ? c[i] : a[j];
+    const i0 = i;
+    const j0 = j;
+    while (i < c.length && c[i] === v) i++;
+    while (j < a.length && a[j] === v) j++;
+    area += (i - i0) * (j + j0) * 0.5;
+  }
+  return area / (c.length * a.length);
 }
 
 /**

@@ -65,6 +65,7 @@ describe('roc / auc', () => {
       const clean = Array.from({ length: 57 + trial }, () => Math.round(rng.normal() * 4) / 4);
       const adv = Array.from({ length: 41 + 3 * trial }, () => Math.round((rng.normal() + 0.7) * 4) / 4);
       expect(auc(clean, adv)).toBeCloseTo(mannWhitney(clean, adv), 12);
+      expect(aucFromCurve(roc(clean, adv))).toBeCloseTo(mannWhitney(clean, adv), 12);
       expect(auc(Float32Array.from(clean), Float32Array.from(adv))).toBeCloseTo(mannWhitney(clean, adv), 12);
     }
   });

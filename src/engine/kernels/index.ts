@@ -59,14 +59,25 @@ export function registerFastWasmKernels(): string[] {
   const matMul = stock.get('BatchMatMul');
   const convInput = stock.get('Conv2DBackpropInput');
   const configs: tf.KernelConfig[] = [
-    { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2dBackpropFilterKernel as tf.KernelFunc },
+    {
+      kernelName: 'Conv2DBackpropFilter',
+      backendName: BACKEND,
+      kernelFunc: conv2dBackpropFilterKernel as tf.KernelFunc,
+      setupFunc: stock.get('Conv2DBackpropFilter')?.setupFunc,
+    },
     {
       kernelName: 'Conv2DBackpropInput',
       backendName: BACKEND,
       kernelFunc: makeConv2dBackpropInputKernel(convInput?.kernelFunc),
       setupFunc: convInput?.setupFunc,
     },
-    { kernelName: 'MaxPoolGrad', backendName: BACKEND, kernelFunc: maxPoolGradKernel as tf.KernelFunc },
+    {
+      kernelName: 'MaxPoolGrad',
+      backendName: BACKEND,
+      kernelFunc: maxPoolGradKernel as tf.KernelFunc,
+      // Kept so that the stock kernel still works after restoreStockWasmKernels().
+      setupFunc: stock.get('MaxPoolGrad')?.setupFunc,
+    },
   ];
   if (matMul) {
     configs.push({
@@ -78,7 +89,12 @@ export function registerFastWasmKernels(): string[] {
   }
   const slice = stock.get('Slice');
   if (slice) {
-    configs.push({ kernelName: 'Slice', backendName: BACKEND, kernelFunc: makeSliceKernel(slice.kernelFunc) });
+    configs.push({
+      kernelName: 'Slice',
+      backendName: BACKEND,
+      kernelFunc: makeSliceKernel(slice.kernelFunc),
+      setupFunc: slice.setupFunc,
+    });
   }
   for (const c of configs) replace(c);
   registered = configs.map((c) => c.kernelName);

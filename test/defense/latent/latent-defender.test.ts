@@ -168,6 +168,8 @@ describe('LatentDefender', () => {
     await expect(new LatentDefender(victim, { epochs: 0 }).fit(x, y4)).rejects.toThrow(/expected y of shape \[5\]/);
     expect(() => new LatentDefender(victim, { gamma: -1 })).toThrow(/'gamma'/);
     expect(() => new LatentDefender(victim, { optimizer: 'lbfgs' as never })).toThrow(/'optimizer'/);
+    expect(() => new LatentDefender(victim, { spread: 'max' as never })).toThrow(/'spread'/);
+    expect(() => new LatentDefender(victim, { hddaDims: 0 })).toThrow(/'dims'/);
     await expect(new LatentDefender(victim, { checkpointLayer: 'nope', epochs: 0 }).fit(train.x, train.y)).rejects.toThrow(
       /no layer named 'nope' \(layers: flatten, h1, h2, out\)/,
     );

@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeIdx } from '../../src/io/idx.js';
+import { Rng } from '../../src/util/rng.js';
+
+// End-to-end smoke of the real `pcl` binary (the compiled dist/, as users run it): train a victim on an
+// MNIST slice, fit PCL, detect on IDX and PNG inputs, evaluate with two attacks, and check the
+// one-line errors. `npm test` builds dist/ before running the unit tests.
+const exec = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = path.join(root, 'bin/pcl.js');
+
+async function pcl(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await exec(process.execPath, [bin, '--quiet', ...args], { cwd: root, maxBuffer: 64 << 20, env: { ...process.env, PCL_WORKERS: '2' } });
+    return { stdout: r.stdout, stderr: r.stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+let dir: string;
+beforeAll(async () => {
+  if (!existsSync(path.join(root, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pcl-e2e-'));
+});
+afterAll(async () => {
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('pcl end to end on an MNIST slice', () => {
+  test('train → defend → detect → evaluate', async () => {
+    const victim = path.join(dir, 'victim');
+    const t = await pcl(['train', '--dataset', 'mnist', '--arch', 'mnist-mlp', '--out', victim, '--epochs', '2', '--limit', '4000', '--seed', '1']);
+    expect(t.code, t.stderr).toBe(0);
+    expect(JSON.parse(t.stdout).testAccuracy).toBeGreaterThan(0.85); // chance: 0.10
+
+    const bundle = path.join(dir, 'pcl');
+    const d = await pcl([
+      'defend', '--model', victim, '--dataset', 'mnist', '--out', bundle, '--limit', '3000',
+      '--latent-epochs', '1', '--patches-per-class', '2000', '--sp', '1',
+    ]);
+    expect(d.code, d.stderr).toBe(0);
+    const summary = JSON.parse(d.stdout);
+    expect(summary.defenders.map((q: { label: string }) => q.label)).toEqual(['latent:fc2', 'input']);
+    expect(existsSync(path.join(bundle, 'manifest.json'))).toBe(true);
+
+    // noise images as IDX float32: nearly all flagged; raw scores present
+    const rng = new Rng(5);
+    const noise = Float32Array.from({ length: 20 * 28 * 28 }, () => rng.next());
+    await writeIdx(path.join(dir, 'noise.idx'), noise, [20, 28, 28, 1]);
+    const r = await pcl(['detect', '--defender', bundle, '--input', path.join(dir, 'noise.idx')]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.total).toBe(20);
+    expect(out.flagged).toBeGreaterThanOrEqual(19);
+    expect(out.results[0]).toMatchObject({ index: 0, adversarial: true });
+    expect(typeof out.results[0].scores.latent.fc2).toBe('number');
+    expect(typeof out.results[0].scores.inputPsnr).toBe('number');
+
+    // a folder of PNGs (a blank image and a noise image)
+    const pngDir = path.join(dir, 'pngs');
+    await fs.mkdir(pngDir);
+    for (const [name, fill] of [['a-blank.png', () => 0], ['b-noise.png', () => Math.floor(rng.next() * 256)]] as const) {
+      const png = new PNG({ width: 28, height: 28 });
+      for (let i = 0; i < 28 * 28; i++) {
+        const v = fill();
+        png.data.set([v, v, v, 255], 4 * i);
+      }
+      await fs.writeFile(path.join(pngDir, name), PNG.sync.write(png));
+    }
+    const p = await pcl(['detect', '--defender', bundle, '--input', pngDir]);
+    expect(p.code, p.stderr).toBe(0);
+    const po = JSON.parse(p.stdout);
+    expect(po.total).toBe(2);
+    expect(po.results[1].adversarial).toBe(true);
+
+    // evaluate: two cheap attacks on 60 test images
+    const ev = path.join(dir, 'eval');
+    const e = await pcl(['evaluate', '--defender', bundle, '--dataset', 'mnist', '--n', '60', '--attacks', 'fgsm,deepfool', '--quick', '--no-baselines', '--out', ev]);
+    expect(e.code, e.stderr).toBe(0);
+    const results = JSON.parse(await fs.readFile(path.join(ev, 'results.json'), 'utf8'));
+    expect(results.groups.map((g: { group: string }) => g.group)).toEqual(['FGSM', 'DeepFool']);
+    const fgsm = results.groups[0].detectors.find((q: { detector: string }) => q.detector === 'PCL latent OR input');
+    expect(fgsm.auroc).toBeGreaterThan(0.6);
+    expect(await fs.readFile(path.join(ev, 'table.md'), 'utf8')).toMatch(/\| FGSM/);
+    const html = await fs.readFile(path.join(ev, 'report.html'), 'utf8');
+    expect(html).toMatch(/<svg/);
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="http/);
+  });
+
+  test('bad input: one-line reason and a non-zero exit', async () => {
+    const missing = await pcl(['detect', '--defender', path.join(dir, 'nope'), '--input', path.join(dir, 'nope.idx')]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toMatch(/manifest\.json/);
+    const badSp = await pcl(['defend', '--model', 'x', '--dataset', 'mnist', '--out', 'y', '--sp', '150']);
+    expect(badSp.code).not.toBe(0);
+    expect(badSp.stderr).toMatch(/--sp: expected a percentage in \[0, 100\], got '150'/);
+    const badDs = await pcl(['evaluate', '--defender', 'x', '--dataset', 'mnist', '--out', 'y', '--attacks', 'fgsm,nope']);
+    expect(badDs.code).not.toBe(0);
+    expect(badDs.stderr).toMatch(/unknown attack 'nope'/);
+  });
+});
