@@ -21,22 +21,18 @@ const REPS = arg('--reps', 7);
 const STOCK_REPS = arg('--stock-reps', 3);
 const NO_STOCK = process.argv.includes('--no-stock');
 
-/**
- * Median wall time (ms) of `fn` over `reps` runs after one warm-up. wasm kernels run
- * synchronously, so the result is complete on return; it is not read back (copying it out to a
- * fresh JS buffer would add page-fault time unrelated to the kernel).
- */
-function median(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {
-  const once = () => tf.dispose(fn());
-  once();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    once();
-    ts.push(performance.now() - t0);
-  }
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)]!;
+/** Wall time (ms) of one call; wasm kernels are synchronous, so the result is complete on return. */
+function timeOnce(fn: () => tf.Tensor | tf.Tensor[]): number {
+  const t0 = performance.now();
+  const out = fn();
+  const ms = performance.now() - t0;
+  tf.dispose(out);
+  return ms;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
 }
 
 interface Case {
@@ -138,29 +134,45 @@ async function main(): Promise<void> {
   const info = await initEngine('wasm');
   console.log(`# Replacement wasm kernels vs stock`);
   console.log(
-    `machine: ${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(2)}), ` +
+    `machine: ${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(2)}), ` +
       `node ${process.version}, tfjs ${info.tfjsVersion}, wasm simd=${info.simd}; medians of ${REPS} (stock: ${STOCK_REPS})\n`,
   );
   console.log('| kernel | case | forward op ms | stock wasm ms | ours ms | stock / ours | ours / forward |');
   console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const c of [...convCases(), ...poolCases(), ...matMulCases()]) {
-    const fwd = median(c.forward, REPS);
-    let stockMs: number | undefined;
-    if (!NO_STOCK && stockWasmKernel(c.kernel)) {
+    const hasStock = !NO_STOCK && stockWasmKernel(c.kernel) !== undefined;
+    const runStock = () => {
       restoreStockWasmKernels();
       try {
-        stockMs = median(c.grad, STOCK_REPS);
+        return timeOnce(c.grad);
       } finally {
         registerFastWasmKernels();
       }
+    };
+    // Warm-up, then interleave the variants round by round so that they share the machine's
+    // load conditions (this is a shared 2-core box); results are not read back (no page faults
+    // from fresh JS buffers in the timings).
+    timeOnce(c.forward);
+    timeOnce(c.grad);
+    if (hasStock) runStock();
+    const fwd: number[] = [];
+    const ours: number[] = [];
+    const stock: number[] = [];
+    for (let r = 0; r < REPS; r++) {
+      fwd.push(timeOnce(c.forward));
+      ours.push(timeOnce(c.grad));
+      if (hasStock && r < STOCK_REPS) stock.push(runStock());
     }
-    const ours = median(c.grad, REPS);
-    const stockCell = stockMs === undefined ? (NO_STOCK ? 'skipped' : 'missing') : stockMs.toFixed(1);
-    const ratio = stockMs === undefined ? '—' : `${(stockMs / ours).toFixed(1)}×`;
+    const f = median(fwd);
+    const o = median(ours);
+    const st = hasStock ? median(stock) : undefined;
+    const stockCell = st === undefined ? (NO_STOCK ? 'skipped' : 'missing') : st.toFixed(1);
+    const ratio = st === undefined ? '—' : `${(st / o).toFixed(1)}×`;
     console.log(
-      `| ${c.kernel} | ${c.label} | ${fwd.toFixed(1)} (${c.forwardLabel}) | ${stockCell} | ${ours.toFixed(1)} | ${ratio} | ${(ours / fwd).toFixed(2)} |`,
+      `| ${c.kernel} | ${c.label} | ${f.toFixed(1)} (${c.forwardLabel}) | ${stockCell} | ${o.toFixed(1)} | ${ratio} | ${(o / f).toFixed(2)} |`,
     );
   }
+  console.log(`\nload average at end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
 void main();

@@ -4,6 +4,7 @@
  */
 export * from './errors.js';
 export { initEngine, engineInfo, type BackendName, type EngineInfo } from './engine/backend.js';
+export { WorkerPool, defaultPoolSize, type WorkerPoolOptions, type MapOptions, type ModuleRef } from './engine/pool.js';
 export { Rng } from './util/rng.js';
 export { progressBar, setProgressEnabled, type Progress } from './util/progress.js';
 export { Classifier } from './models/classifier.js';

@@ -21,7 +21,11 @@ export interface JsmaParams {
   gamma: number;
   /** Target class rule when `RunOptions.targets` is not given. Default 'random'. */
   target: JsmaTargetPolicy;
-  /** Differentiate the logits (Carlini's and cleverhans' choice) or the softmax output (Papernot's F). Default 'logits'. */
+  /**
+   * Differentiate the softmax output F (Papernot et al.'s forward derivative; the default, 'probs') or
+   * the logits (cleverhans' choice, 'logits'). On the MNIST victim 'probs' succeeds more often
+   * (bench/results/attacks.md).
+   */
   saliencyOn: 'logits' | 'probs';
   /** Rows per chunk of the pairwise saliency search; its memory is chunk × D² floats. Default 8. */
   pairChunk: number;
@@ -31,7 +35,7 @@ export const JSMA_DEFAULTS: Readonly<JsmaParams> = Object.freeze({
   theta: 1,
   gamma: 0.05,
   target: 'random',
-  saliencyOn: 'logits',
+  saliencyOn: 'probs',
   pairChunk: 8,
 });
 

@@ -25,7 +25,7 @@
  */
 import { ArgumentError, ShapeError, assert } from '../errors.js';
 import { empiricalPValue, thresholdFromScores } from '../defense/types.js';
-import { auc, checkScores, fprAtTpr, type FlagRates, type ScoreArray } from './roc.js';
+import { auc, checkScores, fprAtTpr, roc, type FlagRates, type ScoreArray, type SpPoint } from './roc.js';
 
 /** A defender's clean calibration scores, per class of the victim's prediction. */
 export interface PValueCalibration {
@@ -266,6 +266,53 @@ export function orRates(calibrations: readonly PValueCalibration[], clean: Defen
     const sps = spsFor('orRates', sp, cals.length);
     return { fp: mean(orFlagsChecked(cals, clean, cc, sps)), tp: mean(orFlagsChecked(cals, adv, ca, sps)) };
   };
+}
+
+/**
+ * Per sample, the smallest shared SP (percent) at which the paper's OR rule ({@link orFlags}) flags it:
+ * min over defenders d of 100·#{calibration_d[class] ≥ score_d} / n_d[class]. (A defender flags a score
+ * at SP iff at most ⌊SP·n/100⌋ of its calibration scores are ≥ it — the `thresholdFromScores` rule.)
+ * So `orFlags(cal, data, sp)[i] === (minFlagSp(cal, data)[i] <= sp)` for every SP (up to the 1e-9
+ * slack of `thresholdFromScores`), and the whole OR family is one score: see {@link orCurve}.
+ *
+ * @returns shape [n], percent in [0, 100]
+ */
+export function minFlagSp(calibrations: readonly PValueCalibration[], data: DefenderScores): Float64Array {
+  const cals = calibrations.map((c, d) => checkCalibration('minFlagSp', `calibrations[${d}]`, c));
+  const classes = checkDefenderScores('minFlagSp', 'data', data, cals);
+  return minFlagSpChecked(cals, data, classes);
+}
+
+function minFlagSpChecked(cals: Float32Array[][], data: DefenderScores, classes: Int32Array): Float64Array {
+  const out = new Float64Array(classes.length).fill(Infinity);
+  cals.forEach((cal, d) => {
+    const s = data.scores[d];
+    for (let i = 0; i < classes.length; i++) {
+      const ref = calFor(cal, classes[i]);
+      // empiricalPValue = (#{ref ≥ s} + 1)/(n + 1)
+      const cnt = Math.round(empiricalPValue(ref, Math.fround(s[i])) * (ref.length + 1)) - 1;
+      out[i] = Math.min(out[i], (100 * cnt) / ref.length);
+    }
+  });
+  return out;
+}
+
+/**
+ * The exact ROC of the paper's OR rule as its shared SP sweeps [0, 100] (with one calibration: of that
+ * defender alone): every operating point the rule family has, from one sort, instead of an
+ * {@link spSweep} over a grid. Point k flags exactly the samples with `minFlagSp ≤ sp_k`.
+ *
+ * @param clean correctly classified clean test samples; @param adv successful adversarial samples
+ * @returns points sorted by SP (ascending), without the (0, 0) corner
+ */
+export function orCurve(calibrations: readonly PValueCalibration[], clean: DefenderScores, adv: DefenderScores): SpPoint[] {
+  const cals = calibrations.map((c, d) => checkCalibration('orCurve', `calibrations[${d}]`, c));
+  const fc = minFlagSpChecked(cals, clean, checkDefenderScores('orCurve', 'clean', clean, cals));
+  const fa = minFlagSpChecked(cals, adv, checkDefenderScores('orCurve', 'adv', adv, cals));
+  // flag iff minFlagSp ≤ sp  ⟺  −minFlagSp ≥ −sp: roc's "score ≥ threshold" with threshold = −sp
+  return roc(fc.map((v) => -v), fa.map((v) => -v))
+    .slice(1)
+    .map((p) => ({ sp: -p.threshold, fpr: p.fpr, tpr: p.tpr }));
 }
 
 /**

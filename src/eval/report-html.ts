@@ -218,7 +218,7 @@ const BASE_CONFIG = {
   font: 'sans-serif',
   background: 'white',
   axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: '#e5e5e5' },
-  legend: { labelFontSize: 11, titleFontSize: 11, labelLimit: 240 },
+  legend: { labelFontSize: 11, titleFontSize: 11, labelLimit: 400 },
   title: { fontSize: 13, anchor: 'start' as const },
   range: { category: PALETTE },
 };
@@ -273,7 +273,7 @@ function rocSpec(chart: RocChart): TopLevelSpec {
       encoding: {
         x: { field: 'fpr', type: 'quantitative', title: 'false-positive rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
         y: { field: 'tpr', type: 'quantitative', title: 'detection rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
-        color: { field: 'series', type: 'nominal', title: 'detector', sort: chart.curves.map((c) => c.label), legend: { orient: 'bottom', columns: 2 } },
+        color: { field: 'series', type: 'nominal', title: 'detector', sort: chart.curves.map((c) => c.label), legend: { orient: 'bottom', columns: legendColumns(chart.curves.map((c) => c.label)) } },
         order: { field: 'i', type: 'quantitative' },
       },
     },
@@ -295,11 +295,33 @@ function rocSpec(chart: RocChart): TopLevelSpec {
   return { title: chart.title, width: 340, height: 300, layer: layers } as TopLevelSpec;
 }
 
+/** Legend columns: 1 when a label is long (keeps the figure narrow enough for two per row). */
+function legendColumns(labels: readonly string[], max = 2): number {
+  return labels.some((l) => l.length > 24) ? 1 : max;
+}
+
+/**
+ * Thins an SP sweep for drawing: keeps the first and last point of every run of equal (fpr, tpr) — the
+ * drawn polyline is unchanged — then, if still longer than `maxPoints`, keeps every k-th point plus the
+ * ends. Only the picture is thinned; tables use the full data.
+ */
+export function thinSpCurve(points: readonly SpPoint[], maxPoints = 300): SpPoint[] {
+  const p = [...points].filter((q) => q.sp > 0).sort((a, b) => a.sp - b.sp);
+  const same = (a: SpPoint, b: SpPoint) => a.fpr === b.fpr && a.tpr === b.tpr;
+  const runs = p.filter((q, i) => i === 0 || i === p.length - 1 || !same(q, p[i - 1]) || !same(q, p[i + 1]));
+  if (runs.length <= maxPoints) return runs;
+  const k = Math.ceil(runs.length / maxPoints);
+  return runs.filter((_, i) => i % k === 0 || i === runs.length - 1);
+}
+
 function spSpec(chart: SpChart): TopLevelSpec {
   const rows: { series: string; sp: number; rate: number; kind: string }[] = [];
+  let longest = 0;
   for (const s of chart.series) {
     // log axis: SP = 0 (flag nothing) cannot be placed and carries no information (0 FP, 0 TP)
-    for (const p of [...s.points].filter((q) => q.sp > 0).sort((a, b) => a.sp - b.sp)) {
+    const pts = thinSpCurve(s.points);
+    longest = Math.max(longest, pts.length);
+    for (const p of pts) {
       rows.push({ series: s.label, sp: p.sp, rate: p.fpr, kind: 'false positives (clean)' });
       rows.push({ series: s.label, sp: p.sp, rate: p.tpr, kind: 'detections (adversarial)' });
     }
@@ -309,13 +331,14 @@ function spSpec(chart: SpChart): TopLevelSpec {
     width: 340,
     height: 260,
     data: { values: rows },
-    mark: { type: 'line', point: { size: 18 }, strokeWidth: 2 },
+    // point symbols only where they stay readable (and the SVG small)
+    mark: { type: 'line', point: longest <= 40 ? { size: 18 } : false, strokeWidth: 2 },
     encoding: {
       x: { field: 'sp', type: 'quantitative', title: 'security parameter SP (%, log scale)', scale: { type: 'log' } },
       y: { field: 'rate', type: 'quantitative', title: 'rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
-      color: { field: 'series', type: 'nominal', title: 'rule', sort: chart.series.map((s) => s.label), legend: { orient: 'bottom', columns: 2 } },
+      color: { field: 'series', type: 'nominal', title: 'rule', sort: chart.series.map((s) => s.label), legend: { orient: 'bottom', columns: 1 } },
       strokeDash: { field: 'kind', type: 'nominal', title: 'rate of', legend: { orient: 'bottom', columns: 1 } },
-      shape: { field: 'kind', type: 'nominal', title: 'rate of', legend: { orient: 'bottom', columns: 1 } },
+      ...(longest <= 40 ? { shape: { field: 'kind', type: 'nominal', title: 'rate of', legend: { orient: 'bottom', columns: 1 } } } : {}),
     },
   } as TopLevelSpec;
 }
@@ -333,7 +356,7 @@ function epsilonSpec(chart: EpsilonChart): TopLevelSpec {
     encoding: {
       x: { field: 'epsilon', type: 'quantitative', title: 'FGSM ε (L∞)' },
       y: { field: 'rate', type: 'quantitative', title: 'detection rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
-      color: { field: 'series', type: 'nominal', title: 'defender @ SP', sort: chart.series.map((s) => s.label), legend: { orient: 'bottom', columns: 3 } },
+      color: { field: 'series', type: 'nominal', title: 'defender @ SP', sort: chart.series.map((s) => s.label), legend: { orient: 'bottom', columns: legendColumns(chart.series.map((s) => s.label), 3) } },
     },
   } as TopLevelSpec;
 }

@@ -340,6 +340,29 @@ export function spGrid(n = 120): number[] {
   return [...s].sort((x, y) => x - y);
 }
 
+/**
+ * Every SP (percent) at which a per-class quantile threshold (`thresholdFromScores`) can change: the
+ * union over classes of 100·k/n_c for k = 0 … n_c, sorted and distinct. Between two consecutive
+ * breakpoints every class's threshold is constant, so an {@link spSweep} over these SPs is the *exact*
+ * SP-sweep ROC (no point of the rule family is missed), whereas a fixed grid like {@link spGrid} can
+ * skip operating points and overstate the FP rate at a given detection rate.
+ *
+ * @param classSizes number of clean training scores per class (e.g. `detector.trainScores(k).length`);
+ *   for several defenders, pass all their class sizes. Output length ≤ Σ n_c + 1.
+ */
+export function spBreakpoints(classSizes: readonly number[]): number[] {
+  assert(
+    Array.isArray(classSizes) && classSizes.length > 0,
+    () => `spBreakpoints: expected a non-empty array of class sizes, got ${String(classSizes)}`,
+  );
+  const s = new Set<number>([0, 100]);
+  classSizes.forEach((n, c) => {
+    assert(Number.isInteger(n) && n >= 0, () => `spBreakpoints: expected 'classSizes[${c}]' to be a non-negative integer, got ${n}`);
+    for (let k = 1; k < n; k++) s.add((100 * k) / n);
+  });
+  return Float64Array.from(s).sort().reduce<number[]>((a, v) => (a.push(v), a), []);
+}
+
 /** Scores plus the victim's predicted class of each sample (selects the per-class threshold). */
 export interface ClassScores {
   /** Shape [n], higher = more adversarial. */

@@ -6,14 +6,13 @@ import type { PCLDetector } from '../defense/pcl.js';
 import type { Detector } from '../defense/types.js';
 import { assert } from '../errors.js';
 import { confusionMatrix, type ConfusionMatrix } from '../eval/confusion.js';
-import { calibratedFusionThreshold, fusedScores, orRates, pValueMatrix, type PValueCalibration } from '../eval/fusion.js';
+import { calibratedFusionThreshold, fusedScores, orCurve, orRates, pValueMatrix, type PValueCalibration } from '../eval/fusion.js';
 import { paperTable1 } from '../eval/paper.js';
 import { riskOperatingPoint, type RiskCosts } from '../eval/risk.js';
 import {
   DETECTION_LEVELS,
   aucFromCurve,
   auc,
-  classThresholdRates,
   flagRate,
   fprAtTprFromCurve,
   fprAtTprs,
@@ -155,60 +154,58 @@ async function scoreSet(det: PCLDetector, extra: Detector[], x: tf.Tensor4D, yTr
   return { yPred: s.yPred, yTrue, scores };
 }
 
+/** Concatenates typed arrays of one kind. */
+function concat<T extends Int32Array | Float32Array>(parts: T[], make: (n: number) => T): T {
+  const out = make(parts.reduce((a, b) => a + b.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 function concatSets(sets: ScoredSet[]): ScoredSet {
-  const cat = (arrs: Int32Array[]) => {
-    const out = new Int32Array(arrs.reduce((a, b) => a + b.length, 0));
-    let o = 0;
-    for (const a of arrs) (out.set(a, o), (o += a.length));
-    return out;
-  };
   const scores: Record<string, Float32Array> = {};
   for (const key of Object.keys(sets[0]?.scores ?? {})) {
-    const parts = sets.map((s) => s.scores[key]);
-    const out = new Float32Array(parts.reduce((a, b) => a + b.length, 0));
-    let o = 0;
-    for (const p of parts) (out.set(p, o), (o += p.length));
-    scores[key] = out;
+    scores[key] = concat(sets.map((s) => s.scores[key]), (n) => new Float32Array(n));
   }
-  return { yPred: cat(sets.map((s) => s.yPred)), yTrue: cat(sets.map((s) => s.yTrue)), scores };
+  const ints = (f: (s: ScoredSet) => Int32Array) => concat(sets.map(f), (n) => new Int32Array(n));
+  return { yPred: ints((s) => s.yPred), yTrue: ints((s) => s.yTrue), scores };
 }
 
 function calibrationOf(d: Detector): PValueCalibration {
   return { label: d.label, sortedScores: Array.from({ length: d.numClasses }, (_, k) => d.trainScores(k)) };
 }
 
-/** Metrics of a per-class-threshold detector swept over SP (the paper's ROC). */
-function singleDetector(name: string, d: Detector, clean: ScoredSet, adv: ScoredSet, sp: number): DetectorResult {
-  const c = { scores: clean.scores[d.label], classes: clean.yPred };
-  const a = { scores: adv.scores[d.label], classes: adv.yPred };
-  const spCurve = spSweep(classThresholdRates((s) => d.thresholds(s), c, a), spGrid());
-  const t = d.thresholds(sp);
-  return {
-    detector: name,
-    auroc: aucFromCurve(spCurve),
-    fprAt: LEVELS.map((l) => fprAtTprFromCurve(spCurve, l)),
-    curve: spCurve.map(({ fpr, tpr }) => ({ fpr, tpr })),
-    spCurve,
-    atSp: { sp, fp: flagRate(c, t), tp: flagRate(a, t) },
-  };
-}
-
-/** The paper's OR of several defenders at one shared SP, swept over SP. */
-function orRule(name: string, ds: Detector[], clean: ScoredSet, adv: ScoredSet, sp: number): DetectorResult {
+/**
+ * The paper's ROC of per-class-threshold detectors swept over one shared SP: with one detector, that
+ * detector alone; with several, their OR. The curve is exact (`orCurve`: every operating point of the
+ * rule family); the FP/TP-vs-SP chart (Fig. 7) samples the same family on a log grid.
+ */
+function spRule(name: string, ds: Detector[], clean: ScoredSet, adv: ScoredSet, sp: number): DetectorResult {
   const cals = ds.map(calibrationOf);
   const c = { scores: ds.map((d) => clean.scores[d.label]), classes: clean.yPred };
   const a = { scores: ds.map((d) => adv.scores[d.label]), classes: adv.yPred };
+  const exact = orCurve(cals, c, a);
   const rates = orRates(cals, c, a);
-  const spCurve = spSweep(rates, spGrid());
   const r = rates(sp);
   return {
     detector: name,
-    auroc: aucFromCurve(spCurve),
-    fprAt: LEVELS.map((l) => fprAtTprFromCurve(spCurve, l)),
-    curve: spCurve.map(({ fpr, tpr }) => ({ fpr, tpr })),
-    spCurve,
+    auroc: aucFromCurve(exact),
+    fprAt: LEVELS.map((l) => fprAtTprFromCurve(exact, l)),
+    curve: exact.map(({ fpr, tpr }) => ({ fpr, tpr })),
+    spCurve: spSweep(rates, spGrid()),
     atSp: { sp, fp: r.fp, tp: r.tp },
   };
+}
+
+function singleDetector(name: string, d: Detector, clean: ScoredSet, adv: ScoredSet, sp: number): DetectorResult {
+  return spRule(name, [d], clean, adv, sp);
+}
+
+function orRule(name: string, ds: Detector[], clean: ScoredSet, adv: ScoredSet, sp: number): DetectorResult {
+  return spRule(name, ds, clean, adv, sp);
 }
 
 /** Fisher fusion of per-defender p-values; threshold-free ROC (+ the calibrated point when given). */

@@ -29,6 +29,7 @@ const NOOP: Progress = { tick() {}, update() {}, stop() {} };
 export function progressBar(label: string, total: number, opts: ProgressOptions = {}): Progress {
   const enabled = opts.enabled ?? (globalEnabled && process.env.PCL_PROGRESS !== '0');
   if (!enabled) return NOOP;
+  if (!process.stderr.isTTY) return lineProgress(label, total);
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
@@ -61,6 +62,51 @@ export function progressBar(label: string, total: number, opts: ProgressOptions 
     },
     stop() {
       bar.stop();
+    },
+  };
+}
+
+/**
+ * Progress for a non-TTY stderr (logs, CI): one plain line per 10 % step, and at most one line
+ * every 10 s in between, never a repeated unchanged line.
+ */
+function lineProgress(label: string, total: number): Progress {
+  let value = 0;
+  let lastDecile = -1;
+  let lastPrinted = -1;
+  let lastTime = Date.now();
+  let status = '';
+  const print = (force = false) => {
+    const decile = total > 0 ? Math.floor((10 * value) / total) : 10;
+    const now = Date.now();
+    if (value === lastPrinted) return;
+    if (force || decile > lastDecile || now - lastTime > 10_000) {
+      process.stderr.write(`${label}: ${value}/${total}${status ? ` ${status}` : ''}\n`);
+      lastDecile = decile;
+      lastPrinted = value;
+      lastTime = now;
+    }
+  };
+  const fmt = (s?: Record<string, string | number>) => {
+    if (s) {
+      status = Object.entries(s)
+        .map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(4)) : v}`)
+        .join(' ');
+    }
+  };
+  return {
+    tick(delta = 1, s) {
+      value += delta;
+      fmt(s);
+      print();
+    },
+    update(v, s) {
+      value = v;
+      fmt(s);
+      print();
+    },
+    stop() {
+      print(true);
     },
   };
 }

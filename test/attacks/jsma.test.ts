@@ -66,9 +66,9 @@ describe('JSMA', () => {
     const x = tf.tensor4d(xs, [n, 4, 4, 1]);
     const p = net.predict(x);
     const y = Array.from(await p.data());
-    for (const gamma of [0.25, 0.5]) {
+    for (const [gamma, saliencyOn] of [[0.25, 'probs'], [0.5, 'probs'], [0.5, 'logits']] as const) {
       const theta = 0.6;
-      const r = await new JSMA({ gamma, theta, target: 'next' }).run(net, x, y);
+      const r = await new JSMA({ gamma, theta, target: 'next', saliencyOn }).run(net, x, y);
       const adv = await r.adversarial.data();
       const q = net.predict(r.adversarial);
       const pred = await q.data();

@@ -110,6 +110,29 @@ describe('Conv2DBackpropFilter on wasm matches cpu', () => {
   });
 });
 
+describe('NCHW data format', () => {
+  const nchw = (sh: number[]) => [sh[0]!, sh[3]!, sh[1]!, sh[2]!];
+  for (const c of [CONV_CASES[1]!, CONV_CASES[8]!]) {
+    test(`Conv2DBackpropFilter and Conv2DBackpropInput, ${c.name}`, async () => {
+      const x = randn(nchw(c.x), 17);
+      const dy = randn(nchw(outShape(c)), 18);
+      const w = randn(c.f, 19);
+      const attrs = { strides: c.s, pad: c.pad, dataFormat: 'NCHW', dimRoundingMode: undefined };
+      const err = await compare([x, dy, w], (xt, dyt, wt) => [
+        tf.engine().runKernel('Conv2DBackpropFilter', { x: xt!, dy: dyt! }, {
+          ...attrs,
+          filterShape: c.f,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt!, filter: wt! }, {
+          ...attrs,
+          inputShape: nchw(c.x),
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      ]);
+      expect(err).toBeLessThan(1e-4);
+    });
+  }
+});
+
 describe('Conv2DBackpropInput on wasm matches cpu', () => {
   test.each(CONV_CASES)('$name', async (c) => {
     const dy = randn(outShape(c), 3);

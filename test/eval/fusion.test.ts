@@ -12,10 +12,12 @@ import {
   calibratedFusionFlags,
   calibratedFusionRates,
   selectFusionWeights,
+  minFlagSp,
+  orCurve,
   type PValueCalibration,
   type DefenderScores,
 } from '../../src/eval/fusion.js';
-import { roc, auc, aucFromCurve, fprAtTpr, fprAtTprFromCurve, dominates, spSweep, spGrid } from '../../src/eval/roc.js';
+import { roc, auc, aucFromCurve, fprAtTpr, fprAtTprFromCurve, dominates, spSweep, spGrid, spBreakpoints } from '../../src/eval/roc.js';
 import { empiricalPValue, thresholdFromScores } from '../../src/defense/types.js';
 import { ArgumentError, ShapeError } from '../../src/errors.js';
 import { Rng } from '../../src/util/rng.js';
@@ -227,5 +229,33 @@ describe('calibrated fusion', () => {
     // still calibrated
     expect(Math.abs(mean(calibratedFusionFlags(tuned, w.clean, 5)) - 0.05)).toBeLessThan(4 * sd(0.05));
     expect(() => selectFusionWeights(w.calibrations, w.validationClean, w.validationAdv, { grid: [0] })).toThrow(/one positive/);
+  });
+});
+
+describe('exact OR curve', () => {
+  test('minFlagSp reproduces orFlags at every SP, and orCurve is the exact SP sweep', () => {
+    const rng = new Rng(12);
+    const sizes = [[37, 52], [41, 29]];
+    const calibrations: PValueCalibration[] = sizes.map((per) => ({ sortedScores: per.map((n) => Float32Array.from({ length: n }, () => rng.normal()).sort()) }));
+    const mk = (n: number, mu: number): DefenderScores => ({
+      // coarse rounding creates ties with the calibration scores
+      scores: [0, 1].map(() => Float32Array.from({ length: n }, () => Math.round((mu + rng.normal()) * 8) / 8)),
+      classes: Int32Array.from({ length: n }, () => rng.int(2)),
+    });
+    const clean = mk(200, 0.1);
+    const adv = mk(150, 1.2);
+    const grid = spBreakpoints(sizes.flat());
+    const m = minFlagSp(calibrations, clean);
+    for (const sp of [0, ...grid.slice(1, 40), 37.5, 50, 99, 100]) {
+      expect(Array.from(orFlags(calibrations, clean, sp))).toEqual(Array.from(m, (v) => (v <= sp + 1e-9 ? 1 : 0)));
+    }
+    const exact = orCurve(calibrations, clean, adv);
+    const swept = spSweep(orRates(calibrations, clean, adv), grid);
+    for (let k = 1; k < exact.length; k++) expect(exact[k].sp).toBeGreaterThan(exact[k - 1].sp);
+    for (const level of [0.5, 0.8, 0.9, 0.95, 0.99, 1]) expect(fprAtTprFromCurve(exact, level)).toBe(fprAtTprFromCurve(swept, level));
+    expect(aucFromCurve(exact)).toBeCloseTo(aucFromCurve(swept), 12);
+    // each point of the exact curve is the OR rule's rates at its SP
+    const rates = orRates(calibrations, clean, adv);
+    for (const p of exact.slice(0, 25)) expect(rates(p.sp)).toEqual({ fp: p.fpr, tp: p.tpr });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, test, expect } from 'vitest';
-import { renderReport, renderTableMarkdown, countPlots, escapeHtml, simplifyCurve, type AttackEvaluation } from '../../src/eval/report-html.js';
+import { renderReport, renderTableMarkdown, countPlots, escapeHtml, simplifyCurve, thinSpCurve, type AttackEvaluation } from '../../src/eval/report-html.js';
 import { syntheticReport } from './report-fixture.js';
 
 const count = (s: string, re: RegExp) => (s.match(re) ?? []).length;
@@ -137,5 +137,17 @@ describe('renderTableMarkdown', () => {
       [1] FGSM: printed as 2.84 at 99 %
       "
     `);
+  });
+});
+
+describe('thinSpCurve', () => {
+  test('keeps the ends of runs of equal rates, drops SP = 0, caps the length', () => {
+    const pts = [0, 1, 2, 3, 4, 5].map((sp) => ({ sp, fpr: sp < 4 ? 0.1 : 0.5, tpr: sp < 4 ? 0.5 : 0.9 }));
+    expect(thinSpCurve(pts).map((p) => p.sp)).toEqual([1, 3, 4, 5]);
+    const many = Array.from({ length: 1000 }, (_, i) => ({ sp: (i + 1) / 10, fpr: i / 1000, tpr: i / 999 }));
+    const thin = thinSpCurve(many, 100);
+    expect(thin.length).toBeLessThanOrEqual(101);
+    expect(thin[0].sp).toBe(0.1);
+    expect(thin.at(-1)!.sp).toBe(100);
   });
 });

@@ -11,6 +11,7 @@ import {
   dominates,
   spSweep,
   spGrid,
+  spBreakpoints,
   flagRate,
   classThresholdRates,
   DETECTION_LEVELS,
@@ -222,5 +223,46 @@ describe('metrics for the per-attack table', () => {
     const m = metricsFromCurve('OR', roc(clean, adv));
     expect(m.auroc).toBeCloseTo(auc(clean, adv), 12);
     expect(m.fprAt).toEqual([0.5, 1, 1, 1]);
+  });
+});
+
+describe('spBreakpoints', () => {
+  test('lists every SP where a class threshold changes', () => {
+    expect(spBreakpoints([4, 2])).toEqual([0, 25, 50, 75, 100]);
+    expect(spBreakpoints([3])).toEqual([0, 100 / 3, 200 / 3, 100]);
+    expect(() => spBreakpoints([])).toThrow(/non-empty array of class sizes/);
+    expect(() => spBreakpoints([2.5])).toThrow(/'classSizes\[0\]' to be a non-negative integer, got 2.5/);
+  });
+
+  test('a sweep over the breakpoints is the exact SP-sweep ROC; a coarse grid can miss operating points', () => {
+    // oracle: sample i (class c, score s) is flagged at SP iff ⌊SP·n_c/100⌋ ≥ #{train_c ≥ s}, i.e. for
+    // SP ≥ 100·#{train_c ≥ s}/n_c. Thresholding that "flag-from SP" is the whole rule family.
+    const rng = new Rng(21);
+    const train = [97, 131, 64].map((n) => Float32Array.from({ length: n }, () => rng.normal()).sort());
+    const mk = (n: number, mu: number) => {
+      const classes = Array.from({ length: n }, () => rng.int(3));
+      return { scores: classes.map(() => Math.fround(mu + rng.normal())), classes };
+    };
+    const clean = mk(300, 0.2);
+    const adv = mk(250, 1.6);
+    const flagFrom = (d: { scores: number[]; classes: number[] }) =>
+      d.scores.map((s, i) => {
+        const t = train[d.classes[i]];
+        return (100 * t.filter((v) => v >= s).length) / t.length;
+      });
+    const thresholdsAt = (sp: number) => Float32Array.from(train.map((t) => thresholdFromScores(t, sp)));
+    const rates = classThresholdRates(thresholdsAt, clean, adv);
+    const exact = spSweep(rates, spBreakpoints(train.map((t) => t.length)));
+    const coarse = spSweep(rates, spGrid(20));
+    const negC = flagFrom(clean).map((v) => -v);
+    const negA = flagFrom(adv).map((v) => -v);
+    let coarseWorse = 0;
+    for (const level of [0.5, 0.8, 0.9, 0.95, 0.98, 0.99]) {
+      expect(fprAtTprFromCurve(exact, level)).toBeCloseTo(fprAtTpr(negC, negA, level), 12);
+      expect(fprAtTprFromCurve(coarse, level)).toBeGreaterThanOrEqual(fprAtTprFromCurve(exact, level));
+      if (fprAtTprFromCurve(coarse, level) > fprAtTprFromCurve(exact, level)) coarseWorse++;
+    }
+    expect(coarseWorse).toBeGreaterThan(0);
+    expect(aucFromCurve(exact)).toBeCloseTo(auc(negC, negA), 12);
   });
 });

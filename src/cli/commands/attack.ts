@@ -25,6 +25,7 @@ const ATTACK_OPTIONS: Record<string, [string[], string]> = {
   theta: [['jsma'], 'theta'],
   gamma: [['jsma'], 'gamma'],
   target: [['jsma'], 'target'],
+  saliency: [['jsma'], 'saliencyOn'],
   maxIter: [['deepfool'], 'maxIter'],
   overshoot: [['deepfool'], 'overshoot'],
   confidence: [['cw-l2'], 'confidence'],
@@ -67,6 +68,7 @@ export function register(program: Command): void {
     .option('--theta <x>', 'jsma: change per feature θ, negative to decrease (default 1)', anyNumber('--theta'))
     .option('--gamma <x>', 'jsma: max fraction of features changed γ (default 0.05)', nonNegative('--gamma'))
     .addOption(new Option('--target <policy>', 'jsma: target class rule (default random)').choices([...JSMA_TARGET_POLICIES]))
+    .addOption(new Option('--saliency <of>', 'jsma: differentiate the softmax output (Papernot) or the logits (default probs)').choices(['probs', 'logits']))
     .option('--max-iter <n>', 'deepfool: maximum iterations (default 50)', positiveInt('--max-iter'))
     .option('--overshoot <x>', 'deepfool: overshoot (default 0.02)', nonNegative('--overshoot'))
     .option('--confidence <k>', 'cw-l2: confidence κ (default 0)', nonNegative('--confidence'))

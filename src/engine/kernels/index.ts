@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+// The stock wasm kernels must be registered before they are captured below.
+import '@tensorflow/tfjs-backend-wasm';
 import { makeBatchMatMulKernel } from './batch-mat-mul.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInputKernel } from './conv2d-backprop-input.js';
