@@ -1,5 +1,5 @@
 /** The input defender: patches, Batch-OMP, online dictionary learning, PSNR. Re-exports only. */
-export { InputDefender, reconstructImages, type InputDefenderParams, type InputFitInfo, type ParallelMap } from './input-defender.js';
+export { InputDefender, reconstructImages, reconstructPatches, type InputDefenderParams, type InputFitInfo, type ParallelMap } from './input-defender.js';
 export {
   learnDictionary,
   lassoCdGram,

@@ -120,8 +120,8 @@ export type ParallelMap = <P, R>(moduleUrl: string, exportName: string, payloads
  * `score(x, yPred)`: cut each image into the non-overlapping patch grid, code every patch with
  * Batch-OMP (`nNonzero` atoms) on D_{yPred}, add the patch means back, and compute
  * PSNR = 20·log10(MAX) − 10·log10(MSE). score = −PSNR (higher = more adversarial);
- * `rawFromScore` gives the PSNR back. Patch correlations D·x are one tfjs matMul per batch; the
- * greedy selection and Cholesky updates run in typed-array loops (`omp.ts`).
+ * `rawFromScore` gives the PSNR back. Patch correlations D·x are tfjs matMuls over chunks of
+ * patches; the greedy selection and Cholesky updates run in typed-array loops (`omp.ts`).
  *
  * @see Rouhani et al., "Towards safe deep learning: unsupervised defense against generic
  *   adversarial attacks" (2018), §3 (input defender).
@@ -452,10 +452,60 @@ export class InputDefender implements Detector {
   }
 }
 
+/** Patches per tfjs matMul in {@link reconstructPatches}: keeps D·x chunks cache-sized. */
+const CODE_CHUNK = 4096;
+
+/**
+ * Sparse-codes `patches` `[nP, dim]` (centred) with Batch-OMP on one dictionary and overwrites
+ * each with its reconstruction. Correlations D·x come from one tfjs matMul per chunk of
+ * {@link CODE_CHUNK} patches (`dictT` = the dictionary as an `[nAtoms, dim]` tensor); the greedy
+ * selection and Cholesky updates run in typed arrays (`ompGram`). Exactly flat patches (all zero
+ * after centring — most of an MNIST background) have the empty code and are skipped before the
+ * matMul. Returns `patches`.
+ */
+export async function reconstructPatches(
+  patches: Float32Array,
+  dim: number,
+  dict: Float32Array,
+  dictT: tf.Tensor2D,
+  gram: Float64Array,
+  nNonzero: number,
+): Promise<Float32Array> {
+  const nP = patches.length / dim;
+  const nAtoms = dictT.shape[0];
+  // indices of the patches that need coding
+  const live = new Int32Array(nP);
+  let nLive = 0;
+  for (let i = 0; i < nP; i++) {
+    const o = i * dim;
+    for (let f = 0; f < dim; f++) {
+      if (patches[o + f] !== 0) {
+        live[nLive++] = i;
+        break;
+      }
+    }
+  }
+  const buf = new Float32Array(Math.min(CODE_CHUNK, Math.max(1, nLive)) * dim);
+  for (let c0 = 0; c0 < nLive; c0 += CODE_CHUNK) {
+    const m = Math.min(CODE_CHUNK, nLive - c0);
+    for (let i = 0; i < m; i++) buf.set(patches.subarray(live[c0 + i] * dim, (live[c0 + i] + 1) * dim), i * dim);
+    const corr = tf.tidy(() => tf.matMul(tf.tensor2d(buf.subarray(0, m * dim), [m, dim]), dictT, false, true));
+    let dtx: Float32Array;
+    try {
+      dtx = (await corr.data()) as Float32Array;
+    } finally {
+      corr.dispose();
+    }
+    const rec = reconstructSignals(dict, dim, ompGram(gram, nAtoms, dtx, { nNonzero }), buf.subarray(0, m * dim));
+    for (let i = 0; i < m; i++) patches.set(rec.subarray(i * dim, (i + 1) * dim), live[c0 + i] * dim);
+  }
+  return patches;
+}
+
 /**
  * Sparse-codes and rebuilds `n` images `[n, h, w, c]` (flat) with one dictionary: grid patches,
- * per-channel centring, correlations D·x by one tfjs matMul (`dictT` = the dictionary as a
- * `[nAtoms, dim]` tensor), Batch-OMP with `nNonzero` atoms, means added back.
+ * per-channel centring, Batch-OMP with `nNonzero` atoms ({@link reconstructPatches}), means added
+ * back. `dictT` is the dictionary `[nAtoms, dim]` as a tensor (not disposed).
  * @returns the reconstructions `[n, h, w, c]` (flat).
  */
 export async function reconstructImages(
@@ -468,18 +518,8 @@ export async function reconstructImages(
   nNonzero: number,
 ): Promise<Float32Array> {
   const { patches, means } = extractGridPatches(images, n, grid);
-  const nP = n * grid.patchesPerImage;
-  const nAtoms = dictT.shape[0];
-  const corr = tf.tidy(() => tf.matMul(tf.tensor2d(patches, [nP, grid.dim]), dictT, false, true));
-  let dtx: Float32Array;
-  try {
-    dtx = (await corr.data()) as Float32Array;
-  } finally {
-    corr.dispose();
-  }
-  const codes = ompGram(gram, nAtoms, dtx, { nNonzero });
-  const rec = reconstructSignals(dict, grid.dim, codes, patches);
-  return assembleGridPatches(rec, means, n, grid);
+  await reconstructPatches(patches, grid.dim, dict, dictT, gram, nNonzero);
+  return assembleGridPatches(patches, means, n, grid);
 }
 
 registerDetector(InputDefender.detectorName, (dir, ctx) => InputDefender.load(dir, ctx));

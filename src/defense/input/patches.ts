@@ -86,9 +86,10 @@ function copyCentred(
       }
     }
   }
-  const inv = 1 / (p * p);
+  const area = p * p;
   for (let ch = 0; ch < c; ch++) {
-    const m = sums[ch] * inv;
+    // a division (not a multiplication by 1/area) keeps a flat patch's mean exact, so it centres to 0
+    const m = sums[ch] / area;
     if (means) means[mo + ch] = m;
     for (let i = o + ch; i < o + p * p * c; i += c) out[i] -= m;
   }

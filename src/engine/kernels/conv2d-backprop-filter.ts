@@ -1,12 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  phaseInput,
-  runComposite,
-  toNhwc,
-  windowTap,
-  type RefCountingBackend,
-  type WindowGeometry,
-} from './composite.js';
+import { runComposite, toNhwc, type RefCountingBackend } from './composite.js';
 
 /** Attributes of the `Conv2DBackpropFilter` kernel (as tfjs-core passes them). */
 export interface Conv2DBackpropFilterAttrs {
@@ -16,9 +9,6 @@ export interface Conv2DBackpropFilterAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
   filterShape: [number, number, number, number];
 }
-
-/** Upper bound on the im2col block (floats) built at once; larger filters are done in groups of taps. */
-const MAX_COL_FLOATS = 1 << 24;
 
 /** From this many input channels on, the convolution form is used (it wins for wide layers). */
 const CONV_FORM_MIN_CHANNELS = 16;
@@ -33,6 +23,7 @@ const CONV_FORM_MIN_CHANNELS = 16;
  * dilation = stride; {@link conv2dBackpropFilterAsConv}), one XNNPACK call; for narrow inputs
  * (e.g. RGB first layers) that conv would have a 3-image batch and a huge filter, so an im2col
  * GEMM is used instead ({@link conv2dBackpropFilterIm2col}).
+ * The stock wasm backend has no Conv2DBackpropFilter at all, so without this no CNN trains there.
  *
  * @param x input, [b, h, w, ci] (or NCHW with `dataFormat: 'NCHW'`).
  * @param dy output gradient, [b, oh, ow, co] (same layout as x).
@@ -99,10 +90,11 @@ export function conv2dBackpropFilterAsConv(
 }
 
 /**
- * dW as an im2col GEMM. Each filter tap's window view of the input is one [n = b·oh·ow, ci]
- * matrix (a contiguous slice after {@link phaseInput}); the taps are concatenated into an im2col block
- * col = [n, taps·ci] and the gradient is one GEMM colᵀ·dy (or (dyᵀ·col)ᵀ, whichever needs the
- * smaller explicit transpose), which XNNPACK runs at full speed.
+ * dW as an im2col GEMM, with the im2col itself done by XNNPACK: a convolution of x with the
+ * one-hot filter E [fh, fw, ci, fh·fw·ci] (E[kh, kw, c, (kh·fw + kw)·ci + c] = 1) copies every
+ * window into one row of col [n = b·oh·ow, fh·fw·ci] exactly (products with 1 and sums of 0),
+ * handling stride and padding natively. Then dW = colᵀ·dy, one GEMM. The extra conv costs
+ * (fh·fw·ci)² multiply-adds per output pixel, so this is used only for narrow inputs.
  * Same arguments and result as {@link conv2dBackpropFilterComposite}.
  */
 export function conv2dBackpropFilterIm2col(
@@ -114,38 +106,12 @@ export function conv2dBackpropFilterIm2col(
     const xs = toNhwc(x, attrs.dataFormat);
     const dys = toNhwc(dy, attrs.dataFormat);
     const [fh, fw, ci, co] = attrs.filterShape;
-    const info = convInfo(xs, attrs);
-    const g: WindowGeometry = {
-      fh,
-      fw,
-      sH: info.strideHeight,
-      sW: info.strideWidth,
-      oh: info.outHeight,
-      ow: info.outWidth,
-      top: info.padInfo.top,
-      left: info.padInfo.left,
-    };
-    const n = info.batchSize * g.oh * g.ow;
-    const p = phaseInput(xs, g, 0);
-    const dy2 = tf.reshape(dys, [n, co]) as tf.Tensor2D;
-    const nTaps = fh * fw;
-    const perGroup = Math.max(1, Math.min(nTaps, Math.floor(MAX_COL_FLOATS / Math.max(1, n * ci))));
-    // Transpose whichever operand is smaller: col (n × taps·ci) or dy (n × co).
-    const transposeCol = perGroup * ci <= co;
-    const dyT = transposeCol ? undefined : (tf.transpose(dy2) as tf.Tensor2D);
-    const blocks: tf.Tensor2D[] = [];
-    for (let t0 = 0; t0 < nTaps; t0 += perGroup) {
-      const taps: tf.Tensor[] = [];
-      for (let t = t0; t < Math.min(nTaps, t0 + perGroup); t++) {
-        taps.push(tf.reshape(windowTap(p, g, Math.floor(t / fw), t % fw), [n, ci]));
-      }
-      const col = (taps.length === 1 ? taps[0]! : tf.concat(taps, 1)) as tf.Tensor2D;
-      // Block rows are (tap, ci) pairs in filter order; always [taps·ci, co] after this.
-      const block = transposeCol ? tf.matMul(tf.transpose(col), dy2) : tf.transpose(tf.matMul(dyT!, col));
-      blocks.push(block as tf.Tensor2D);
-    }
-    const all = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 0);
-    return tf.reshape(all, [fh, fw, ci, co]) as tf.Tensor4D;
+    const k = fh * fw * ci;
+    const eye = tf.reshape(tf.eye(k), [fh, fw, ci, k]) as tf.Tensor4D;
+    const col = tf.conv2d(xs, eye, attrs.strides, attrs.pad, 'NHWC', 1, attrs.dimRoundingMode);
+    const n = col.shape[0] * col.shape[1] * col.shape[2];
+    const dW = tf.matMul(tf.transpose(tf.reshape(col, [n, k])) as tf.Tensor2D, tf.reshape(dys, [n, co]) as tf.Tensor2D);
+    return tf.reshape(dW, [fh, fw, ci, co]) as tf.Tensor4D;
   });
 }
 

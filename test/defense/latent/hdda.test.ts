@@ -174,6 +174,23 @@ describe('fitHdda / hddaLogLikBatch', () => {
     }
   });
 
+  test('a point far from every class has a log-likelihood below every class threshold (SP = 0)', () => {
+    const rng = new Rng(13);
+    const p = 4;
+    const n = 300;
+    const x = new Float64Array(3 * n * p);
+    for (let c = 0; c < 3; c++) x.set(gaussian(rng, n, p, [1, 0.8, 0.5, 0.3], 6 * c), c * n * p);
+    const labels = Int32Array.from({ length: 3 * n }, (_, i) => Math.floor(i / n));
+    const model = fitHdda(x, p, labels, 3, {});
+    const ll = hddaLogLikBatch(model, x, labels);
+    const far = [40, -40, 40, -40];
+    for (let c = 0; c < 3; c++) {
+      let min = Infinity;
+      for (let s = c * n; s < (c + 1) * n; s++) min = Math.min(min, ll[s]);
+      expect(hddaLogLik(model[c], far)).toBeLessThan(min);
+    }
+  });
+
   test('errors name the problem', () => {
     const x = new Float64Array(6);
     expect(() => fitHdda(x, 3, [0, 0], 2)).toThrow(/class 1 has 0 training samples/);
