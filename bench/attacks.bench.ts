@@ -104,9 +104,9 @@ for (const c of CONFIGS) {
   const cpuTimes: number[] = [];
   let s: AttackSetSummary | undefined;
   for (let r = 0; r < (c.reps ?? 1); r++) {
-    const cpu0 = process.cpuUsage();
     s = await generateAttackSet({
       model: WORKERS > 1 ? MODEL : clf,
+      modelLabel: MODEL,
       workers: WORKERS,
       dataset: 'mnist',
       attack: c.attack,
@@ -117,8 +117,7 @@ for (const c of CONFIGS) {
       out: SAVE && r === 0 ? path.join('runs/attacks/mnist', c.name) : undefined,
     });
     times.push(s.seconds);
-    const cpu = process.cpuUsage(cpu0);
-    cpuTimes.push((cpu.user + cpu.system) / 1e6);
+    cpuTimes.push(s.cpuSeconds);
   }
   times.sort((a, b) => a - b);
   cpuTimes.sort((a, b) => a - b);

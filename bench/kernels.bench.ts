@@ -3,7 +3,7 @@
  * against the forward op each gradient mirrors, at the layer sizes of the paper's CIFAR CNN
  * (batch 32, width 300) and the MNIST MLP.
  *
- *   nice -n 10 npx tsx bench/kernels.bench.ts [--reps N] [--stock-reps N] [--no-stock]
+ *   nice -n 10 npx tsx bench/kernels.bench.ts [--reps N] [--stock-reps N] [--no-stock] [--only KERNEL]
  *
  * Prints a markdown table: median ms per call of the forward op, of the stock wasm kernel
  * (where it exists) and of ours, and the ratios stock/ours and ours/forward.
@@ -17,6 +17,11 @@ function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
+/** Run only the cases of this kernel (e.g. `--only Slice`). */
+const ONLY = (() => {
+  const i = process.argv.indexOf('--only');
+  return i >= 0 ? process.argv[i + 1] : undefined;
+})();
 const REPS = arg('--reps', 7);
 const STOCK_REPS = arg('--stock-reps', 3);
 const NO_STOCK = process.argv.includes('--no-stock');
@@ -130,6 +135,24 @@ function matMulCases(): Case[] {
   ];
 }
 
+function sliceCases(): Case[] {
+  const mk = (label: string, shape: number[], begin: number[], size: number[]): Case => {
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 8);
+    const same = tf.randomNormal(size, 0, 1, 'float32', 9);
+    return {
+      kernel: 'Slice',
+      label,
+      forwardLabel: 'clone of an output-sized tensor',
+      forward: () => tf.clone(same),
+      grad: () => tf.slice(x, begin, size),
+    };
+  };
+  return [
+    mk('batch of 32 rows from a [10000, 3072] dataset', [10000, 3072], [4096, 0], [32, 3072]),
+    mk('crop [32,16,16,300] → [32,15,15,300]', [32, 16, 16, 300], [0, 1, 1, 0], [32, 15, 15, 300]),
+  ];
+}
+
 async function main(): Promise<void> {
   const info = await initEngine('wasm');
   console.log(`# Replacement wasm kernels vs stock`);
@@ -137,9 +160,10 @@ async function main(): Promise<void> {
     `machine: ${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(2)}), ` +
       `node ${process.version}, tfjs ${info.tfjsVersion}, wasm simd=${info.simd}; medians of ${REPS} (stock: ${STOCK_REPS})\n`,
   );
-  console.log('| kernel | case | forward op ms | stock wasm ms | ours ms | stock / ours | ours / forward |');
+  console.log('| kernel | case | reference op ms | stock wasm ms | ours ms | stock / ours | ours / reference |');
   console.log('|---|---|---:|---:|---:|---:|---:|');
-  for (const c of [...convCases(), ...poolCases(), ...matMulCases()]) {
+  const all = [...convCases(), ...poolCases(), ...matMulCases(), ...sliceCases()];
+  for (const c of all.filter((k) => ONLY === undefined || k.kernel === ONLY)) {
     const hasStock = !NO_STOCK && stockWasmKernel(c.kernel) !== undefined;
     const runStock = () => {
       restoreStockWasmKernels();

@@ -32,6 +32,8 @@ export const ATTACK_SET_FILES = Object.freeze({
 export interface AttackSetOptions {
   /** Folder of a classifier written by `pcl train`, or a loaded classifier. */
   model: string | AttackModel;
+  /** Recorded as `model` in summary.json when `model` is an in-memory classifier (e.g. the folder it came from). */
+  modelLabel?: string;
   /** Dataset spec (`mnist`, `idx:DIR`, `cifar10:DIR`, …); its test split is attacked. */
   dataset: string;
   /** Attack registry name (`fgsm`, `bim`, `jsma`, `deepfool`, `cw-l2`). */
@@ -78,6 +80,8 @@ export interface AttackSetSummary {
   misclassificationRate: number;
   /** Wall-clock seconds of the attack itself (excluding loading and writing). */
   seconds: number;
+  /** CPU seconds of the attack (this process, worker threads included): the fair figure on a shared machine. */
+  cpuSeconds: number;
   /** Worker threads used. */
   workers: number;
   /** JSMA: the target rule, e.g. "random: uniform over the 9 classes other than the true label (seeded)". */
@@ -142,11 +146,13 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
     const y = Int32Array.from(keep, (i) => yAll[i]);
     const indices = Int32Array.from(keep, (i) => ds.indices[i]);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const r =
       workers > 1
         ? await runInPool(opts.model as string, attack.name, { ...attack.params }, x, y, batchSize, seed, workers, opts.onProgress)
         : await runAttack(attack, model, x, y, { batchSize, seed, onProgress: opts.onProgress });
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     try {
       const s = summarize(r);
       const summary: AttackSetSummary = {
@@ -162,10 +168,11 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
         meanL0: s.meanL0,
         misclassificationRate: s.misclassificationRate,
         seconds,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
         workers,
         ...(attack.name === 'jsma' ? { targetPolicy: POLICY_TEXT[(attack.params as { target: string }).target] } : {}),
         dataset: opts.dataset,
-        model: typeof opts.model === 'string' ? opts.model : '<in-memory>',
+        model: typeof opts.model === 'string' ? opts.model : (opts.modelLabel ?? '<in-memory>'),
         seed,
         batchSize,
         backend: engine.backend,

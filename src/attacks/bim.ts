@@ -14,6 +14,7 @@ export interface BimParams {
   randomStart: boolean;
 }
 
+/** Default BIM/PGD hyperparameters. */
 export const BIM_DEFAULTS: Readonly<BimParams> = Object.freeze({ eps: 0.1, stepSize: 0.01, steps: 20, randomStart: false });
 
 /**

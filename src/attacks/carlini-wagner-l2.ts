@@ -18,6 +18,7 @@ export interface CarliniWagnerL2Params {
   abortEarly: boolean;
 }
 
+/** Default C&W L2 hyperparameters (the paper's Table 3 schedule). */
 export const CW_L2_DEFAULTS: Readonly<CarliniWagnerL2Params> = Object.freeze({
   confidence: 0,
   binarySteps: 20,

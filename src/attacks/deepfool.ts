@@ -10,6 +10,7 @@ export interface DeepFoolParams {
   overshoot: number;
 }
 
+/** Default DeepFool hyperparameters (overshoot 0.02 as in the paper). */
 export const DEEPFOOL_DEFAULTS: Readonly<DeepFoolParams> = Object.freeze({ maxIter: 50, overshoot: 0.02 });
 
 /** Extra step length (in L2, foolbox's constant) that pushes a point just across the linearised boundary. */

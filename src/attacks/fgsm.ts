@@ -8,6 +8,7 @@ export interface FgsmParams {
   eps: number;
 }
 
+/** Default FGSM hyperparameters. */
 export const FGSM_DEFAULTS: Readonly<FgsmParams> = Object.freeze({ eps: 0.1 });
 
 /**

@@ -11,6 +11,7 @@ import type { Attack, AttackModel, AttackResult, Labels, RunOptions } from './ty
  * - `least-likely`: the class with the lowest clean logit.
  */
 export type JsmaTargetPolicy = 'random' | 'next' | 'least-likely';
+/** Every JSMA target policy. */
 export const JSMA_TARGET_POLICIES: readonly JsmaTargetPolicy[] = ['random', 'next', 'least-likely'];
 
 /** Hyperparameters of JSMA. */
@@ -31,6 +32,7 @@ export interface JsmaParams {
   pairChunk: number;
 }
 
+/** Default JSMA hyperparameters (the paper's γ = 5 %, θ = 1). */
 export const JSMA_DEFAULTS: Readonly<JsmaParams> = Object.freeze({
   theta: 1,
   gamma: 0.05,

@@ -17,6 +17,7 @@ export interface AttackParamsByName {
   deepfool: DeepFoolParams;
   'cw-l2': CarliniWagnerL2Params;
 }
+/** Registry name of an attack. */
 export type AttackName = keyof AttackParamsByName;
 
 /** The attack registry: registry name → factory taking (partial) hyperparameters. */

@@ -162,6 +162,7 @@ describe('WorkerPool from compiled JavaScript (as the CLI runs it from dist/)', 
   test('a plain-node process using the transpiled pool runs a .js task module in workers', () => {
     // Transpile src/errors.ts and src/engine/** to .js (as tsc does for dist/) in a temp dir inside
     // the repository, so that node_modules resolves; then run plain `node` (no tsx) on it.
+    fs.mkdirSync(path.join(ROOT, '.cache'), { recursive: true });
     const out = fs.mkdtempSync(path.join(ROOT, '.cache', 'pool-js-'));
     try {
       const files = ['src/errors.ts', ...listTs(path.join(ROOT, 'src/engine')).map((f) => path.relative(ROOT, f))];

@@ -257,3 +257,19 @@ export function hddaLogLikBatch(model: readonly HddaClass[], x: ArrayLike<number
   }
   return out;
 }
+
+/**
+ * Log-likelihoods of every row of `x` ([n, p] row-major) under every class of `model`.
+ * Returns float64 [n, K] row-major (row s, class k at `s·K + k`).
+ */
+export function hddaLogLikAll(model: readonly HddaClass[], x: ArrayLike<number>): Float64Array {
+  assert(model.length > 0, () => 'hddaLogLikAll: empty model');
+  const p = model[0].p;
+  const k = model.length;
+  assert(x.length % p === 0, () => `hddaLogLikAll: x has ${x.length} values, not a multiple of p = ${p}`, ShapeError);
+  const n = x.length / p;
+  const norms = model.map(logNormaliser);
+  const out = new Float64Array(n * k);
+  for (let s = 0; s < n; s++) for (let c = 0; c < k; c++) out[s * k + c] = hddaLogLik(model[c], x, s * p, norms[c]);
+  return out;
+}

@@ -19,7 +19,8 @@ import {
   sortedPerClass,
   thresholdsAt,
 } from './common.js';
-import { HDDA_DEFAULTS, fitHdda, hddaLogLikBatch, validateHddaOptions, type HddaClass, type HddaOptions } from './hdda.js';
+import { HDDA_DEFAULTS, fitHdda, hddaLogLikAll, hddaLogLikBatch, validateHddaOptions, type HddaClass, type HddaOptions } from './hdda.js';
+import { LATENT_SCORINGS, baseScores, latentScores, type LatentScoring, type ScoreComponents } from './scoring.js';
 import {
   buildReplica,
   defaultCheckpoint,
@@ -60,6 +61,12 @@ export interface LatentDefenderParams {
   screeThreshold: number;
   /** Relative eigenvalue floor of HDDA (default 1e-6; see hdda.ts). */
   eigenFloor: number;
+  /**
+   * How class log-likelihoods become the score (see {@link LatentScoring}): 'likelihood' = −log p(φ|ŷ)
+   * (PCL as described, default), 'ratio' = −log [p(φ|ŷ) / Σ_{k≠ŷ} p(φ|k)], 'combined' = the larger
+   * −log p-value of the two. Changing it needs a refit (the calibration scores depend on it).
+   */
+  scoring: LatentScoring;
   /** Security parameter (percent) `detect` uses when none is given (default 1). */
   sp: number;
   /** Seed of the fine-tuning batch order (default 0). */
@@ -79,6 +86,7 @@ const DEFAULTS: Readonly<Omit<LatentDefenderParams, 'checkpointLayer'>> = Object
   hddaDims: HDDA_DEFAULTS.dims,
   screeThreshold: HDDA_DEFAULTS.screeThreshold,
   eigenFloor: HDDA_DEFAULTS.eigenFloor,
+  scoring: 'likelihood',
   sp: 1,
   seed: 0,
   scoreBatchSize: 1000,
@@ -94,6 +102,7 @@ function validateParams(p: LatentDefenderParams): LatentDefenderParams {
   assert(Number.isInteger(p.batchSize) && p.batchSize >= 1, () => `LatentDefender: 'batchSize' must be an integer ≥ 1, got ${p.batchSize}`);
   assert(p.lr > 0 && Number.isFinite(p.lr), () => `LatentDefender: 'lr' must be > 0, got ${p.lr}`);
   assert(OPTIMIZERS.includes(p.optimizer), () => `LatentDefender: 'optimizer' must be one of ${OPTIMIZERS.join(', ')}, got '${p.optimizer}'`);
+  assert(LATENT_SCORINGS.includes(p.scoring), () => `LatentDefender: 'scoring' must be one of ${LATENT_SCORINGS.join(', ')}, got '${p.scoring}'`);
   assert(p.sp >= 0 && p.sp <= 100, () => `LatentDefender: 'sp' must be a percentage in [0, 100], got ${p.sp}`);
   assert(Number.isInteger(p.scoreBatchSize) && p.scoreBatchSize >= 1, () => `LatentDefender: 'scoreBatchSize' must be an integer ≥ 1, got ${p.scoreBatchSize}`);
   validateHddaOptions({ dims: p.hddaDims, screeThreshold: p.screeThreshold, eigenFloor: p.eigenFloor });
@@ -151,6 +160,8 @@ interface LatentState {
   replica: Replica;
   hdda: HddaClass[];
   scores: Float32Array[];
+  /** Per-class clean training scores of the likelihood and ratio components ('combined' scoring only). */
+  components?: ScoreComponents;
   info: LatentFitInfo;
 }
 
@@ -166,7 +177,9 @@ interface LatentState {
  * the victim classifies correctly, so `thresholds(sp)` is a quantile and needs no refit.
  *
  * `score(x)` = −log p(φ(x) | ŷ) with ŷ the **victim's** prediction: higher = more adversarial;
- * `rawFromScore` gives back the log-likelihood the CLI prints.
+ * `rawFromScore` gives back the log-likelihood the CLI prints. With `scoring: 'ratio'` the score is
+ * −log [p(φ|ŷ) / Σ_{k≠ŷ} p(φ|k)] and with `'combined'` the larger −log p-value of the two
+ * (see {@link LatentScoring}); `rawFromScore` then gives the log-ratio / the log p-value.
  *
  * The replica must come from a chain model (each layer feeding the next, as tf.sequential builds).
  * @see Rouhani et al., "Towards safe deep learning: unsupervised defense against generic adversarial attacks" (2018).
@@ -235,9 +248,23 @@ export class LatentDefender implements Detector {
       const t1 = performance.now();
       const { data: phi, dim } = mapRows(x, this.params.scoreBatchSize, (xb) => (replica.model.apply(xb) as tf.Tensor[])[0]);
       const hdda = fitHdda(phi, dim, yTrue, k, this.hddaOptions());
-      const scores = hddaLogLikBatch(hdda, phi, yTrue).map((v) => -v);
       const yPred = this.predictLabels(x);
       const correct = yPred.map((v, s) => (v === yTrue[s] ? 1 : 0));
+      const scoring = this.params.scoring;
+      let scores: Float64Array;
+      let components: ScoreComponents | undefined;
+      if (scoring === 'likelihood') {
+        scores = hddaLogLikBatch(hdda, phi, yTrue).map((v) => -v);
+      } else {
+        const ll = hddaLogLikAll(hdda, phi);
+        if (scoring === 'combined') {
+          components = {
+            likelihood: sortedPerClass(baseScores(ll, k, yTrue, 'likelihood'), yTrue, k, correct),
+            ratio: sortedPerClass(baseScores(ll, k, yTrue, 'ratio'), yTrue, k, correct),
+          };
+        }
+        scores = latentScores(ll, k, yTrue, scoring, components);
+      }
       const perClass = sortedPerClass(scores, yTrue, k, correct);
       const t2 = performance.now();
       this.dispose();
@@ -245,6 +272,7 @@ export class LatentDefender implements Detector {
         replica,
         hdda,
         scores: perClass,
+        components,
         info: {
           epochs,
           dims: hdda.map((h) => h.d),
@@ -374,7 +402,8 @@ export class LatentDefender implements Detector {
     checkImages(x, this.victim.inputShape, 'LatentDefender.score');
     assert(classOf.length === x.shape[0], () => `LatentDefender.score: expected ${x.shape[0]} labels, got ${classOf.length}`, ShapeError);
     const { data } = this.features(x);
-    return Float32Array.from(hddaLogLikBatch(st.hdda, data, classOf), (v) => -v);
+    if (this.params.scoring === 'likelihood') return Float32Array.from(hddaLogLikBatch(st.hdda, data, classOf), (v) => -v);
+    return Float32Array.from(latentScores(hddaLogLikAll(st.hdda, data), this.numClasses, classOf, this.params.scoring, st.components));
   }
 
   async score(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<Float32Array> {
@@ -409,7 +438,8 @@ export class LatentDefender implements Detector {
 
   /**
    * Writes the bundle: manifest.json + weights.bin (replica weights `replica/i`, HDDA parameters
-   * `hdda/k/{mean,basis,a}`, sorted training scores `scores/k`) and a copy of the victim in `victim/`.
+   * `hdda/k/{mean,basis,a}`, sorted training scores `scores/k`; for 'combined' scoring also
+   * `components/{likelihood,ratio}/k`) and a copy of the victim in `victim/`.
    */
   async save(dir: string): Promise<void> {
     const st = this.state_;
@@ -425,7 +455,10 @@ export class LatentDefender implements Detector {
         tensors[`hdda/${k}/basis`] = tf.tensor2d(h.basis, [h.d, h.p]);
         tensors[`hdda/${k}/a`] = tf.tensor1d(h.a);
       });
-      const scoreTensors = scoresToTensors(st.scores);
+      const scoreTensors = {
+        ...scoresToTensors(st.scores),
+        ...(st.components ? { ...scoresToTensors(st.components.likelihood, 'components/likelihood'), ...scoresToTensors(st.components.ratio, 'components/ratio') } : {}),
+      };
       try {
         await writeBundle(
           tmp,
@@ -476,6 +509,13 @@ export class LatentDefender implements Detector {
         return { p: mean.length, d: h.d, n: h.n, b: h.b, mean, basis: get('basis'), a: get('a') };
       });
       const scores = scoresFromTensors(tensors, attrs.numClasses);
+      const components: ScoreComponents | undefined =
+        det.params.scoring === 'combined'
+          ? {
+              likelihood: scoresFromTensors(tensors, attrs.numClasses, 'components/likelihood'),
+              ratio: scoresFromTensors(tensors, attrs.numClasses, 'components/ratio'),
+            }
+          : undefined;
       const replica = await buildReplica(victim.model, det.params.checkpointLayer);
       try {
         const ws = replica.model.getWeights().map((_, i) => {
@@ -488,7 +528,7 @@ export class LatentDefender implements Detector {
         disposeReplica(replica);
         throw e;
       }
-      det.state_ = { replica, hdda, scores, info: attrs.fit };
+      det.state_ = { replica, hdda, scores, components, info: attrs.fit };
       det.ownsVictim_ = own;
       return det;
     } finally {

@@ -54,7 +54,8 @@ function convInfo(xs: tf.Tensor4D, attrs: Conv2DBackpropFilterAttrs): tf.backend
 
 /**
  * dW as one forward convolution: conv2d(xPadᵀ [ci, hp, wp, b], dyᵀ [oh, ow, b, co], stride 1,
- * dilation = the forward stride) = [ci, ≥fh, ≥fw, co], cropped and transposed to [fh, fw, ci, co].
+ * dilation = the forward stride) = [ci, fh, fw, co] (x is padded or cropped to exactly the rows
+ * and columns the windows reach), transposed to [fh, fw, ci, co].
  * Same arguments and result as {@link conv2dBackpropFilterComposite}.
  */
 export function conv2dBackpropFilterAsConv(
