@@ -95,10 +95,17 @@ async function main(): Promise<void> {
   const runC = async () => {
     await det.score(test.x, test.y);
   };
+  // C2. the same with the sparse coding split over 2 worker threads (only with a saved bundle)
+  const det2 = existsSync(path.join(bundle, 'manifest.json')) ? await InputDefender.load(bundle, {}, { scoreWorkers: 2 }) : undefined;
+  const runC2 = async () => {
+    await det2?.score(test.x, test.y);
+  };
   await runA();
   await runC();
+  await runC2(); // starts the workers
   const tAs: number[] = [];
   const tCs: number[] = [];
+  const tC2s: number[] = [];
   const skRates: number[] = [];
   let sk: any;
   for (let r = 0; r < repeat; r++) {
@@ -108,6 +115,11 @@ async function main(): Promise<void> {
     t0 = performance.now();
     await runC();
     tCs.push((performance.now() - t0) / 1000);
+    if (det2) {
+      t0 = performance.now();
+      await runC2();
+      tC2s.push((performance.now() - t0) / 1000);
+    }
     sk = runSklearn();
     skRates.push(sk.patches_per_s);
   }
@@ -115,6 +127,9 @@ async function main(): Promise<void> {
   const tC = median(tCs);
   const ratioA = median(tAs.map((t, r) => nP / t / skRates[r]));
   const ratioC = median(tCs.map((t, r) => nP / t / skRates[r]));
+  const tC2 = det2 ? median(tC2s) : NaN;
+  const ratioC2 = det2 ? median(tC2s.map((t, r) => nP / t / skRates[r])) : NaN;
+  det2?.dispose();
   const skRate = median(skRates);
   let nFlat = 0;
   for (let i = 0; i < nP; i++) if (patches.subarray(i * grid.dim, (i + 1) * grid.dim).every((v) => v === 0)) nFlat++;
@@ -167,7 +182,8 @@ async function main(): Promise<void> {
     flatPatches: nFlat,
     seconds: { matmulOnlyAllPatches: tMatmul, pipeline: tA, matmulPlusOmpAllPatches: tA2, jsOnly: tB, inputDefenderScore: tC, reconstructOneDict: tC1 },
     patchesPerSecond: { pipeline: ours, matmulPlusOmpAllPatches: nP / tA2, jsOnly: nP / tB, inputDefenderScore: nP / tC, sklearn: skRate, sklearnPerRound: skRates },
-    perRound: { pipelineSeconds: tAs, scoreSeconds: tCs },
+    perRound: { pipelineSeconds: tAs, scoreSeconds: tCs, score2WorkersSeconds: tC2s },
+    score2Workers: { patchesPerSecond: nP / tC2, imagesPerSecond: n / tC2, ratioVsSklearn: ratioC2 },
     imagesPerSecond: { inputDefenderScore: n / tC, reconstructOneDict: n / tC1, sklearnEquivalent: skRate / grid.patchesPerImage },
     ratioVsSklearn: { pipeline: ratioA, inputDefenderScore: ratioC },
     residualAgreementWithSklearn: agree / nP,
@@ -182,6 +198,7 @@ async function main(): Promise<void> {
   console.log('|---|---|---|---|');
   console.log(`| ours: reconstructPatches (flat patches skipped, tfjs matMul per chunk + Batch-OMP in typed arrays) | ${f(ours)} | ${f(ours / grid.patchesPerImage)} | ${ratioA.toFixed(1)}× |`);
   console.log(`| ours: InputDefender.score end to end (patching, OMP, PSNR; labels given) | ${f(nP / tC)} | ${f(n / tC)} | ${ratioC.toFixed(1)}× |`);
+  if (det2) console.log(`| ours: InputDefender.score, sparse coding on 2 worker threads (scoreWorkers = 2) | ${f(nP / tC2)} | ${f(n / tC2)} | ${ratioC2.toFixed(1)}× |`);
   console.log(`| scikit-learn orthogonal_mp_gram (+ D·X in numpy) | ${f(skRate)} | ${f(skRate / grid.patchesPerImage)} | 1× |`);
   console.log(`| (not interleaved) ours: one tfjs matMul over all patches + Batch-OMP on every patch | ${f(nP / tA2)} | ${f(nP / tA2 / grid.patchesPerImage)} | ~${(nP / tA2 / skRate).toFixed(1)}× |`);
   console.log(`| (not interleaved) ours: all plain JS | ${f(nP / tB)} | ${f(nP / tB / grid.patchesPerImage)} | ~${(nP / tB / skRate).toFixed(1)}× |`);

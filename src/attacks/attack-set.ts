@@ -202,7 +202,11 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
 }
 
 /** `runAttack` split over a `WorkerPool`: same batches and per-batch seeds, so the same result. */
-async function runInPool(
+/**
+ * Runs `attack` on `x` split into batches over `workers` worker threads, each loading the model from
+ * `modelDir`. Same output as one thread (seeded per batch). Returns a tensor owned by the caller.
+ */
+export async function runInPool(
   modelDir: string,
   attack: string,
   params: Record<string, unknown>,

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { ATTACK_NAMES } from '../attacks/index.js';
@@ -59,7 +60,7 @@ export async function evaluateBundle(opts: EvaluateBundleOptions): Promise<Evalu
       }
       timings.push({ stage: 'fit baselines (Mahalanobis, PCA-centre)', seconds: (performance.now() - t0) / 1000 });
     }
-    const results = await evaluatePCL(det, { test, attacks: plans, extraDetectors: extras, sp: opts.sp ?? det.params.sp, seed, batchSize: opts.batchSize });
+    const results = await evaluatePCL(det, { test, attacks: plans, extraDetectors: extras, sp: opts.sp ?? det.params.sp, seed, batchSize: opts.batchSize, modelDir: path.join(opts.defender, 'victim') });
     await writeEvaluationOutputs(opts.out, results, {
       title: `PCL evaluation — ${opts.dataset}`,
       settings: { defender: opts.defender, backend: engine.backend, quick: opts.quick ?? false },

@@ -1,6 +1,13 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
-import { makeAttack, runAttack, type AttackName } from '../attacks/index.js';
+import { makeAttack, runAttack, type AttackName, type AttackResult } from '../attacks/index.js';
+import { writeDirAtomic } from '../defense/persistence.js';
+import { readIdx, writeIdx } from '../io/idx.js';
+import { runInPool } from '../attacks/attack-set.js';
+import { defaultPoolSize } from '../engine/pool.js';
 import type { Dataset } from '../data/index.js';
 import type { PCLDetector } from '../defense/pcl.js';
 import type { Detector } from '../defense/types.js';
@@ -43,7 +50,7 @@ export function paperAttackPlans(quick = false): AttackPlan[] {
   return [
     ...eps.map((e) => ({ name: 'fgsm' as const, params: { eps: e }, group: 'FGSM', label: `ε=${e}` })),
     { name: 'jsma', params: { theta: 1, gamma: 0.05 }, group: 'JSMA', label: 'θ=1, γ=5%' },
-    { name: 'deepfool', params: { maxIter: 10, overshoot: 0.02 }, group: 'DeepFool', label: 'maxIter=10' },
+    { name: 'deepfool', params: { maxIter: 50, overshoot: 0.02 }, group: 'DeepFool', label: 'maxIter=50' },
     quick
       ? { name: 'cw-l2', params: { confidence: 0, binarySteps: 5, iterations: 100, lr: 0.1 }, group: 'C&W L2', label: 'κ=0, 5×100' }
       : { name: 'cw-l2', params: { confidence: 0, binarySteps: 20, iterations: 500, lr: 0.1 }, group: 'C&W L2', label: 'κ=0, 20×500' },
@@ -116,6 +123,18 @@ export interface EvaluateOptions {
   checkpointLabels?: string[];
   batchSize?: number;
   seed?: number;
+  /**
+   * Folder of the victim model (e.g. the bundle's `victim/`): lets the iterative attacks (JSMA,
+   * DeepFool, C&W) run on `workers` worker threads, each loading the model.
+   */
+  modelDir?: string;
+  /** Worker threads for the iterative attacks (default: `defaultPoolSize()`; needs `modelDir`). */
+  workers?: number;
+  /**
+   * Folder caching attack results (keyed by attack, parameters, seed, batch size and a hash of the
+   * attacked images): re-running an evaluation with a refitted detector skips the attacks.
+   */
+  cacheDir?: string;
   /** The risk view: costs and prior P(attack) that choose an operating point. */
   risk?: { costs: RiskCosts; pAttack: number };
 }
@@ -124,6 +143,54 @@ const LEVELS = DETECTION_LEVELS as number[];
 
 function gatherRows(x: tf.Tensor4D, idx: number[]): tf.Tensor4D {
   return tf.tidy(() => tf.gather(x, tf.tensor1d(idx, 'int32')) as tf.Tensor4D);
+}
+
+/** What the evaluation uses of an attack run. */
+type AttackOutcome = Pick<AttackResult, 'adversarial' | 'success' | 'l2' | 'linf'>;
+type CachedAttackResult = AttackOutcome & { seconds: number };
+
+/**
+ * A cache entry for one attack run: `<cacheDir>/<key>/` with `x_adv.idx`, `success.idx`, `l2.idx`,
+ * `linf.idx` and `key.json`; the key hashes everything the result depends on (the victim is implied by
+ * the images it classified correctly, which are hashed too).
+ */
+async function attackCache(
+  cacheDir: string,
+  k: { attack: string; params: object; seed: number; batchSize: number; yClean: Int32Array; xClean: tf.Tensor4D },
+) {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ attack: k.attack, params: k.params, seed: k.seed, batchSize: k.batchSize }));
+  h.update(new Uint8Array(k.yClean.buffer, k.yClean.byteOffset, k.yClean.byteLength));
+  const xd = (await k.xClean.data()) as Float32Array;
+  h.update(new Uint8Array(xd.buffer, xd.byteOffset, xd.byteLength));
+  const dir = path.join(cacheDir, `${k.attack}-${h.digest('hex').slice(0, 16)}`);
+  const shape = k.xClean.shape;
+  return {
+    async read(): Promise<CachedAttackResult | undefined> {
+      try {
+        const meta = JSON.parse(await fs.readFile(path.join(dir, 'key.json'), 'utf8')) as { seconds: number };
+        const [x, success, l2, linf] = await Promise.all(['x_adv', 'success', 'l2', 'linf'].map((f) => readIdx(path.join(dir, `${f}.idx`))));
+        return {
+          adversarial: tf.tensor4d(x.data as Float32Array, shape),
+          success: Uint8Array.from(success.data),
+          l2: Float32Array.from(l2.data),
+          linf: Float32Array.from(linf.data),
+          seconds: meta.seconds,
+        };
+      } catch {
+        return undefined;
+      }
+    },
+    async write(r: AttackOutcome, seconds: number): Promise<void> {
+      await writeDirAtomic(dir, async (tmp) => {
+        await writeIdx(path.join(tmp, 'x_adv.idx'), (await r.adversarial.data()) as Float32Array, shape);
+        await writeIdx(path.join(tmp, 'success.idx'), r.success, [r.success.length]);
+        await writeIdx(path.join(tmp, 'l2.idx'), r.l2, [r.l2.length]);
+        await writeIdx(path.join(tmp, 'linf.idx'), r.linf, [r.linf.length]);
+        await fs.writeFile(path.join(tmp, 'key.json'), JSON.stringify({ attack: k.attack, params: k.params, seed: k.seed, batchSize: k.batchSize, seconds }));
+      });
+    },
+  };
 }
 
 /** Median wall time of `fn` over 3 runs after one warm-up, in seconds. */
@@ -274,13 +341,21 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       const attack = makeAttack(plan.name, plan.params);
       const bar = progressBar(`${plan.group} ${plan.label}`, yClean.length);
       t0 = performance.now();
-      const res = await runAttack(attack, victim, xClean, yClean, {
-        batchSize,
-        seed,
-        onProgress: (done) => bar.update(done),
-      });
+      const workers = opts.workers ?? defaultPoolSize();
+      const parallel = plan.name !== 'fgsm' && workers > 1 && opts.modelDir !== undefined;
+      const cache = opts.cacheDir ? await attackCache(opts.cacheDir, { attack: attack.name, params: attack.params, seed, batchSize, yClean, xClean }) : undefined;
+      const hit = cache ? await cache.read() : undefined;
+      let res: AttackOutcome;
+      if (hit) {
+        res = hit;
+      } else {
+        res = parallel
+          ? await runInPool(opts.modelDir!, attack.name, { ...attack.params }, xClean, yClean, batchSize, seed, workers, (done) => bar.update(done))
+          : await runAttack(attack, victim, xClean, yClean, { batchSize, seed, onProgress: (done) => bar.update(done) });
+        if (cache) await cache.write(res, (performance.now() - t0) / 1000);
+      }
       bar.stop();
-      const seconds = (performance.now() - t0) / 1000;
+      const seconds = hit ? hit.seconds : (performance.now() - t0) / 1000;
       const ok: number[] = [];
       res.success.forEach((s, i) => s && ok.push(i));
       const l2 = ok.reduce((a, i) => a + res.l2[i], 0) / Math.max(ok.length, 1);

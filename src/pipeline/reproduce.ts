@@ -160,6 +160,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
       checkpointLabels: before ? [`latent:${before}`, `latent:${main}`] : undefined,
       sp: 1,
       seed,
+      modelDir: path.join(detDir, 'victim'),
+      cacheDir: path.join(opts.out, 'attack-cache'),
       risk: { costs: { eta11: 0, eta12: 10, eta21: 1, eta22: 0 }, pAttack: 0.05 },
     });
     await writeEvaluationOutputs(opts.out, results, {

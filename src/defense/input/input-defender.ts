@@ -9,6 +9,7 @@ import { thresholdFromScores, type Detector, type FitOptions } from '../types.js
 import { DICTIONARY_LEARNING_DEFAULTS, validateDictionaryParams, type DictionaryLearningParams } from './dictionary-learning.js';
 import { learnDictionaryTask, type DictionaryTask, type DictionaryTaskResult } from './dictionary-task.js';
 import { gramMatrix } from './omp.js';
+import type { PatchCodingTask } from './omp-task.js';
 import { reconstructPatches } from './sparse-coding.js';
 import { assembleGridPatches, defaultPatchSize, extractGridPatches, patchGrid, samplePatches, type PatchGrid } from './patches.js';
 import { psnr } from './psnr.js';
@@ -37,9 +38,17 @@ export interface InputDefenderParams {
   workers: number;
   /** Images per scoring batch (bounds memory; default 2048). */
   scoreBatchSize: number;
+  /**
+   * Worker threads that share the sparse coding of large scoring batches (default 1 = this
+   * thread). The pool starts on first use and stops on `dispose()`; results are identical.
+   */
+  scoreWorkers: number;
   /** Seed of patch sampling and dictionary learning (default 0; `fit`'s `opts.seed` overrides it). */
   seed: number;
 }
+
+/** Below this many patches a batch is coded in this thread even when scoring workers are set. */
+const MIN_PARALLEL_PATCHES = 4096;
 
 const DEFAULTS: Readonly<InputDefenderParams> = Object.freeze({
   patchSize: 'auto',
@@ -53,6 +62,7 @@ const DEFAULTS: Readonly<InputDefenderParams> = Object.freeze({
   maxValue: 1,
   workers: 2,
   scoreBatchSize: 2048,
+  scoreWorkers: 1,
   seed: 0,
 });
 
@@ -64,6 +74,7 @@ function validateParams(p: InputDefenderParams): InputDefenderParams {
   posInt('nNonzero');
   posInt('workers', 0);
   posInt('scoreBatchSize');
+  posInt('scoreWorkers');
   posInt('seed', 0);
   assert(p.maxValue > 0, () => `InputDefender: expected maxValue > 0, got ${p.maxValue}`, ArgumentError);
   assert(p.nNonzero <= Math.min(255, p.nAtoms), () => `InputDefender: nNonzero ${p.nNonzero} exceeds min(255, nAtoms = ${p.nAtoms})`, ArgumentError);
@@ -122,7 +133,8 @@ export type ParallelMap = <P, R>(moduleUrl: string, exportName: string, payloads
  * Batch-OMP (`nNonzero` atoms) on D_{yPred}, add the patch means back, and compute
  * PSNR = 20·log10(MAX) − 10·log10(MSE). score = −PSNR (higher = more adversarial);
  * `rawFromScore` gives the PSNR back. Patch correlations D·x are tfjs matMuls over chunks of
- * patches; the greedy selection and Cholesky updates run in typed-array loops (`omp.ts`).
+ * patches; the greedy selection and Cholesky updates run in typed-array loops (`omp.ts`), in this
+ * thread or split over `scoreWorkers` worker threads (`omp-task.ts`).
  *
  * @see Rouhani et al., "Towards safe deep learning: unsupervised defense against generic
  *   adversarial attacks" (2018), §3 (input defender).
@@ -133,6 +145,8 @@ export class InputDefender implements Detector {
   readonly label = 'input';
   readonly params: Readonly<InputDefenderParams>;
   private state_?: InputState;
+  /** Worker threads for scoring (created on first use when `scoreWorkers` > 1). */
+  private scorePool_?: WorkerPool;
 
   /**
    * @param victim the guarded classifier: predicts the class whose dictionary is used when `score`
@@ -317,7 +331,7 @@ export class InputDefender implements Detector {
           const m = Math.min(bs, idx.length - b0);
           const batch = new Float32Array(m * size);
           for (let i = 0; i < m; i++) batch.set(images.subarray(idx[b0 + i] * size, (idx[b0 + i] + 1) * size), i * size);
-          const rec = await reconstructImages(batch, m, grid, state.dicts[k], dictT, state.grams[k], this.params.nNonzero);
+          const rec = await this.rebuild(batch, m, state, k, dictT);
           for (let i = 0; i < m; i++) out.set(rec.subarray(i * size, (i + 1) * size), idx[b0 + i] * size);
         }
       } finally {
@@ -325,6 +339,26 @@ export class InputDefender implements Detector {
       }
     }
     return out;
+  }
+
+  /** Reconstructions of `m` images of class `k`: here, or split over the scoring workers. */
+  private async rebuild(batch: Float32Array, m: number, state: InputState, k: number, dictT: tf.Tensor2D): Promise<Float32Array> {
+    const { grid } = state;
+    const workers = this.params.scoreWorkers;
+    const nP = m * grid.patchesPerImage;
+    if (workers <= 1 || nP < MIN_PARALLEL_PATCHES) return reconstructImages(batch, m, grid, state.dicts[k], dictT, state.grams[k], this.params.nNonzero);
+    const { patches, means } = extractGridPatches(batch, m, grid);
+    this.scorePool_ ??= new WorkerPool({ size: workers });
+    const per = Math.ceil(nP / workers);
+    const tasks: PatchCodingTask[] = [];
+    for (let a = 0; a < nP; a += per) {
+      const b = Math.min(nP, a + per);
+      tasks.push({ patches: patches.slice(a * grid.dim, b * grid.dim), dim: grid.dim, dict: state.dicts[k], nAtoms: this.params.nAtoms, nNonzero: this.params.nNonzero });
+    }
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    const parts = await this.scorePool_.map<PatchCodingTask, Float32Array>(new URL(`./omp-task.${ext}`, import.meta.url).href, 'reconstructPatchesTask', tasks);
+    parts.forEach((r, i) => patches.set(r, i * per * grid.dim));
+    return assembleGridPatches(patches, means, m, grid);
   }
 
   private async classesFor(x: tf.Tensor4D, yPred: tf.Tensor1D | undefined, who: string): Promise<Int32Array> {
@@ -418,12 +452,15 @@ export class InputDefender implements Detector {
     }
   }
 
-  /** Loads a bundle written by `save`; `ctx.victim` (a `Classifier`) restores victim predictions. */
-  static async load(dir: string, ctx: LoadContext = {}): Promise<InputDefender> {
+  /**
+   * Loads a bundle written by `save`; `ctx.victim` (a `Classifier`) restores victim predictions.
+   * `runtime` overrides the settings that do not change results (scoring threads and batch size).
+   */
+  static async load(dir: string, ctx: LoadContext = {}, runtime: Partial<Pick<InputDefenderParams, 'scoreWorkers' | 'scoreBatchSize'>> = {}): Promise<InputDefender> {
     const { manifest, tensors } = await readBundle(dir, InputDefender.detectorName);
     try {
       const victim = ctx.victim as Classifier | undefined;
-      const det = new InputDefender(victim, manifest.params as Partial<InputDefenderParams>);
+      const det = new InputDefender(victim, { ...(manifest.params as Partial<InputDefenderParams>), ...runtime });
       const attr = manifest.attributes as { imageShape: [number, number, number]; patchSize: number; numClasses: number; fitInfo?: InputFitInfo };
       const [h, w, c] = attr.imageShape;
       const grid = patchGrid(h, w, c, attr.patchSize);
@@ -447,9 +484,12 @@ export class InputDefender implements Detector {
     }
   }
 
-  /** Forgets the fitted state (the dictionaries are plain arrays; no tensors are held). */
+  /** Forgets the fitted state (plain arrays; no tensors are held) and stops the scoring workers, if any. */
   dispose(): void {
     this.state_ = undefined;
+    const pool = this.scorePool_;
+    this.scorePool_ = undefined;
+    if (pool) void pool.close();
   }
 }
 

@@ -211,4 +211,22 @@ describe('InputDefender', () => {
     for (const k of [0, 1]) expect(Array.from(par.dictionary(k))).toEqual(Array.from(det.dictionary(k)));
     expect(Array.from(par.trainScores(1))).toEqual(Array.from(det.trainScores(1)));
   });
+
+  test('scoring in worker threads (scoreWorkers = 2) gives the same scores as in-process', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pcl-input-w-'));
+    dirs.push(dir);
+    await det.save(dir);
+    const loaded = await InputDefender.load(dir);
+    const parallel = await InputDefender.load(dir, {}, { scoreWorkers: 2 });
+    expect(parallel.params.scoreWorkers).toBe(2);
+    // 2100 images → 4200 patches per class batch, enough to be split over the workers
+    const xBig = tf.tile(xNoisy, [21, 1, 1, 1]) as tf.Tensor4D;
+    const yBig = tf.tile(yTest, [21]) as tf.Tensor1D;
+    try {
+      expect(Array.from(await parallel.score(xBig, yBig))).toEqual(Array.from(await loaded.score(xBig, yBig)));
+    } finally {
+      tf.dispose([xBig, yBig]);
+      parallel.dispose();
+    }
+  });
 });

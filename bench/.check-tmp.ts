@@ -1,0 +1,12 @@
+import { initEngine } from '../src/engine/backend.js';
+import { loadDataset } from '../src/data/index.js';
+import { loadClassifier } from '../src/models/io.js';
+import { evaluateAccuracy } from '../src/models/train.js';
+import { Classifier } from '../src/models/classifier.js';
+await initEngine();
+const { model, metrics } = await loadClassifier('runs/victims/cifar-cnn');
+const te = await loadDataset('cifar10:/work/shared/data/cifar10', { split: 'test' });
+const c = new Classifier(model);
+const pred = c.predict(te.x);
+const p = pred.dataSync(); const y = te.y.dataSync(); let k = 0; for (let i = 0; i < p.length; i++) if (p[i] === y[i]) k++;
+console.log('reloaded accuracy', evaluateAccuracy(model, te.x, te.y), 'via Classifier.predict', k / p.length, 'recorded', metrics.testAccuracy);
