@@ -72,3 +72,20 @@ export function empiricalPValue(sortedScores: Float32Array, s: number): number {
   }
   return (n - lo + 1) / (n + 1);
 }
+
+/**
+ * {@link empiricalPValue} with an exponential tail beyond the largest clean score, so that scores
+ * past every clean sample keep their order instead of all tying at 1/(n+1): for s > max,
+ * p = exp(−(s − max)/β)/(n+1), with β the mean excess of the top 1 % of clean scores over the next
+ * one (the maximum-likelihood exponential fit of that tail, as in peaks-over-threshold).
+ */
+export function tailPValue(sortedScores: Float32Array, s: number): number {
+  const n = sortedScores.length;
+  if (n === 0 || s <= sortedScores[n - 1]) return empiricalPValue(sortedScores, s);
+  const m = Math.max(1, Math.min(n - 1, Math.floor(0.01 * n)));
+  const u = sortedScores[n - 1 - m];
+  let excess = 0;
+  for (let i = n - m; i < n; i++) excess += sortedScores[i] - u;
+  const beta = Math.max(excess / m, 1e-12);
+  return Math.exp(-(s - sortedScores[n - 1]) / beta) / (n + 1);
+}

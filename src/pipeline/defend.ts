@@ -24,6 +24,8 @@ export interface DefendOptions {
   seed?: number;
   /** Fit on a seeded random subset of the training split (default: all of it). */
   limit?: number;
+  /** Latent score rule (default: the LatentDefender default, 'combined'). */
+  latentScoring?: 'likelihood' | 'ratio' | 'combined';
   /** Latent fine-tuning epochs (default: the LatentDefender default). */
   latentEpochs?: number;
   /** Random training patches per class for the dictionaries (default: the InputDefender default). */
@@ -56,6 +58,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
       latent.optimizer = metrics.optimizer;
     }
     if (opts.latentEpochs !== undefined) latent.epochs = opts.latentEpochs;
+    if (opts.latentScoring !== undefined) latent.scoring = opts.latentScoring;
     const input: Record<string, unknown> = { seed: opts.seed ?? 0 };
     if (opts.patchesPerClass !== undefined) input.patchesPerClass = opts.patchesPerClass;
     const det = new PCLDetector(victim, {

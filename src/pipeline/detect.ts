@@ -1,3 +1,4 @@
+import { LatentDefender } from '../defense/latent/latent-defender.js';
 import { PCLDetector, type FusionRule } from '../defense/pcl.js';
 import { initEngine } from '../engine/backend.js';
 import { readImages } from './images.js';
@@ -33,13 +34,14 @@ export async function detectImages(defender: string, input: string, opts: { sp?:
       const sp = opts.sp ?? det.params.sp;
       const fusion = opts.fusion ?? det.params.fusion;
       const r = await det.detect(x, { sp, fusion });
+      // raw scores: log-likelihood of each latent checkpoint under the victim's class, input PSNR
+      const logLik = det.defenders.map((d) => (d instanceof LatentDefender ? d.logLikelihood(x, r.yPred) : undefined));
       const results: DetectRow[] = names.map((name, i) => {
         const latent: Record<string, number> = {};
         let inputPsnr: number | undefined;
         det.defenders.forEach((d, j) => {
-          const raw = d.rawFromScore(r.scores[j][i]);
-          if (d.kind === 'InputDefender') inputPsnr = raw;
-          else latent[d.label.replace(/^latent:/, '')] = raw;
+          if (d.kind === 'InputDefender') inputPsnr = d.rawFromScore(r.scores[j][i]);
+          else latent[d.label.replace(/^latent:/, '')] = logLik[j]?.[i] ?? d.rawFromScore(r.scores[j][i]);
         });
         return {
           index: i,

@@ -419,7 +419,12 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       if (det.defenders.length > 1 && fusion) {
         rows.push(fusedRule('PCL calibrated fusion', det.defenders, clean, adv, { threshold: calibratedFusionThreshold(fusion, sp), sp }));
       }
-      for (const d of extra) if (!d.kind.startsWith('Latent')) rows.push(singleDetector(d.label, d, clean, adv, sp));
+      // extra detectors (baselines, other scorings) get a row; other checkpoints only feed Fig. 10
+      for (const d of extra) {
+        if (ckptDetectors.includes(d)) continue;
+        const name = d.label.endsWith(':likelihood') ? `PCL latent, paper scoring (${d.label})` : d.label;
+        rows.push(singleDetector(name, d, clean, adv, sp));
+      }
       base.detectors = rows;
 
       // Fig. 9: adversarial confusion matrix without / with PCL (OR at SP)

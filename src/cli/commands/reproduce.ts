@@ -13,8 +13,9 @@ export function register(program: Command): void {
     .option('--quick', 'reduced version that runs in a few minutes')
     .option('--n <n>', 'test images to attack (default 1000; 300 with --quick)', positiveInt('--n'))
     .option('--seed <n>', 'seed of everything', nonNegativeInt('--seed'), 0)
+    .option('--victim <dir>', 'use this trained victim (from `pcl train`) instead of training one')
     .action(async (o) => {
-      const r = await reproduce({ dataset: o.dataset, out: o.out, quick: o.quick, n: o.n, seed: o.seed });
+      const r = await reproduce({ dataset: o.dataset, out: o.out, quick: o.quick, n: o.n, seed: o.seed, victim: o.victim });
       process.stdout.write(`${JSON.stringify(summarizeResults(o.out, r))}\n`);
     });
 }

@@ -86,7 +86,7 @@ const DEFAULTS: Readonly<Omit<LatentDefenderParams, 'checkpointLayer'>> = Object
   hddaDims: HDDA_DEFAULTS.dims,
   screeThreshold: HDDA_DEFAULTS.screeThreshold,
   eigenFloor: HDDA_DEFAULTS.eigenFloor,
-  scoring: 'likelihood',
+  scoring: 'combined',
   sp: 1,
   seed: 0,
   scoreBatchSize: 1000,
@@ -200,8 +200,10 @@ export class LatentDefender implements Detector {
     this.params = Object.freeze(validateParams({ ...DEFAULTS, ...params, checkpointLayer }));
   }
 
+  /** 'latent:LAYER' with the default scoring, 'latent:LAYER:SCORING' otherwise (unique in reports). */
   get label(): string {
-    return `latent:${this.params.checkpointLayer}`;
+    const base = `latent:${this.params.checkpointLayer}`;
+    return this.params.scoring === DEFAULTS.scoring ? base : `${base}:${this.params.scoring}`;
   }
   get isFitted(): boolean {
     return this.state_ !== undefined;
@@ -404,6 +406,18 @@ export class LatentDefender implements Detector {
     const { data } = this.features(x);
     if (this.params.scoring === 'likelihood') return Float32Array.from(hddaLogLikBatch(st.hdda, data, classOf), (v) => -v);
     return Float32Array.from(latentScores(hddaLogLikAll(st.hdda, data), this.numClasses, classOf, this.params.scoring, st.components));
+  }
+
+  /**
+   * log p(φ(x) | class) under the fitted HDDA density of `classes[i]` for each row: the raw score
+   * the CLI prints, whatever the `scoring`. Inputs are not disposed.
+   */
+  logLikelihood(x: tf.Tensor4D, classes: ArrayLike<number>): Float32Array {
+    const st = this.state_;
+    assertFitted(st, 'LatentDefender');
+    checkImages(x, this.victim.inputShape, 'LatentDefender.logLikelihood');
+    assert(classes.length === x.shape[0], () => `LatentDefender.logLikelihood: expected ${x.shape[0]} labels, got ${classes.length}`, ShapeError);
+    return Float32Array.from(hddaLogLikBatch(st.hdda, this.features(x).data, classes));
   }
 
   async score(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<Float32Array> {

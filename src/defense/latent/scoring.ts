@@ -1,5 +1,5 @@
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
-import { empiricalPValue } from '../types.js';
+import { tailPValue } from '../types.js';
 
 /**
  * How a latent defender turns the class log-likelihoods ℓ_k = log p(φ | k) of a feature φ into a
@@ -13,7 +13,7 @@ import { empiricalPValue } from '../types.js';
  *   likely (or more) under another class, i.e. between classes, where minimal-perturbation attacks
  *   (C&W κ = 0, DeepFool) land; it misses features far from every class (large-ε FGSM).
  * - `'combined'`: flag when either is atypical. s = max(−log p_lik, −log p_ratio), where p_lik and
- *   p_ratio are the empirical p-values ({@link empiricalPValue}) of the likelihood and ratio scores
+ *   p_ratio are the empirical p-values ({@link empiricalPValue}, extended past the largest clean score by {@link tailPValue}) of the likelihood and ratio scores
  *   among the clean training scores of class ŷ (for the training images themselves, in-sample).
  *
  * All three use densities of legitimate data only; nothing adversarial is fitted.
@@ -71,7 +71,8 @@ export function baseScores(logLik: ArrayLike<number>, numClasses: number, classO
 
 /**
  * `'combined'` scores: max(−log p_lik, −log p_ratio) with the p-values of the rows' likelihood and
- * ratio scores among `components.{likelihood,ratio}[classOf[s]]`. Returns float64 [n], each ≥ 0.
+ * ratio scores among `components.{likelihood,ratio}[classOf[s]]` (`tailPValue`: beyond the largest
+ * clean score the p-value keeps falling, so far-out samples stay ordered). Returns float64 [n], each ≥ 0.
  */
 export function combinedScores(logLik: ArrayLike<number>, numClasses: number, classOf: ArrayLike<number>, components: ScoreComponents): Float64Array {
   assert(
@@ -83,7 +84,7 @@ export function combinedScores(logLik: ArrayLike<number>, numClasses: number, cl
   const b = baseScores(logLik, numClasses, classOf, 'ratio');
   return Float64Array.from(a, (v, s) => {
     const c = classOf[s];
-    return Math.max(-Math.log(empiricalPValue(components.likelihood[c], v)), -Math.log(empiricalPValue(components.ratio[c], b[s])));
+    return Math.max(-Math.log(tailPValue(components.likelihood[c], v)), -Math.log(tailPValue(components.ratio[c], b[s])));
   });
 }
 

@@ -42,8 +42,8 @@ function predicted(x: tf.Tensor4D): Int32Array {
 }
 
 describe('LatentDefender scoring option', () => {
-  test("default is 'likelihood'; unknown scorings are rejected", () => {
-    expect(new LatentDefender(victim).params.scoring).toBe('likelihood');
+  test("default is 'combined'; unknown scorings are rejected", () => {
+    expect(new LatentDefender(victim).params.scoring).toBe('combined');
     expect(() => new LatentDefender(victim, { scoring: 'max' as never })).toThrow(/'scoring' must be one of likelihood, ratio, combined, got 'max'/);
   });
 

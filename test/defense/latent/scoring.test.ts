@@ -42,8 +42,12 @@ describe('latent scorings', () => {
     // ratio −0.6867 → 1 of 4 ≥ it → p = 2/5 = 0.4; combined = max(−log 0.6, −log 0.4) = −log 0.4
     const got = combinedScores(LL, 3, [0, 0], components);
     expect(got[0]).toBeCloseTo(-Math.log(0.4), 12);
-    // row 1 under class 0: likelihood 5 → none ≥ → p = 1/5; ratio −(−5 − log(e^−1 + e^−1)) = 4 + log 2 = 4.693 → p = 1/5
-    expect(got[1]).toBeCloseTo(-Math.log(0.2), 12);
+    // row 1 under class 0: both scores lie past every training score, so the exponential tail applies
+    // (tailPValue: top 1 % → m = 1 score, β = its excess over the next one, p = e^{−(s − max)/β}/(n + 1)):
+    // likelihood 5: β = 4 − 2 = 2 → −log p = 0.5 + log 5;
+    // ratio −(−5 − log(e^−1 + e^−1)) = 4 + log 2: β = −0.5 − (−0.9) = 0.4 → −log p = (4 + log 2 + 0.5)/0.4 + log 5
+    const ratioExcess = (4 + Math.log(2) + 0.5) / 0.4 + Math.log(5);
+    expect(got[1]).toBeCloseTo(Math.max(0.5 + Math.log(5), ratioExcess), 5);
     expect(Array.from(latentScores(LL, 3, [0, 0], 'combined', components))).toEqual(Array.from(got));
   });
 
