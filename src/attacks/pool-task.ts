@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Classifier } from '../models/classifier.js';
-import { loadClassifier } from '../models/io.js';
+import { loadModelOnly } from '../models/io.js';
 import { makeAttack } from './registry.js';
 
 /** One batch to attack. */
@@ -38,7 +38,7 @@ const models = new Map<string, Promise<Classifier>>();
 export async function attackBatchTask(p: AttackBatchPayload): Promise<AttackBatchResult> {
   let m = models.get(p.modelDir);
   if (!m) {
-    m = loadClassifier(p.modelDir).then((r) => new Classifier(r.model));
+    m = loadModelOnly(p.modelDir).then((model) => new Classifier(model));
     models.set(p.modelDir, m);
   }
   const model = await m;

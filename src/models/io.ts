@@ -174,6 +174,19 @@ export async function saveClassifier(dir: string, model: tf.LayersModel, metrics
  * by the caller: `model.dispose()`) and the parsed `metrics.json` (required). Throws `ManifestError` naming the
  * file when the folder, `model.json`, the weights or `metrics.json` is missing or malformed.
  */
+/**
+ * Loads only the model of a folder holding `model.json` + weights (a `pcl train` folder or a
+ * detector bundle's `victim/` copy); `metrics.json` is not needed. Throws `ManifestError` naming the file.
+ */
+export async function loadModelOnly(dir: string): Promise<tf.LayersModel> {
+  try {
+    return await tf.loadLayersModel(fileSystemHandler(path.join(dir, MODEL_JSON)));
+  } catch (e) {
+    if (e instanceof ManifestError) throw e;
+    throw new ManifestError(`${path.join(dir, MODEL_JSON)}: cannot build the model (${(e as Error).message})`);
+  }
+}
+
 export async function loadClassifier(dir: string): Promise<{ model: tf.LayersModel; metrics: ClassifierMetrics }> {
   let st;
   try {
@@ -190,12 +203,5 @@ export async function loadClassifier(dir: string): Promise<{ model: tf.LayersMod
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ManifestError(missing ? `${mfile}: no such file` : `${mfile}: not valid JSON (${(e as Error).message})`);
   }
-  let model: tf.LayersModel;
-  try {
-    model = await tf.loadLayersModel(fileSystemHandler(path.join(dir, MODEL_JSON)));
-  } catch (e) {
-    if (e instanceof ManifestError) throw e;
-    throw new ManifestError(`${path.join(dir, MODEL_JSON)}: cannot build the model (${(e as Error).message})`);
-  }
-  return { model, metrics };
+  return { model: await loadModelOnly(dir), metrics };
 }

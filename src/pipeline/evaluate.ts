@@ -413,9 +413,13 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       }
       const adv = concatSets(g.sets);
       const rows: DetectorResult[] = [];
-      if (main) rows.push(singleDetector('PCL latent', main, clean, adv, sp));
+      const mainName = latent.length > 1 ? `PCL latent (${main.label.replace(/^latent:/, '')})` : 'PCL latent';
+      if (main) rows.push(singleDetector(mainName, main, clean, adv, sp));
+      if (latent.length > 1) {
+        rows.push(orRule(`PCL latents OR (${latent.map((d) => d.label.replace(/^latent:/, '')).join(' + ')})`, latent, clean, adv, sp));
+      }
       if (input) rows.push(singleDetector('PCL input', input, clean, adv, sp));
-      if (det.defenders.length > 1) rows.push(orRule(input ? 'PCL latent OR input' : 'PCL latents OR', det.defenders, clean, adv, sp));
+      if (det.defenders.length > 1 && input) rows.push(orRule('PCL latent OR input', det.defenders, clean, adv, sp));
       if (det.defenders.length > 1 && fusion) {
         rows.push(fusedRule('PCL calibrated fusion', det.defenders, clean, adv, { threshold: calibratedFusionThreshold(fusion, sp), sp }));
       }
