@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ArgumentError, DataFormatError } from '../../errors.js';
+import { ArgumentError } from '../../errors.js';
+import { MODEL_JSON, MODEL_WEIGHTS, fileSystemHandler, loadModelOnly } from '../../models/io.js';
 
 /**
  * L2 normalisation over every non-batch axis: y = x / max(‖x‖₂, 1e-6).
@@ -149,37 +149,11 @@ export function rescaleAfterCheckpoint(r: Replica, scale: number): boolean {
  * tfjs-node, or {@link loadModelCopy}). Returns the files written, relative to `dir`.
  */
 export async function saveModelCopy(model: tf.LayersModel, dir: string): Promise<string[]> {
-  await fs.mkdir(dir, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (art) => {
-      const data = art.weightData instanceof ArrayBuffer ? art.weightData : tf.io.concatenateArrayBuffers(art.weightData as ArrayBuffer[]);
-      await fs.writeFile(path.join(dir, 'weights.bin'), new Uint8Array(data));
-      const json = {
-        modelTopology: art.modelTopology,
-        format: art.format ?? 'layers-model',
-        generatedBy: art.generatedBy,
-        convertedBy: art.convertedBy ?? null,
-        weightsManifest: [{ paths: ['weights.bin'], weights: art.weightSpecs }],
-      };
-      await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return ['model.json', 'weights.bin'];
+  await model.save(fileSystemHandler(path.join(dir, MODEL_JSON)));
+  return [MODEL_JSON, MODEL_WEIGHTS];
 }
 
 /** Loads a model written by {@link saveModelCopy} (single weights file). Caller owns the model. */
 export async function loadModelCopy(dir: string): Promise<tf.LayersModel> {
-  const mpath = path.join(dir, 'model.json');
-  let json: tf.io.ModelJSON;
-  try {
-    json = JSON.parse(await fs.readFile(mpath, 'utf8'));
-  } catch (e) {
-    throw new DataFormatError(`${mpath}: cannot read a tfjs model.json (${(e as Error).message})`);
-  }
-  const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const bufs = await Promise.all(json.weightsManifest.flatMap((g) => g.paths).map((p) => fs.readFile(path.join(dir, p))));
-  const all = Buffer.concat(bufs);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));
+  return loadModelOnly(dir);
 }
