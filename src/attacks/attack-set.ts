@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../engine/backend.js';
 import { WorkerPool } from '../engine/pool.js';
 import { Rng } from '../util/rng.js';
+import { concatField } from '../util/typed.js';
 import { ArgumentError, DataFormatError, ShapeError } from '../errors.js';
 import { writeDirAtomic } from '../defense/persistence.js';
 import { loadDataset, disposeDataset } from '../data/index.js';
@@ -246,16 +247,9 @@ export async function runInPool(
   } finally {
     await pool.close();
   }
-  const cat = <T extends Float32Array | Int32Array | Uint8Array>(get: (r: AttackBatchResult) => T | undefined, Ctor: new (k: number) => T): T | undefined => {
-    if (get(parts[0]) === undefined) return undefined;
-    const out = new Ctor(parts.reduce((a, r) => a + get(r)!.length, 0));
-    let o = 0;
-    for (const r of parts) {
-      out.set(get(r)! as any, o);
-      o += get(r)!.length;
-    }
-    return out;
-  };
+  const cat = <T extends Float32Array | Int32Array | Uint8Array>(get: (r: AttackBatchResult) => T | undefined, Ctor: new (k: number) => T) =>
+    concatField(parts, get, Ctor);
+
   return {
     adversarial: tf.tensor4d(cat((r) => r.adversarial, Float32Array)!, [n, h, w, c]),
     success: cat((r) => r.success, Uint8Array)!,

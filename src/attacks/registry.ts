@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert } from '../errors.js';
 import { Rng } from '../util/rng.js';
+import { concatField } from '../util/typed.js';
 import { BIM, type BimParams } from './bim.js';
 import { CarliniWagnerL2, type CarliniWagnerL2Params } from './carlini-wagner-l2.js';
 import { checkInt, labelsToArray } from './common.js';
@@ -106,16 +107,9 @@ export async function runAttack(attack: Attack, model: AttackModel, x: tf.Tensor
 }
 
 function concatResults(parts: AttackResult[], shape: number[]): AttackResult {
-  const cat = <T extends Float32Array | Int32Array | Uint8Array>(get: (r: AttackResult) => T | undefined, Ctor: new (n: number) => T): T | undefined => {
-    if (parts.length === 0 || get(parts[0]) === undefined) return undefined;
-    const out = new Ctor(parts.reduce((a, r) => a + get(r)!.length, 0));
-    let o = 0;
-    for (const r of parts) {
-      out.set(get(r)! as any, o);
-      o += get(r)!.length;
-    }
-    return out;
-  };
+  const cat = <T extends Float32Array | Int32Array | Uint8Array>(get: (r: AttackResult) => T | undefined, Ctor: new (n: number) => T) =>
+    concatField(parts, get, Ctor);
+
   const adversarial =
     parts.length === 0
       ? (tf.zeros([0, shape[1], shape[2], shape[3]]) as tf.Tensor4D)

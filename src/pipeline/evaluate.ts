@@ -30,6 +30,7 @@ import {
   type SpPoint,
 } from '../eval/roc.js';
 import { progressBar, info } from '../util/progress.js';
+import { concatTyped } from '../util/typed.js';
 
 /** One attack configuration of an evaluation; several may share a table row (`group`). */
 export interface AttackPlan {
@@ -221,23 +222,12 @@ async function scoreSet(det: PCLDetector, extra: Detector[], x: tf.Tensor4D, yTr
   return { yPred: s.yPred, yTrue, scores };
 }
 
-/** Concatenates typed arrays of one kind. */
-function concat<T extends Int32Array | Float32Array>(parts: T[], make: (n: number) => T): T {
-  const out = make(parts.reduce((a, b) => a + b.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 function concatSets(sets: ScoredSet[]): ScoredSet {
   const scores: Record<string, Float32Array> = {};
   for (const key of Object.keys(sets[0]?.scores ?? {})) {
-    scores[key] = concat(sets.map((s) => s.scores[key]), (n) => new Float32Array(n));
+    scores[key] = concatTyped(sets.map((s) => s.scores[key]), Float32Array);
   }
-  const ints = (f: (s: ScoredSet) => Int32Array) => concat(sets.map(f), (n) => new Int32Array(n));
+  const ints = (f: (s: ScoredSet) => Int32Array) => concatTyped(sets.map(f), Int32Array);
   return { yPred: ints((s) => s.yPred), yTrue: ints((s) => s.yTrue), scores };
 }
 

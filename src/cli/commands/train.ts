@@ -1,31 +1,8 @@
 import { Command, Option } from 'commander';
 import { ArgumentError } from '../../errors.js';
+import { nonNegativeInt, positiveInt, positiveNumber } from '../args.js';
 import { ARCHS, type Arch } from '../../models/zoo.js';
 import { TRAIN_DEFAULTS, trainVictim, type Augmentation, type LrSchedule } from '../../models/train.js';
-
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`${name}: expected a positive integer, got '${v}'`);
-    return n;
-  };
-}
-
-function positiveNumber(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new ArgumentError(`${name}: expected a positive number, got '${v}'`);
-    return n;
-  };
-}
-
-function nonNegativeInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new ArgumentError(`${name}: expected a non-negative integer, got '${v}'`);
-    return n;
-  };
-}
 
 /** Parses `--augment none|flip|crop[:P]|flip,crop[:P]`. */
 export function parseAugment(v: string): Augmentation {
