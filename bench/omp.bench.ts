@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';
+import { withFloat32View } from '../src/engine/host-view.js';
 import { loadDataset } from '../src/data/index.js';
 import { InputDefender, reconstructImages, reconstructPatches } from '../src/defense/input/input-defender.js';
 import { correlations, gramMatrix, ompGram, reconstructSignals } from '../src/defense/input/omp.js';
@@ -145,9 +146,8 @@ async function main(): Promise<void> {
   });
   const tA2 = timeIt(2, () => {
     const c = tf.tidy(() => tf.matMul(patchT, dictT, false, true));
-    const dtx = c.dataSync() as Float32Array;
+    codesA = withFloat32View(c, (dtx) => ompGram(gram, nAtoms, dtx, { nNonzero: k }));
     c.dispose();
-    codesA = ompGram(gram, nAtoms, dtx, { nNonzero: k });
   });
   // B. everything in plain JS loops
   const tB = timeIt(1, () => {

@@ -130,7 +130,7 @@ export function lassoCdGram(
       const o = j * nAtoms;
       for (let i = 0; i < nAtoms; i++) corr[i] -= d * gram[o + i];
     }
-    return d < 0 ? -d : d;
+    return Math.abs(d);
   };
   while (iter < maxIter) {
     let maxD = 0;
@@ -243,7 +243,7 @@ export function learnDictionary(
         for (let i = 0; i < nnz; i++) {
           const od = nzIdx[i] * d;
           const g = nzVal[i];
-          l1 += g < 0 ? -g : g;
+          l1 += Math.abs(g);
           for (let f = 0; f < d; f++) acc[f] += g * D[od + f];
         }
         let r2 = 0;

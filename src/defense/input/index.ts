@@ -13,4 +13,5 @@ export { lassoLarsGram, larsWorkspace, type LarsWorkspace } from './lars.js';
 export { omp, ompGram, gramMatrix, correlations, reconstructSignals, type SparseCodes, type OmpOptions } from './omp.js';
 export { patchGrid, defaultPatchSize, extractGridPatches, assembleGridPatches, samplePatches, type PatchGrid } from './patches.js';
 export { psnr, psnrFromMse, MIN_MSE } from './psnr.js';
-export { reconstructPatchesTask, type PatchCodingTask } from './omp-task.js';
+export { reconstructShardTask, type ShardCodingTask } from './omp-task.js';
+export { reconstructByClass } from './sparse-coding.js';

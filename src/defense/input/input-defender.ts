@@ -9,9 +9,9 @@ import { thresholdFromScores, type Detector, type FitOptions } from '../types.js
 import { DICTIONARY_LEARNING_DEFAULTS, validateDictionaryParams, type DictionaryLearningParams } from './dictionary-learning.js';
 import { learnDictionaryTask, type DictionaryTask, type DictionaryTaskResult } from './dictionary-task.js';
 import { gramMatrix } from './omp.js';
-import type { PatchCodingTask } from './omp-task.js';
-import { reconstructPatches } from './sparse-coding.js';
-import { assembleGridPatches, defaultPatchSize, extractGridPatches, patchGrid, samplePatches, type PatchGrid } from './patches.js';
+import type { ShardCodingTask } from './omp-task.js';
+import { reconstructByClass, reconstructImages, reconstructPatches } from './sparse-coding.js';
+import { defaultPatchSize, patchGrid, samplePatches, type PatchGrid } from './patches.js';
 import { psnr } from './psnr.js';
 
 /** Hyperparameters of {@link InputDefender}. */
@@ -310,55 +310,41 @@ export class InputDefender implements Detector {
     return ps;
   }
 
-  /** Reconstructions [n, h, w, c] (flat) of `images` from the dictionaries of `classes`. */
+  /**
+   * Reconstructions [n, h, w, c] (flat) of `images` from the dictionaries of `classes`: here, or
+   * with the images split into one contiguous shard per scoring worker (each worker codes its shard
+   * class by class, exactly as here, so the results are identical).
+   */
   private async reconstructArrays(state: InputState, images: Float32Array, n: number, classes: ArrayLike<number>): Promise<Float32Array> {
     const { grid, numClasses } = state;
-    const size = grid.h * grid.w * grid.c;
-    const out = new Float32Array(n * size);
-    const byClass: number[][] = Array.from({ length: numClasses }, () => []);
     for (let s = 0; s < n; s++) {
       const k = classes[s];
       assert(Number.isInteger(k) && k >= 0 && k < numClasses, () => `InputDefender: predicted class ${k} at row ${s} is outside [0, ${numClasses})`, ArgumentError);
-      byClass[k].push(s);
     }
     const bs = this.params.scoreBatchSize;
-    for (let k = 0; k < numClasses; k++) {
-      const idx = byClass[k];
-      if (idx.length === 0) continue;
-      const dictT = tf.tensor2d(state.dicts[k], [this.params.nAtoms, grid.dim]);
-      try {
-        for (let b0 = 0; b0 < idx.length; b0 += bs) {
-          const m = Math.min(bs, idx.length - b0);
-          const batch = new Float32Array(m * size);
-          for (let i = 0; i < m; i++) batch.set(images.subarray(idx[b0 + i] * size, (idx[b0 + i] + 1) * size), i * size);
-          const rec = await this.rebuild(batch, m, state, k, dictT);
-          for (let i = 0; i < m; i++) out.set(rec.subarray(i * size, (i + 1) * size), idx[b0 + i] * size);
-        }
-      } finally {
-        dictT.dispose();
-      }
-    }
-    return out;
-  }
-
-  /** Reconstructions of `m` images of class `k`: here, or split over the scoring workers. */
-  private async rebuild(batch: Float32Array, m: number, state: InputState, k: number, dictT: tf.Tensor2D): Promise<Float32Array> {
-    const { grid } = state;
-    const workers = this.params.scoreWorkers;
-    const nP = m * grid.patchesPerImage;
-    if (workers <= 1 || nP < MIN_PARALLEL_PATCHES) return reconstructImages(batch, m, grid, state.dicts[k], dictT, state.grams[k], this.params.nNonzero);
-    const { patches, means } = extractGridPatches(batch, m, grid);
-    this.scorePool_ ??= new WorkerPool({ size: workers });
-    const per = Math.ceil(nP / workers);
-    const tasks: PatchCodingTask[] = [];
-    for (let a = 0; a < nP; a += per) {
-      const b = Math.min(nP, a + per);
-      tasks.push({ patches: patches.slice(a * grid.dim, b * grid.dim), dim: grid.dim, dict: state.dicts[k], nAtoms: this.params.nAtoms, nNonzero: this.params.nNonzero });
+    const workers = Math.min(this.params.scoreWorkers, Math.floor((n * grid.patchesPerImage) / MIN_PARALLEL_PATCHES));
+    if (workers <= 1) return reconstructByClass(images, n, grid, state.dicts, state.grams, classes, this.params.nNonzero, bs);
+    this.scorePool_ ??= new WorkerPool({ size: this.params.scoreWorkers });
+    const size = grid.h * grid.w * grid.c;
+    const per = Math.ceil(n / workers);
+    const tasks: ShardCodingTask[] = [];
+    for (let a = 0; a < n; a += per) {
+      const b = Math.min(n, a + per);
+      tasks.push({
+        images: images.slice(a * size, b * size),
+        n: b - a,
+        grid,
+        classes: Int32Array.from({ length: b - a }, (_, i) => classes[a + i]),
+        dicts: state.dicts,
+        nNonzero: this.params.nNonzero,
+        batchSize: bs,
+      });
     }
     const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-    const parts = await this.scorePool_.map<PatchCodingTask, Float32Array>(new URL(`./omp-task.${ext}`, import.meta.url).href, 'reconstructPatchesTask', tasks);
-    parts.forEach((r, i) => patches.set(r, i * per * grid.dim));
-    return assembleGridPatches(patches, means, m, grid);
+    const parts = await this.scorePool_.map<ShardCodingTask, Float32Array>(new URL(`./omp-task.${ext}`, import.meta.url).href, 'reconstructShardTask', tasks);
+    const out = new Float32Array(n * size);
+    parts.forEach((r, i) => out.set(r, i * per * size));
+    return out;
   }
 
   private async classesFor(x: tf.Tensor4D, yPred: tf.Tensor1D | undefined, who: string): Promise<Int32Array> {
@@ -493,26 +479,6 @@ export class InputDefender implements Detector {
   }
 }
 
-/**
- * Sparse-codes and rebuilds `n` images `[n, h, w, c]` (flat) with one dictionary: grid patches,
- * per-channel centring, Batch-OMP with `nNonzero` atoms ({@link reconstructPatches}), means added
- * back. `dictT` is the dictionary `[nAtoms, dim]` as a tensor (not disposed).
- * @returns the reconstructions `[n, h, w, c]` (flat).
- */
-export async function reconstructImages(
-  images: Float32Array,
-  n: number,
-  grid: PatchGrid,
-  dict: Float32Array,
-  dictT: tf.Tensor2D,
-  gram: Float64Array,
-  nNonzero: number,
-): Promise<Float32Array> {
-  const { patches, means } = extractGridPatches(images, n, grid);
-  await reconstructPatches(patches, grid.dim, dict, dictT, gram, nNonzero);
-  return assembleGridPatches(patches, means, n, grid);
-}
-
-export { reconstructPatches };
+export { reconstructImages, reconstructPatches };
 
 registerDetector(InputDefender.detectorName, (dir, ctx) => InputDefender.load(dir, ctx));

@@ -88,7 +88,7 @@ export function lassoLarsGram(
   for (let j = 0; j < K; j++) {
     const cj = c[j];
     corr[j] = cj;
-    const ab = cj < 0 ? -cj : cj;
+    const ab = Math.abs(cj); // branch-free: a sign branch mispredicts on random signs
     if (ab > C) {
       C = ab;
       best = j;

@@ -3,7 +3,9 @@
  * Kept apart from `input-defender.ts` so a worker thread can load it alone (see `omp-task.ts`).
  */
 import * as tf from '@tensorflow/tfjs';
+import { withFloat32View } from '../../engine/host-view.js';
 import { ompGram, reconstructSignals } from './omp.js';
+import { assembleGridPatches, extractGridPatches, type PatchGrid } from './patches.js';
 
 /** Patches per tfjs matMul in {@link reconstructPatches}: keeps D·x chunks cache-sized. */
 const CODE_CHUNK = 4096;
@@ -41,17 +43,85 @@ export async function reconstructPatches(
   const buf = new Float32Array(Math.min(CODE_CHUNK, Math.max(1, nLive)) * dim);
   for (let c0 = 0; c0 < nLive; c0 += CODE_CHUNK) {
     const m = Math.min(CODE_CHUNK, nLive - c0);
-    for (let i = 0; i < m; i++) buf.set(patches.subarray(live[c0 + i] * dim, (live[c0 + i] + 1) * dim), i * dim);
+    for (let i = 0; i < m; i++) {
+      const src = live[c0 + i] * dim;
+      const dst = i * dim;
+      for (let f = 0; f < dim; f++) buf[dst + f] = patches[src + f];
+    }
     const corr = tf.tidy(() => tf.matMul(tf.tensor2d(buf.subarray(0, m * dim), [m, dim]), dictT, false, true));
-    let dtx: Float32Array;
+    let rec: Float32Array;
     try {
-      dtx = (await corr.data()) as Float32Array;
+      // the correlations are read in place (no copy) and consumed at once by the pursuit
+      rec = reconstructSignals(dict, dim, withFloat32View(corr, (dtx) => ompGram(gram, nAtoms, dtx, { nNonzero })), buf.subarray(0, m * dim));
     } finally {
       corr.dispose();
     }
-    const rec = reconstructSignals(dict, dim, ompGram(gram, nAtoms, dtx, { nNonzero }), buf.subarray(0, m * dim));
-    for (let i = 0; i < m; i++) patches.set(rec.subarray(i * dim, (i + 1) * dim), live[c0 + i] * dim);
+    for (let i = 0; i < m; i++) {
+      const dst = live[c0 + i] * dim;
+      const src = i * dim;
+      for (let f = 0; f < dim; f++) patches[dst + f] = rec[src + f];
+    }
   }
   return patches;
 }
 
+
+/**
+ * Sparse-codes and rebuilds `n` images `[n, h, w, c]` (flat) with one dictionary: grid patches,
+ * per-channel centring, Batch-OMP with `nNonzero` atoms ({@link reconstructPatches}), means added
+ * back. `dictT` is the dictionary `[nAtoms, dim]` as a tensor (not disposed).
+ * @returns the reconstructions `[n, h, w, c]` (flat).
+ */
+export async function reconstructImages(
+  images: Float32Array,
+  n: number,
+  grid: PatchGrid,
+  dict: Float32Array,
+  dictT: tf.Tensor2D,
+  gram: Float64Array,
+  nNonzero: number,
+): Promise<Float32Array> {
+  const { patches, means } = extractGridPatches(images, n, grid);
+  await reconstructPatches(patches, grid.dim, dict, dictT, gram, nNonzero);
+  return assembleGridPatches(patches, means, n, grid);
+}
+
+/**
+ * Rebuilds each image `[n, h, w, c]` (flat) from the dictionary of its class `classes[i]`
+ * (`dicts[k]` atom-major `[nAtoms, dim]`, `grams[k]` its Gram matrix), `batchSize` images of a class
+ * per {@link reconstructImages} call. Classes must be valid indices into `dicts` (checked by the caller).
+ * @returns the reconstructions `[n, h, w, c]` (flat).
+ */
+export async function reconstructByClass(
+  images: Float32Array,
+  n: number,
+  grid: PatchGrid,
+  dicts: readonly Float32Array[],
+  grams: readonly Float64Array[],
+  classes: ArrayLike<number>,
+  nNonzero: number,
+  batchSize: number,
+): Promise<Float32Array> {
+  const size = grid.h * grid.w * grid.c;
+  const out = new Float32Array(n * size);
+  const byClass: number[][] = Array.from({ length: dicts.length }, () => []);
+  for (let s = 0; s < n; s++) byClass[classes[s]].push(s);
+  for (let k = 0; k < dicts.length; k++) {
+    const idx = byClass[k];
+    if (idx.length === 0) continue;
+    const nAtoms = dicts[k].length / grid.dim;
+    const dictT = tf.tensor2d(dicts[k], [nAtoms, grid.dim]);
+    try {
+      for (let b0 = 0; b0 < idx.length; b0 += batchSize) {
+        const m = Math.min(batchSize, idx.length - b0);
+        const batch = new Float32Array(m * size);
+        for (let i = 0; i < m; i++) batch.set(images.subarray(idx[b0 + i] * size, (idx[b0 + i] + 1) * size), i * size);
+        const rec = await reconstructImages(batch, m, grid, dicts[k], dictT, grams[k], nNonzero);
+        for (let i = 0; i < m; i++) out.set(rec.subarray(i * size, (i + 1) * size), idx[b0 + i] * size);
+      }
+    } finally {
+      dictT.dispose();
+    }
+  }
+  return out;
+}
