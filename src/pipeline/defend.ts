@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { loadDataset, disposeDataset } from '../data/index.js';
 import { PCLDetector, type FusionRule } from '../defense/pcl.js';
+import type { LatentScoring } from '../defense/latent/scoring.js';
 import { initEngine } from '../engine/backend.js';
 import { Classifier } from '../models/classifier.js';
 import { loadClassifier } from '../models/io.js';
@@ -24,8 +25,8 @@ export interface DefendOptions {
   seed?: number;
   /** Fit on a seeded random subset of the training split (default: all of it). */
   limit?: number;
-  /** Latent score rule (default: the LatentDefender default, 'combined'). */
-  latentScoring?: 'likelihood' | 'ratio' | 'combined';
+  /** Latent score rule (default: the LatentDefender default, 'combined-disagreement'). */
+  latentScoring?: LatentScoring;
   /** Latent fine-tuning epochs (default: the LatentDefender default). */
   latentEpochs?: number;
   /** Random training patches per class for the dictionaries (default: the InputDefender default). */

@@ -63,7 +63,7 @@ function planFor(dataset: string, quick: boolean): Plan {
     const train = { batchSize: 64, lr: 1e-3, lrSchedule: 'cosine' as const, augment: { flip: true } };
     return quick
       ? { arch: 'cifar-cnn', width: CIFAR_REPRO_WIDTH, epochs: 1, train, fitLimit: 10000, latentEpochs: 1, patchesPerClass: 20000, n: 200 }
-      : { arch: 'cifar-cnn', width: CIFAR_REPRO_WIDTH, epochs: 4, train, fitLimit: 20000, latentEpochs: 1, inputCodes: 'omp', n: 1000 };
+      : { arch: 'cifar-cnn', width: CIFAR_REPRO_WIDTH, epochs: 4, train, fitLimit: 20000, latentEpochs: 3, inputCodes: 'omp', n: 1000 };
   }
   throw new ArgumentError(`reproduce: --dataset must be mnist, idx:DIR or cifar10:DIR, got '${dataset}'`);
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { LATENT_SCORINGS } from '../../defense/latent/scoring.js';
 import { defendVictim } from '../../pipeline/defend.js';
 import { list, nonNegativeInt, percent, positiveInt } from '../args.js';
 
@@ -16,7 +17,7 @@ export function register(program: Command): void {
     .addOption(new Option('--fusion <rule>', "decision rule: 'or' (the paper) or 'calibrated' (combined false-alarm rate = SP)").choices(['or', 'calibrated']).default('or'))
     .option('--seed <n>', 'seed', nonNegativeInt('--seed'), 0)
     .option('--limit <n>', 'fit on a seeded random subset of N training images', positiveInt('--limit'))
-    .addOption(new Option('--latent-scoring <rule>', "latent score: 'likelihood' (the paper), 'ratio' (class likelihood ratio) or 'combined' (either unusual; default)").choices(['likelihood', 'ratio', 'combined']))
+    .addOption(new Option('--latent-scoring <rule>', "latent score: 'likelihood' (the paper), 'ratio' (class likelihood ratio), 'combined' (either unusual), 'disagreement' (the fine-tuned replica doubts the victim's class) or 'combined-disagreement' (any of the three unusual; default)").choices([...LATENT_SCORINGS]))
     .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica', positiveInt('--latent-epochs'))
     .option('--patches-per-class <n>', 'random training patches per class for dictionary learning', positiveInt('--patches-per-class'))
     .addHelpText('after', '\nPrints a JSON summary (defenders and their per-class thresholds) on stdout.')

@@ -1,5 +1,5 @@
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
-import { tailPValue } from '../types.js';
+import { empiricalPValue } from '../types.js';
 
 /**
  * How a latent defender turns the class log-likelihoods ℓ_k = log p(φ | k) of a feature φ into a
@@ -16,21 +16,74 @@ import { tailPValue } from '../types.js';
  *   p_ratio are the empirical p-values ({@link empiricalPValue}, extended past the largest clean score by {@link tailPValue}) of the likelihood and ratio scores
  *   among the clean training scores of class ŷ (for the training images themselves, in-sample).
  *
- * All three use densities of legitimate data only; nothing adversarial is fitted.
+ * - `'disagreement'`: s = −log p_replica(ŷ | x), the fine-tuned replica's probability of the class
+ *   the *victim* predicted ({@link disagreementScores}). Clean inputs sit well inside a class, where the
+ *   replica (fine-tuned away from the victim) agrees with it; minimal-perturbation examples (C&W,
+ *   DeepFool, JSMA) sit just across the victim's boundary, where the replica often does not follow
+ *   (bench/results/cifar-latent.md: on CIFAR-10 it disagrees on 5 % of clean test images but on 39 / 56 % of
+ *   JSMA / DeepFool examples). Weak on large-ε FGSM (far from every class, both models agree).
+ * - `'combined-disagreement'`: `'combined'` with the disagreement as a third component,
+ *   s = max(−log p_lik, −log p_ratio, −log p_dis) (flag when any of the three is atypical).
+ *
+ * All of them use legitimate data only (the densities, the replica and the p-values); nothing
+ * adversarial is fitted.
  */
-export type LatentScoring = 'likelihood' | 'ratio' | 'combined';
+export type LatentScoring = 'likelihood' | 'ratio' | 'combined' | 'disagreement' | 'combined-disagreement';
 
-export const LATENT_SCORINGS: readonly LatentScoring[] = Object.freeze(['likelihood', 'ratio', 'combined']);
+export const LATENT_SCORINGS: readonly LatentScoring[] = Object.freeze(['likelihood', 'ratio', 'combined', 'disagreement', 'combined-disagreement']);
 
-/** Per-class sorted (ascending) clean training scores of the two components of `'combined'`. */
+/** Whether `scoring` needs per-class training score components (`'combined'`, `'combined-disagreement'`). */
+export function scoringNeedsComponents(scoring: LatentScoring): boolean {
+  return scoring === 'combined' || scoring === 'combined-disagreement';
+}
+
+/** Whether `scoring` reads the replica's class probabilities (`'disagreement'`, `'combined-disagreement'`). */
+export function scoringUsesReplicaOutput(scoring: LatentScoring): boolean {
+  return scoring === 'disagreement' || scoring === 'combined-disagreement';
+}
+
+/**
+ * Per-class sorted (ascending) clean training scores of the components of `'combined'`
+ * (`likelihood`, `ratio`) and `'combined-disagreement'` (also `disagreement`).
+ */
 export interface ScoreComponents {
   likelihood: readonly Float32Array[];
   ratio: readonly Float32Array[];
+  disagreement?: readonly Float32Array[];
 }
 
-function checkInputs(who: string, logLik: ArrayLike<number>, numClasses: number, classOf: ArrayLike<number>): void {
+/**
+ * −log {@link tailPValue}(sortedScores, s), computed in the log domain so that scores far past every
+ * clean score give a large finite value instead of −log 0 = ∞ (the tail's exp underflows once
+ * (s − max)/β exceeds about 745). Equal to `-Math.log(tailPValue(sortedScores, s))` wherever that is finite.
+ */
+export function negLogTailPValue(sortedScores: Float32Array, s: number): number {
+  const n = sortedScores.length;
+  if (n === 0 || s <= sortedScores[n - 1]) return -Math.log(empiricalPValue(sortedScores, s));
+  const m = Math.max(1, Math.min(n - 1, Math.floor(0.01 * n)));
+  const u = sortedScores[n - 1 - m];
+  let excess = 0;
+  for (let i = n - m; i < n; i++) excess += sortedScores[i] - u;
+  const beta = Math.max(excess / m, 1e-12);
+  return (s - sortedScores[n - 1]) / beta + Math.log(n + 1);
+}
+
+/**
+ * `'disagreement'` scores −log p_replica(classOf[s] | x_s) from the replica's log-probabilities
+ * `logProbs` ([n, K] row-major, log-softmax of its output) with `classOf` the class each row is scored
+ * under (the victim's prediction). Returns float64 [n], each ≥ 0 up to rounding.
+ */
+export function disagreementScores(logProbs: ArrayLike<number>, numClasses: number, classOf: ArrayLike<number>): Float64Array {
+  checkInputs('disagreementScores', logProbs, numClasses, classOf, 'logProbs');
+  return Float64Array.from({ length: classOf.length }, (_, s) => {
+    const v = -logProbs[s * numClasses + classOf[s]];
+    return Number.isNaN(v) ? Infinity : v;
+  });
+}
+
+function checkInputs(who: string, logLik: ArrayLike<number>, numClasses: number, classOf: ArrayLike<number>, name = 'logLik'): void {
   const n = classOf.length;
-  assert(logLik.length === n * numClasses, () => `${who}: logLik has ${logLik.length} values, expected n·K = ${n}·${numClasses}`, ShapeError);
+  assert(logLik.length === n * numClasses, () => `${who}: ${name} has ${logLik.length} values, expected n·K = ${n}·${numClasses}`, ShapeError);
   for (let s = 0; s < n; s++) {
     const c = classOf[s];
     if (!(Number.isInteger(c) && c >= 0 && c < numClasses)) throw new ArgumentError(`${who}: class ${c} of row ${s} is outside [0, ${numClasses})`);
@@ -72,32 +125,59 @@ export function baseScores(logLik: ArrayLike<number>, numClasses: number, classO
 /**
  * `'combined'` scores: max(−log p_lik, −log p_ratio) with the p-values of the rows' likelihood and
  * ratio scores among `components.{likelihood,ratio}[classOf[s]]` (`tailPValue`: beyond the largest
- * clean score the p-value keeps falling, so far-out samples stay ordered). Returns float64 [n], each ≥ 0.
+ * clean score the p-value keeps falling, so far-out samples stay ordered; computed as
+ * {@link negLogTailPValue}, so always finite). When `components.disagreement` is given, the
+ * `'combined-disagreement'` score: the disagreement p-value among `components.disagreement[classOf[s]]`
+ * joins the max, and `logProbs` (the replica's log-probabilities, [n, K]) is required.
+ * Returns float64 [n], each ≥ 0.
  */
-export function combinedScores(logLik: ArrayLike<number>, numClasses: number, classOf: ArrayLike<number>, components: ScoreComponents): Float64Array {
+export function combinedScores(
+  logLik: ArrayLike<number>,
+  numClasses: number,
+  classOf: ArrayLike<number>,
+  components: ScoreComponents,
+  logProbs?: ArrayLike<number>,
+): Float64Array {
+  const dis = components.disagreement;
   assert(
-    components.likelihood.length === numClasses && components.ratio.length === numClasses,
-    () => `combinedScores: components need ${numClasses} classes each, got ${components.likelihood.length} and ${components.ratio.length}`,
+    components.likelihood.length === numClasses && components.ratio.length === numClasses && (dis === undefined || dis.length === numClasses),
+    () =>
+      `combinedScores: components need ${numClasses} classes each, got ${components.likelihood.length} and ${components.ratio.length}` +
+      (dis ? ` and ${dis.length}` : ''),
     ShapeError,
   );
+  if (dis && logProbs === undefined) throw new ArgumentError('combinedScores: the disagreement component needs the replica log-probabilities');
   const a = baseScores(logLik, numClasses, classOf, 'likelihood');
   const b = baseScores(logLik, numClasses, classOf, 'ratio');
+  const d = dis ? disagreementScores(logProbs!, numClasses, classOf) : undefined;
   return Float64Array.from(a, (v, s) => {
     const c = classOf[s];
-    return Math.max(-Math.log(tailPValue(components.likelihood[c], v)), -Math.log(tailPValue(components.ratio[c], b[s])));
+    const m = Math.max(negLogTailPValue(components.likelihood[c], v), negLogTailPValue(components.ratio[c], b[s]));
+    return d ? Math.max(m, negLogTailPValue(dis![c], d[s])) : m;
   });
 }
 
-/** Scores of any {@link LatentScoring}; `'combined'` needs `components`. Returns float64 [n]. */
+/**
+ * Scores of any {@link LatentScoring}. `'combined'` and `'combined-disagreement'` need `components`
+ * (the latter with `components.disagreement`); `'disagreement'` and `'combined-disagreement'` need
+ * `logProbs`, the replica's log-probabilities [n, K]. Returns float64 [n].
+ */
 export function latentScores(
   logLik: ArrayLike<number>,
   numClasses: number,
   classOf: ArrayLike<number>,
   scoring: LatentScoring,
   components?: ScoreComponents,
+  logProbs?: ArrayLike<number>,
 ): Float64Array {
   assert(LATENT_SCORINGS.includes(scoring), () => `latentScores: 'scoring' must be one of ${LATENT_SCORINGS.join(', ')}, got '${String(scoring)}'`);
-  if (scoring !== 'combined') return baseScores(logLik, numClasses, classOf, scoring);
-  if (!components) throw new ArgumentError("latentScores: scoring 'combined' needs the training score components");
-  return combinedScores(logLik, numClasses, classOf, components);
+  if (scoring === 'likelihood' || scoring === 'ratio') return baseScores(logLik, numClasses, classOf, scoring);
+  if (scoringUsesReplicaOutput(scoring) && logProbs === undefined) {
+    throw new ArgumentError(`latentScores: scoring '${scoring}' needs the replica's log-probabilities`);
+  }
+  if (scoring === 'disagreement') return disagreementScores(logProbs!, numClasses, classOf);
+  if (!components) throw new ArgumentError(`latentScores: scoring '${scoring}' needs the training score components`);
+  if (scoring === 'combined') return combinedScores(logLik, numClasses, classOf, { likelihood: components.likelihood, ratio: components.ratio });
+  if (!components.disagreement) throw new ArgumentError("latentScores: scoring 'combined-disagreement' needs the disagreement training score component");
+  return combinedScores(logLik, numClasses, classOf, components, logProbs);
 }

@@ -42,9 +42,9 @@ function predicted(x: tf.Tensor4D): Int32Array {
 }
 
 describe('LatentDefender scoring option', () => {
-  test("default is 'combined'; unknown scorings are rejected", () => {
-    expect(new LatentDefender(victim).params.scoring).toBe('combined');
-    expect(() => new LatentDefender(victim, { scoring: 'max' as never })).toThrow(/'scoring' must be one of likelihood, ratio, combined, got 'max'/);
+  test("default is 'combined-disagreement'; unknown scorings are rejected", () => {
+    expect(new LatentDefender(victim).params.scoring).toBe('combined-disagreement');
+    expect(() => new LatentDefender(victim, { scoring: 'max' as never })).toThrow(/'scoring' must be one of likelihood, ratio, combined, disagreement, combined-disagreement, got 'max'/);
   });
 
   test("'ratio' scores are −log [p(φ|ŷ) / Σ_{k≠ŷ} p(φ|k)] of the replica's features under the fitted HDDA", async () => {
