@@ -6,6 +6,7 @@ import {
   calibratedFusionScores,
   calibratedFusionThreshold,
   fitCalibratedFusion,
+  FUSION_METHODS,
   type CalibratedFusionModel,
   type FusionMethod,
   type PValueCalibration,
@@ -38,7 +39,7 @@ export interface PCLDetectorParams {
    * the *combined* false-alarm rate equals SP.
    */
   fusion: FusionRule;
-  /** p-value combination of the calibrated fusion (default 'fisher'). */
+  /** p-value combination of the calibrated fusion: 'fisher' (default), 'omnibus' or 'sidak' (see `eval/fusion.ts`). */
   fusionMethod: FusionMethod;
   /** Fraction of the clean training data held out of fitting, to calibrate the fusion (default 0.1). */
   calibrationFraction: number;
@@ -70,6 +71,7 @@ function validateParams(p: PCLDetectorParams): PCLDetectorParams {
     assert(v >= 0 && v <= 100, () => `PCLDetector: 'spOverrides.${k}' must be a percentage in [0, 100], got ${v}`);
   }
   assert(p.fusion === 'or' || p.fusion === 'calibrated', () => `PCLDetector: 'fusion' must be 'or' or 'calibrated', got '${p.fusion}'`);
+  assert(FUSION_METHODS.includes(p.fusionMethod), () => `PCLDetector: 'fusionMethod' must be one of ${FUSION_METHODS.join(', ')}, got '${p.fusionMethod}'`);
   assert(p.calibrationFraction >= 0 && p.calibrationFraction < 0.5, () => `PCLDetector: 'calibrationFraction' must be in [0, 0.5), got ${p.calibrationFraction}`);
   return p;
 }
@@ -95,6 +97,8 @@ export interface PCLDetection extends PCLScores {
 interface PCLState {
   /** Calibrated fusion fitted on the held-out clean split; undefined if calibrationFraction = 0. */
   fusion?: CalibratedFusionModel;
+  /** Every defender's scores of the held-out clean samples (refits the fusion with another method). */
+  heldout?: { scores: Float32Array[]; classes: Int32Array };
 }
 
 /**
@@ -174,19 +178,45 @@ export class PCLDetector {
       if (xFit !== x) xFit.dispose();
       if (yFit !== y) yFit.dispose();
     }
-    let fusion: CalibratedFusionModel | undefined;
+    this.state_ = {};
     if (calIdx.length > 0) {
       const xCal = tf.gather(x, calIdx);
       try {
-        info(`calibrating the fusion on ${calIdx.length} held-out clean samples`);
-        const s = await this.scoreAll(xCal);
-        fusion = fitCalibratedFusion(this.calibrations(), { scores: s.scores, classes: s.yPred }, this.params.fusionMethod);
+        await this.calibrate(xCal);
       } finally {
         xCal.dispose();
       }
     }
-    this.state_ = { fusion };
     return this;
+  }
+
+  /**
+   * (Re)calibrates the fusion on clean images `x` ([n,h,w,c], disjoint from the data the defenders
+   * were fitted on): scores them with every defender, keeps those scores (saved with the bundle) and
+   * fits the calibrated fusion with `params.fusionMethod`. `fit` calls it on its held-out split; call it
+   * yourself on a detector fitted with `calibrationFraction: 0`, or to recalibrate on new clean data.
+   */
+  async calibrate(x: tf.Tensor4D): Promise<this> {
+    assert(this.state_ !== undefined, () => 'PCLDetector.calibrate: fit the detector first', ArgumentError);
+    assert(x.rank === 4 && x.shape[0] > 0, () => `PCLDetector.calibrate: expected clean images of rank 4 [n,h,w,c] with n ≥ 1, got shape [${x.shape}]`);
+    info(`calibrating the fusion on ${x.shape[0]} held-out clean samples`);
+    const s = await this.scoreAll(x);
+    const heldout = { scores: s.scores, classes: s.yPred };
+    this.state_ = { heldout, fusion: fitCalibratedFusion(this.calibrations(), heldout, this.params.fusionMethod) };
+    return this;
+  }
+
+  /**
+   * The calibrated fusion with another p-value combination `method`, refitted from the stored
+   * held-out scores (no image is re-scored). Undefined when the detector has no held-out scores
+   * (fitted with `calibrationFraction: 0` and never calibrated, or a bundle saved before they were kept).
+   */
+  fusionModelFor(method: FusionMethod): CalibratedFusionModel | undefined {
+    const st = this.state_;
+    assertFitted(st, 'PCLDetector');
+    assert(FUSION_METHODS.includes(method), () => `PCLDetector.fusionModelFor: 'method' must be one of ${FUSION_METHODS.join(', ')}, got '${method}'`);
+    if (st.fusion && st.fusion.method === method && !st.fusion.weights) return st.fusion;
+    return st.heldout ? fitCalibratedFusion(this.calibrations(), st.heldout, method) : undefined;
   }
 
   /** Per-defender clean training scores per class (the basis of thresholds and p-values). */
@@ -267,6 +297,10 @@ export class PCLDetector {
       const files = (await listFiles(tmp)).filter((f) => f !== 'manifest.json' && f !== 'weights.bin');
       const tensors: tf.NamedTensorMap = {};
       if (st.fusion) tensors['fusion/heldout'] = tf.tensor1d(Float32Array.from(st.fusion.heldoutSorted));
+      if (st.heldout) {
+        st.heldout.scores.forEach((s, j) => (tensors[`fusion/heldout-scores/${j}`] = tf.tensor1d(s)));
+        tensors['fusion/heldout-classes'] = tf.tensor1d(st.heldout.classes, 'int32');
+      }
       try {
         await writeBundle(
           tmp,
@@ -327,7 +361,17 @@ export class PCLDetector {
           heldoutSorted: Float64Array.from(t.dataSync()),
         };
       }
-      det.state_ = { fusion };
+      let heldout: PCLState['heldout'];
+      const hc = tensors['fusion/heldout-classes'];
+      if (hc) {
+        const scores = defenders.map((_, j) => {
+          const t = tensors[`fusion/heldout-scores/${j}`];
+          if (!t || t.size !== hc.size) throw new ManifestError(`${path.join(dir, 'manifest.json')}: missing or mis-sized weight 'fusion/heldout-scores/${j}'`);
+          return Float32Array.from(t.dataSync());
+        });
+        heldout = { scores, classes: Int32Array.from(hc.dataSync()) };
+      }
+      det.state_ = { fusion, heldout };
       return det;
     } finally {
       for (const t of Object.values(tensors)) t.dispose();

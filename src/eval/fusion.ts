@@ -46,10 +46,17 @@ export interface DefenderScores {
   classes?: ScoreArray;
 }
 
-/** Ways to combine p-values into one: min-p with Šidák's correction, or Fisher's method. */
-export type FusionMethod = 'sidak' | 'fisher';
+/**
+ * Ways to combine p-values into one: min-p with Šidák's correction, Fisher's method, or the omnibus
+ * of Fisher's method over every non-empty subset of defenders (see {@link logCombinedPValues}).
+ */
+export type FusionMethod = 'sidak' | 'fisher' | 'omnibus';
 
-const METHODS: readonly FusionMethod[] = ['sidak', 'fisher'];
+export const FUSION_METHODS: readonly FusionMethod[] = Object.freeze(['sidak', 'fisher', 'omnibus']);
+const METHODS = FUSION_METHODS;
+
+/** Most defenders the omnibus combines (it visits all 2^m − 1 subsets). */
+export const OMNIBUS_MAX_DEFENDERS = 10;
 
 function toF32(a: ScoreArray): Float32Array {
   return a instanceof Float32Array ? a : Float32Array.from(a as ArrayLike<number>);
@@ -154,6 +161,15 @@ function checkPValues(who: string, pvals: readonly ScoreArray[]): number {
  * Natural log of the combined p-value of each sample.
  * - `'sidak'`: ln(1 − (1 − min_d p_d)^m)
  * - `'fisher'`: ln P(χ²_{2m} ≥ −2 Σ_d ln p_d)
+ * - `'omnibus'`: min over every non-empty subset S of the defenders of ln P(χ²_{2|S|} ≥ −2 Σ_{d∈S} ln p_d).
+ *   Fisher's method pools all defenders and is diluted when only some of them see an attack (a
+ *   defender that is uninformative against it adds noise); the omnibus takes the subset with the
+ *   strongest evidence. It sits between Fisher and min-p: better than Fisher when most defenders
+ *   are blind to an attack, worse when all of them see it (bench/results/eval.md). No fixed rule
+ *   avoids both costs: without knowing which defenders an attack affects, an uninformative defender
+ *   always adds false alarms. The minimum is not a p-value itself (anti-conservative by the number
+ *   of subsets); calibrated fusion fixes its threshold on held-out clean data, which makes the
+ *   combined false-alarm rate exact anyway. At most {@link OMNIBUS_MAX_DEFENDERS} defenders.
  *
  * Computed in log space, so it neither underflows nor loses precision for tiny p-values.
  * @param pvals one array of shape [n] per defender, entries in (0, 1]
@@ -164,6 +180,27 @@ export function logCombinedPValues(pvals: readonly ScoreArray[], method: FusionM
   const n = checkPValues('combinePValues', pvals);
   const m = pvals.length;
   const out = new Float64Array(n);
+  if (method === 'omnibus') {
+    assert(m <= OMNIBUS_MAX_DEFENDERS, () => `combinePValues: 'omnibus' combines at most ${OMNIBUS_MAX_DEFENDERS} defenders, got ${m}`, ArgumentError);
+    const e = new Float64Array(m);
+    for (let i = 0; i < n; i++) {
+      for (let d = 0; d < m; d++) e[d] = -Math.log(pvals[d][i]);
+      let best = 0;
+      for (let mask = 1; mask < 1 << m; mask++) {
+        let h = 0;
+        let size = 0;
+        for (let d = 0; d < m; d++) {
+          if (mask & (1 << d)) {
+            h += e[d];
+            size++;
+          }
+        }
+        best = Math.min(best, logChi2SfEven(h, size));
+      }
+      out[i] = best;
+    }
+    return out;
+  }
   for (let i = 0; i < n; i++) {
     if (method === 'sidak') {
       let minP = 1;
@@ -196,6 +233,7 @@ export function combinePValues(pvals: readonly ScoreArray[], method: FusionMetho
 export function fusedScores(pvals: readonly ScoreArray[], method: FusionMethod, weights?: readonly number[]): Float64Array {
   if (weights === undefined) return logCombinedPValues(pvals, method).map((v) => -v);
   assert(METHODS.includes(method), () => `fusedScores: expected 'method' to be one of ${METHODS.join(', ')}, got ${String(method)}`);
+  assert(method !== 'omnibus', () => `fusedScores: mixing weights apply to 'fisher' and 'sidak' only, not 'omnibus'`, ArgumentError);
   const n = checkPValues('fusedScores', pvals);
   checkWeights('fusedScores', weights, pvals.length);
   const out = new Float64Array(n);

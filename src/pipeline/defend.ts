@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { loadDataset, disposeDataset } from '../data/index.js';
 import { PCLDetector, type FusionRule } from '../defense/pcl.js';
 import type { LatentScoring } from '../defense/latent/scoring.js';
+import type { FusionMethod } from '../eval/fusion.js';
 import { initEngine } from '../engine/backend.js';
 import { Classifier } from '../models/classifier.js';
 import { loadClassifier } from '../models/io.js';
@@ -22,6 +23,8 @@ export interface DefendOptions {
   /** Security parameter in percent (default 1). */
   sp?: number;
   fusion?: FusionRule;
+  /** p-value combination of the calibrated fusion (default: the PCLDetector default, 'fisher'). */
+  fusionMethod?: FusionMethod;
   seed?: number;
   /** Fit on a seeded random subset of the training split (default: all of it). */
   limit?: number;
@@ -67,6 +70,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
       inputDefender: opts.inputDefender ?? true,
       sp: opts.sp ?? 1,
       fusion: opts.fusion ?? 'or',
+      ...(opts.fusionMethod ? { fusionMethod: opts.fusionMethod } : {}),
       seed: opts.seed ?? 0,
       latent,
       input,

@@ -13,7 +13,7 @@ import type { PCLDetector } from '../defense/pcl.js';
 import type { Detector } from '../defense/types.js';
 import { assert } from '../errors.js';
 import { confusionMatrix, type ConfusionMatrix } from '../eval/confusion.js';
-import { calibratedFusionThreshold, fusedScores, orCurve, orRates, pValueMatrix, type PValueCalibration } from '../eval/fusion.js';
+import { calibratedFusionThreshold, fusedScores, orCurve, orRates, pValueMatrix, type CalibratedFusionModel, type FusionMethod, type PValueCalibration } from '../eval/fusion.js';
 import { paperTable1 } from '../eval/paper.js';
 import { riskOperatingPoint, type RiskCosts } from '../eval/risk.js';
 import {
@@ -265,17 +265,18 @@ function orRule(name: string, ds: Detector[], clean: ScoredSet, adv: ScoredSet, 
   return spRule(name, ds, clean, adv, sp);
 }
 
-/** Fisher fusion of per-defender p-values; threshold-free ROC (+ the calibrated point when given). */
+/** Fusion of per-defender p-values (Fisher unless `method`); threshold-free ROC (+ the calibrated point when given). */
 function fusedRule(
   name: string,
   ds: Detector[],
   clean: ScoredSet,
   adv: ScoredSet,
   calibrated?: { threshold: number; sp: number },
+  method: FusionMethod = 'fisher',
 ): DetectorResult {
   const cals = ds.map(calibrationOf);
-  const fc = fusedScores(pValueMatrix(cals, { scores: ds.map((d) => clean.scores[d.label]), classes: clean.yPred }), 'fisher');
-  const fa = fusedScores(pValueMatrix(cals, { scores: ds.map((d) => adv.scores[d.label]), classes: adv.yPred }), 'fisher');
+  const fc = fusedScores(pValueMatrix(cals, { scores: ds.map((d) => clean.scores[d.label]), classes: clean.yPred }), method);
+  const fa = fusedScores(pValueMatrix(cals, { scores: ds.map((d) => adv.scores[d.label]), classes: adv.yPred }), method);
   const curve = roc(fc, fa).map(({ fpr, tpr }) => ({ fpr, tpr }));
   const out: DetectorResult = { detector: name, auroc: auc(fc, fa), fprAt: fprAtTprs(fc, fa, LEVELS), curve };
   if (calibrated) {
@@ -376,7 +377,13 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     const latent = det.defenders.filter((d) => d.kind !== 'InputDefender');
     const input = det.defenders.find((d) => d.kind === 'InputDefender');
     const main = latent[latent.length - 1];
-    const fusion = det.fusionModel;
+    const fusion = det.fusionModel && !det.fusionModel.weights ? det.fusionModel : undefined;
+    const fusions: CalibratedFusionModel[] = fusion ? [fusion] : [];
+    for (const m of ['fisher', 'omnibus'] as const) {
+      if (fusions.some((f) => f.method === m)) continue;
+      const model = det.fusionModelFor(m);
+      if (model) fusions.push(model);
+    }
     const groupResults: AttackGroupResult[] = [];
     const checkpointRocs: EvaluationResults['checkpointRocs'] = [];
     const ckptDetectors = (opts.checkpointLabels ?? [])
@@ -410,8 +417,12 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       }
       if (input) rows.push(singleDetector('PCL input', input, clean, adv, sp));
       if (det.defenders.length > 1 && input) rows.push(orRule('PCL latent OR input', det.defenders, clean, adv, sp));
-      if (det.defenders.length > 1 && fusion) {
-        rows.push(fusedRule('PCL calibrated fusion', det.defenders, clean, adv, { threshold: calibratedFusionThreshold(fusion, sp), sp }));
+      if (det.defenders.length > 1) {
+        // the detector's own calibrated fusion first, then the other combinations its held-out scores allow
+        for (const model of fusions) {
+          const name = model === fusion ? 'PCL calibrated fusion' : `PCL calibrated fusion (${model.method})`;
+          rows.push(fusedRule(name, det.defenders, clean, adv, { threshold: calibratedFusionThreshold(model, sp), sp }, model.method));
+        }
       }
       // extra detectors (baselines, other scorings) get a row; other checkpoints only feed Fig. 10
       for (const d of extra) {

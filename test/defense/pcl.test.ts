@@ -95,6 +95,37 @@ describe('PCLDetector', () => {
     expect(c.fused).toBeDefined();
   });
 
+  test('fusionModelFor refits other combinations from the held-out scores; calibrate recalibrates on new clean images', async () => {
+    const own = det.fusionModelFor('fisher')!;
+    expect(own).toBe(det.fusionModel); // the fitted method is returned as is
+    const omni = det.fusionModelFor('omnibus')!;
+    expect(omni.method).toBe('omnibus');
+    expect(omni.heldoutSorted.length).toBe(own.heldoutSorted.length); // 20 % of 3,000, stratified
+    expect(omni.heldoutSorted.length).toBeGreaterThan(550);
+    expect(() => det.fusionModelFor('stouffer' as never)).toThrow(/'method' must be one of/);
+    // a detector fitted without a held-out split has no fusion until calibrated
+    const bare = new PCLDetector(victim, { latent: { epochs: 0 }, inputDefender: false, calibrationFraction: 0 });
+    const small = train.x.slice([0, 0, 0, 0], [600, -1, -1, -1]);
+    const smallY = train.y.slice([0], [600]);
+    try {
+      await expect(bare.calibrate(test_.x)).rejects.toThrow(/fit the detector first/);
+      await bare.fit(small, smallY, { seed: 0 });
+      expect(bare.fusionModel).toBeUndefined();
+      expect(bare.fusionModelFor('fisher')).toBeUndefined();
+      await bare.calibrate(test_.x);
+      expect(bare.fusionModel!.heldoutSorted.length).toBe(test_.x.shape[0]);
+      // calibrated on these very images: at SP 5 % at most ⌊0.05·400⌋ = 20 of them are flagged (fewer
+      // where tied fused scores straddle the threshold: p-values against 540 calibration scores are discrete)
+      const r = bare.decide(await bare.scoreAll(test_.x), 5, 'calibrated');
+      const flagged = r.adversarial.reduce((a, b) => a + b, 0);
+      expect(flagged).toBeLessThanOrEqual(20);
+      expect(flagged).toBeGreaterThanOrEqual(8);
+    } finally {
+      tf.dispose([small, smallY]);
+      bare.dispose();
+    }
+  });
+
   test('save → load gives identical scores; tampering is refused naming the file', async () => {
     const dir = path.join(tmp, 'bundle');
     await det.save(dir);
@@ -105,6 +136,14 @@ describe('PCLDetector', () => {
       expect(Array.from(b.yPred)).toEqual(Array.from(a.yPred));
       a.scores.forEach((s, j) => s.forEach((v, i) => expect(Math.abs(b.scores[j][i] - v)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(v)))));
       expect(loaded.labels).toEqual(det.labels);
+      // the held-out scores travel with the bundle: other fusion methods refit identically after loading
+      for (const m of ['fisher', 'omnibus'] as const) {
+        const a = det.fusionModelFor(m)!.heldoutSorted;
+        const b = loaded.fusionModelFor(m)!.heldoutSorted;
+        expect(b.length).toBe(a.length);
+        // the original fusion's held-out scores came straight from the defenders; the stored copy is float32
+        a.forEach((v, i) => expect(Math.abs(b[i] - v)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(v))));
+      }
     } finally {
       loaded.dispose();
     }

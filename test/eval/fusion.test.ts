@@ -57,6 +57,29 @@ describe('p-values and combination rules', () => {
     expect(logCombinedPValues([[1e-300], [0.5]], 'sidak')[0]).toBeCloseTo(Math.log(2e-300), 9);
   });
 
+  test('omnibus is the smallest Fisher p-value over every non-empty subset of defenders', () => {
+    const fisher = (ps: number[]) => logCombinedPValues(ps.map((p) => [p]), 'fisher')[0];
+    const cases = [
+      [0.01, 0.9],
+      [0.04, 0.05],
+      [0.2, 0.3, 0.001],
+      [1, 1, 1],
+    ];
+    for (const ps of cases) {
+      let want = 0;
+      for (let mask = 1; mask < 1 << ps.length; mask++) want = Math.min(want, fisher(ps.filter((_, d) => mask & (1 << d))));
+      expect(logCombinedPValues(ps.map((p) => [p]), 'omnibus')[0]).toBeCloseTo(want, 12);
+    }
+    // one informative defender among uninformative ones: the omnibus keeps its evidence, Fisher dilutes it
+    expect(logCombinedPValues([[1e-4], [0.9], [0.8]], 'omnibus')[0]).toBeCloseTo(Math.log(1e-4), 12);
+    expect(logCombinedPValues([[1e-4], [0.9], [0.8]], 'fisher')[0]).toBeGreaterThan(Math.log(1e-3));
+    // two moderate ones: the pair beats either alone
+    expect(logCombinedPValues([[0.04], [0.05]], 'omnibus')[0]).toBeCloseTo(fisher([0.04, 0.05]), 12);
+    expect(fisher([0.04, 0.05])).toBeLessThan(Math.log(0.04));
+    expect(() => fusedScores([[0.5], [0.5]], 'omnibus', [1, 1])).toThrow(/'fisher' and 'sidak' only/);
+    expect(() => logCombinedPValues(Array.from({ length: 11 }, () => [0.5]), 'omnibus')).toThrow(/at most 10 defenders, got 11/);
+  });
+
   test('Fisher is a valid p-value for independent uniform inputs (≈ 5 % below 0.05)', () => {
     const rng = new Rng(5);
     const n = 20000;
@@ -91,7 +114,7 @@ describe('p-values and combination rules', () => {
     expect(() => pValueMatrix([{ sortedScores: [[2, 1]] }], { scores: [[1]] })).toThrow(/sorted ascending/);
     expect(() => pValueMatrix([{ sortedScores: [] }], { scores: [[1]] })).toThrow(/non-empty array of per-class score arrays/);
     expect(() => combinePValues([[0]], 'fisher')).toThrow(ArgumentError);
-    expect(() => combinePValues([[0.5]], 'stouffer' as 'fisher')).toThrow(/one of sidak, fisher, got stouffer/);
+    expect(() => combinePValues([[0.5]], 'stouffer' as 'fisher')).toThrow(/one of sidak, fisher, omnibus, got stouffer/);
     expect(() => orFlags(cal, { scores: [[1], [1]], classes: [0] }, [1])).toThrow(/one SP per defender \(2\), got 1/);
   });
 });
@@ -139,7 +162,7 @@ describe('calibrated fusion', () => {
     { name: 'clean scores drift, correlated defenders', drift: 0.4, rho: 0.6 },
   ])('hits its target combined FP rate where OR at the same SP does not ($name)', ({ drift, rho }) => {
     const w = world(42, drift, rho, 1.5);
-    for (const method of ['fisher', 'sidak'] as const) {
+    for (const method of ['fisher', 'sidak', 'omnibus'] as const) {
       const model = fitCalibratedFusion(w.calibrations, w.heldout, method);
       for (const target of [0.01, 0.05, 0.1]) {
         const fp = mean(calibratedFusionFlags(model, w.clean, target * 100));
@@ -229,6 +252,34 @@ describe('calibrated fusion', () => {
     // still calibrated
     expect(Math.abs(mean(calibratedFusionFlags(tuned, w.clean, 5)) - 0.05)).toBeLessThan(4 * sd(0.05));
     expect(() => selectFusionWeights(w.calibrations, w.validationClean, w.validationAdv, { grid: [0] })).toThrow(/one positive/);
+  });
+});
+
+describe('omnibus fusion', () => {
+  /** m defenders with N(0,1) clean calibration scores; adversarial scores shifted per defender. */
+  function worldM(seed: number, shifts: number[], n = 20000) {
+    const rng = new Rng(seed);
+    const calibrations: PValueCalibration[] = shifts.map(() => ({ sortedScores: [Float32Array.from({ length: 5000 }, () => rng.normal()).sort()] }));
+    const sample = (mu: number[]): DefenderScores => ({ scores: mu.map((m) => Float32Array.from({ length: n }, () => m + rng.normal())) });
+    return { calibrations, heldout: sample(shifts.map(() => 0)), clean: sample(shifts.map(() => 0)), adv: sample(shifts) };
+  }
+  const fp90 = (w: ReturnType<typeof worldM>, method: 'fisher' | 'omnibus' | 'sidak') => {
+    const m = fitCalibratedFusion(w.calibrations, w.heldout, method);
+    return fprAtTpr(calibratedFusionScores(m, w.clean), calibratedFusionScores(m, w.adv), 0.9);
+  };
+
+  test('one informative defender among blind ones: better than Fisher (which pools the blind ones\' noise), no adversarial tuning', () => {
+    const w = worldM(11, [2.5, 0, 0]);
+    // measured: Fisher ≈ 28 %, omnibus ≈ 26 %, the informative defender alone ≈ 11 % (no fixed rule gets there)
+    expect(fp90(w, 'omnibus')).toBeLessThan(fp90(w, 'fisher') - 0.01);
+    expect(fp90(w, 'omnibus')).toBeGreaterThan(fprAtTpr(w.clean.scores[0], w.adv.scores[0], 0.9) + 0.05);
+  });
+
+  test('two informative defenders and a blind one: better than min-p and than each defender alone', () => {
+    const w = worldM(12, [2, 2, 0]);
+    // measured: Fisher ≈ 11 %, omnibus ≈ 15 %, min-p ≈ 17 %, each informative defender alone ≈ 24 %
+    expect(fp90(w, 'omnibus')).toBeLessThan(fp90(w, 'sidak') - 0.01);
+    for (const d of [0, 1, 2]) expect(fp90(w, 'omnibus')).toBeLessThan(fprAtTpr(w.clean.scores[d], w.adv.scores[d], 0.9) - 0.05);
   });
 });
 

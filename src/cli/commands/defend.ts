@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { LATENT_SCORINGS } from '../../defense/latent/scoring.js';
+import { FUSION_METHODS } from '../../eval/fusion.js';
 import { defendVictim } from '../../pipeline/defend.js';
 import { list, nonNegativeInt, percent, positiveInt } from '../args.js';
 
@@ -15,6 +16,7 @@ export function register(program: Command): void {
     .option('--no-input-defender', 'fit latent defenders only')
     .option('--sp <percent>', 'security parameter: percent of clean training samples flagged per class', percent('--sp'), 1)
     .addOption(new Option('--fusion <rule>', "decision rule: 'or' (the paper) or 'calibrated' (combined false-alarm rate = SP)").choices(['or', 'calibrated']).default('or'))
+    .addOption(new Option('--fusion-method <method>', "p-value combination of the calibrated fusion: 'fisher' (pools all defenders), 'omnibus' (the best subset of defenders) or 'sidak' (min-p)").choices([...FUSION_METHODS]))
     .option('--seed <n>', 'seed', nonNegativeInt('--seed'), 0)
     .option('--limit <n>', 'fit on a seeded random subset of N training images', positiveInt('--limit'))
     .addOption(new Option('--latent-scoring <rule>', "latent score: 'likelihood' (the paper), 'ratio' (class likelihood ratio), 'combined' (either unusual), 'disagreement' (the fine-tuned replica doubts the victim's class) or 'combined-disagreement' (any of the three unusual; default)").choices([...LATENT_SCORINGS]))
@@ -30,6 +32,7 @@ export function register(program: Command): void {
         inputDefender: o.inputDefender,
         sp: o.sp,
         fusion: o.fusion,
+        fusionMethod: o.fusionMethod,
         seed: o.seed,
         limit: o.limit,
         latentEpochs: o.latentEpochs,
