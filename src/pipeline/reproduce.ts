@@ -201,6 +201,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         'FP rates are counted on correctly classified clean test images; detection on successful adversarial examples (the paper\'s protocol).',
         'Each table row pools the attack parameters listed (the paper pools its Table 3 parameters per attack).',
         'Risk view: costs η12 (missed attack) = 10, η21 (false alarm) = 1, prior P(attack) = 5 %.',
+        "Latent scoring: 'combined-disagreement' (p-values of the class likelihood, the class likelihood ratio and the fine-tuned replica's probability of the victim's class, all against clean training data); the paper's likelihood scoring has its own row.",
+        "Calibrated fusion: per-defender p-values combined by Fisher's method (and, in its own row, the 'omnibus' over subsets of defenders), thresholded on held-out clean training images.",
       ],
     });
     return results;
