@@ -1,6 +1,8 @@
 /**
  * Adversarial attacks (foolbox style): FGSM, BIM/PGD, JSMA, DeepFool, Carlini–Wagner L2, the
- * registry, batched runner and attack-set files. Re-exports only.
+ * registry, batched runner and attack-set files, and the adaptive white-box attack on the latent
+ * defenders (`AdaptiveLatentAttack`, which needs a fitted detector and so is not in the registry).
+ * Re-exports only.
  */
 export * from './types.js';
 export { summarize, measure, logitsAndJacobian } from './common.js';
@@ -12,3 +14,15 @@ export { CarliniWagnerL2, CW_L2_DEFAULTS, type CarliniWagnerL2Params } from './c
 
 export { ATTACKS, ATTACK_NAMES, makeAttack, runAttack, type AttackName, type AttackParamsByName, type RunAttackOptions } from './registry.js';
 export { generateAttackSet, readAttackSet, ATTACK_SET_FILES, type AttackSetOptions, type AttackSetSummary, type AttackSet } from './attack-set.js';
+export { hddaTensors, hddaLogLikTensor, disposeHddaTensors, type HddaTensors } from './hdda-tf.js';
+export {
+  AdaptiveLatentAttack,
+  ADAPTIVE_LATENT_DEFAULTS,
+  adaptiveAttack,
+  componentThresholds,
+  type AdaptiveLatentParams,
+  type AdaptiveAttackReport,
+  type AdaptiveTarget,
+  type ComponentThresholds,
+  type LatentComponent,
+} from './adaptive-latent.js';

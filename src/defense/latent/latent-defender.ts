@@ -268,6 +268,25 @@ export class LatentDefender implements Detector {
     return this.state_.hdda;
   }
 
+  /**
+   * The fine-tuned replica (two outputs: normalised checkpoint features φ and the victim-like
+   * output). Owned by the defender: do not dispose it or change its weights. For white-box
+   * (adaptive) attacks that differentiate through the defender.
+   */
+  get replica(): Readonly<Replica> {
+    assertFitted(this.state_, 'LatentDefender');
+    return this.state_.replica;
+  }
+  /**
+   * Per-class sorted clean training scores of the components of the `'combined'` and
+   * `'combined-disagreement'` scorings (undefined for the single-component scorings, whose
+   * component scores are {@link trainScores}).
+   */
+  get scoreComponents(): Readonly<ScoreComponents> | undefined {
+    assertFitted(this.state_, 'LatentDefender');
+    return this.state_.components;
+  }
+
   private hddaOptions(): HddaOptions {
     return { dims: this.params.hddaDims, screeThreshold: this.params.screeThreshold, eigenFloor: this.params.eigenFloor };
   }
