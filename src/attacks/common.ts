@@ -75,14 +75,30 @@ export function logitsAndJacobian(model: AttackModel, x: tf.Tensor4D): { logits:
     const [n, h, w, c] = x.shape;
     const k = model.numClasses;
     const d = h * w * c;
-    const xt = tf.tile(x, [k, 1, 1, 1]) as tf.Tensor4D; // block j = all n rows, for class j
-    const mask = tf.oneHot(tf.range(0, k, 1, 'int32').reshape([k, 1]).tile([1, n]).reshape([k * n]), k);
-    const g = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(model.logits(xi as tf.Tensor4D), mask)))(xt);
-    const jacobian = tf.transpose(g.reshape([k, n, d]), [1, 0, 2]) as tf.Tensor3D;
+    // Classes per backward pass: the K·n tiled rows of one pass hold every activation of the network
+    // (for a CNN, hundreds of MB per layer at n = 100), which once exhausted the 4 GB wasm heap of a
+    // worker on CIFAR-10. Each row's gradient is independent of the others, so grouping changes nothing.
+    const perPass = Math.max(1, Math.min(k, Math.floor(JACOBIAN_MAX_ROWS / Math.max(n, 1))));
+    const blocks: tf.Tensor[] = [];
+    for (let j0 = 0; j0 < k; j0 += perPass) {
+      const kj = Math.min(perPass, k - j0);
+      blocks.push(
+        tf.tidy(() => {
+          const xt = tf.tile(x, [kj, 1, 1, 1]) as tf.Tensor4D; // block j = all n rows, for class j0 + j
+          const mask = tf.oneHot(tf.range(j0, j0 + kj, 1, 'int32').reshape([kj, 1]).tile([1, n]).reshape([kj * n]), k);
+          return tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(model.logits(xi as tf.Tensor4D), mask)))(xt).reshape([kj, n, d]);
+        }),
+      );
+    }
+    const g = blocks.length === 1 ? blocks[0] : tf.concat(blocks, 0);
+    const jacobian = tf.transpose(g, [1, 0, 2]) as tf.Tensor3D;
     const logits = model.logits(x);
     return { logits, jacobian };
   });
 }
+
+/** Most tiled rows per backward pass in {@link logitsAndJacobian}. */
+export const JACOBIAN_MAX_ROWS = 256;
 
 /**
  * Per-row positive multiple of ∇ₓ CE(z(x), y), safe from float32 underflow: for each row,

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test } from 'vitest';
 import { initEngine } from '../../src/engine/backend.js';
 import { DeepFool } from '../../src/attacks/deepfool.js';
+import { JACOBIAN_MAX_ROWS, logitsAndJacobian } from '../../src/attacks/common.js';
 import { Rng } from '../../src/util/rng.js';
 import { leakedTensors, linearClassifier, tinyMlp, uniform } from './fixtures.js';
 
@@ -85,5 +86,27 @@ describe('DeepFool', () => {
     const leaked = await leakedTensors(async () => (await new DeepFool({ maxIter: 3 }).run(model, x, y)).adversarial.dispose());
     expect(leaked).toBe(0);
     x.dispose();
+  });
+});
+
+describe('logitsAndJacobian', () => {
+  test('splits the K·n tiled rows into passes of at most JACOBIAN_MAX_ROWS without changing any value', async () => {
+    const model = tinyMlp(3);
+    const rng = new Rng(9);
+    const [h, w, c] = model.inputShape;
+    const n = Math.ceil((JACOBIAN_MAX_ROWS + 1) / 2); // K·n > JACOBIAN_MAX_ROWS: several passes
+    const x = tf.tensor4d(uniform(rng, n * h * w * c, 0, 1), [n, h, w, c]);
+    const many = logitsAndJacobian(model, x);
+    expect(many.jacobian.shape).toEqual([n, model.numClasses, h * w * c]);
+    const got = await many.jacobian.data();
+    // each row alone takes one pass (K rows): the same Jacobian row by row
+    for (const i of [0, 1, n - 1]) {
+      const one = logitsAndJacobian(model, x.slice([i, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D);
+      const want = await one.jacobian.data();
+      const row = got.subarray(i * want.length, (i + 1) * want.length);
+      for (let j = 0; j < want.length; j++) expect(row[j]).toBeCloseTo(want[j], 5);
+      tf.dispose([one.jacobian, one.logits]);
+    }
+    tf.dispose([many.jacobian, many.logits, x]);
   });
 });
