@@ -173,6 +173,20 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     if (det) {
       fresh.dispose();
       info(`reusing the detector in ${detDir} (${det.labels.join(' + ')}; same victim and settings)`);
+      // recalibrate the fusion on the same held-out split (cheap; bundles from older versions calibrated
+      // on every held-out image, or kept no held-out scores)
+      const { calIdx } = splitHoldout(await train.y.data(), det.params.calibrationFraction, seed);
+      if (calIdx.length > 0) {
+        const ci = tf.tensor1d(calIdx, 'int32');
+        const xCal = tf.gather(train.x, ci) as tf.Tensor4D;
+        const yAll = await train.y.data();
+        try {
+          await det.calibrate(xCal, Array.from(calIdx, (i) => yAll[i]));
+          await det.save(detDir);
+        } finally {
+          tf.dispose([ci, xCal]);
+        }
+      }
     } else {
       det = fresh;
       await det.fit(train.x, train.y, { seed });

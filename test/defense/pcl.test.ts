@@ -120,6 +120,15 @@ describe('PCLDetector', () => {
       const flagged = r.adversarial.reduce((a, b) => a + b, 0);
       expect(flagged).toBeLessThanOrEqual(20);
       expect(flagged).toBeGreaterThanOrEqual(8);
+      // with labels, only the images the victim gets right calibrate the fusion
+      const labels = Int32Array.from(await test_.y.data());
+      const pred = bare.victim.predict(test_.x);
+      const correct = Int32Array.from(await pred.data()).reduce((k, p, i) => k + (p === labels[i] ? 1 : 0), 0);
+      pred.dispose();
+      expect(correct).toBeLessThan(test_.x.shape[0]); // the small victim misclassifies some
+      await bare.calibrate(test_.x, labels);
+      expect(bare.fusionModel!.heldoutSorted.length).toBe(correct);
+      await expect(bare.calibrate(test_.x, labels.slice(1))).rejects.toThrow(/expected 400 labels, got 399/);
     } finally {
       tf.dispose([small, smallY]);
       bare.dispose();
