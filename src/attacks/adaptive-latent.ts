@@ -4,6 +4,7 @@ import { LatentDefender } from '../defense/latent/latent-defender.js';
 import { negLogTailPValue, scoringNeedsComponents } from '../defense/latent/scoring.js';
 import { PCLDetector, type PCLDetection } from '../defense/pcl.js';
 import type { Replica } from '../defense/latent/replica.js';
+import { updateTradeOffConstants } from './carlini-wagner-l2.js';
 import { checkInputs, checkInt, checkRange, measure } from './common.js';
 import { disposeHddaTensors, hddaLogLikTensor, hddaTensors, type HddaTensors } from './hdda-tf.js';
 import { runAttack, type RunAttackOptions } from './registry.js';
@@ -374,16 +375,7 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
               cost?.dispose();
             }
           }
-          const s = await stepSucc.data();
-          for (let i = 0; i < n; i++) {
-            if (s[i] > 0) {
-              upper[i] = Math.min(upper[i], consts[i]);
-              if (upper[i] < 1e9) consts[i] = (lower[i] + upper[i]) / 2;
-            } else {
-              lower[i] = Math.max(lower[i], consts[i]);
-              consts[i] = upper[i] < 1e9 ? (lower[i] + upper[i]) / 2 : consts[i] * 10;
-            }
-          }
+          updateTradeOffConstants(await stepSucc.data(), consts, lower, upper);
         } finally {
           tf.dispose([c, stepSucc]);
           opt.dispose();

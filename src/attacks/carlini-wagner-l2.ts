@@ -45,6 +45,23 @@ const TANH_SHRINK = 0.999999;
  *
  * @see Carlini, Wagner, "Towards Evaluating the Robustness of Neural Networks", IEEE S&P 2017.
  */
+/**
+ * One binary-search update of C&W's per-row trade-off constants: a row that succeeded at its
+ * constant lowers the upper bound (and bisects), one that failed raises the lower bound (and bisects,
+ * or multiplies the constant by 10 while no success has been seen). Updates the arrays in place.
+ */
+export function updateTradeOffConstants(success: ArrayLike<number>, consts: Float64Array, lower: Float64Array, upper: Float64Array): void {
+  for (let i = 0; i < success.length; i++) {
+    if (success[i] > 0) {
+      upper[i] = Math.min(upper[i], consts[i]);
+      if (upper[i] < 1e9) consts[i] = (lower[i] + upper[i]) / 2;
+    } else {
+      lower[i] = Math.max(lower[i], consts[i]);
+      consts[i] = upper[i] < 1e9 ? (lower[i] + upper[i]) / 2 : consts[i] * 10;
+    }
+  }
+}
+
 export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
   readonly name = 'cw-l2';
   readonly norm = 'l2' as const;
@@ -142,16 +159,7 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
               cost?.dispose();
             }
           }
-          const s = await stepSucc.data();
-          for (let i = 0; i < n; i++) {
-            if (s[i] > 0) {
-              upper[i] = Math.min(upper[i], consts[i]);
-              if (upper[i] < 1e9) consts[i] = (lower[i] + upper[i]) / 2;
-            } else {
-              lower[i] = Math.max(lower[i], consts[i]);
-              consts[i] = upper[i] < 1e9 ? (lower[i] + upper[i]) / 2 : consts[i] * 10;
-            }
-          }
+          updateTradeOffConstants(await stepSucc.data(), consts, lower, upper);
         } finally {
           tf.dispose([c, stepSucc]);
           opt.dispose();
