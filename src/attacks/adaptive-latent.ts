@@ -4,7 +4,7 @@ import { LatentDefender } from '../defense/latent/latent-defender.js';
 import { negLogTailPValue, scoringNeedsComponents } from '../defense/latent/scoring.js';
 import { PCLDetector, type PCLDetection } from '../defense/pcl.js';
 import type { Replica } from '../defense/latent/replica.js';
-import { updateTradeOffConstants } from './carlini-wagner-l2.js';
+import { tanhBox, updateTradeOffConstants } from './carlini-wagner-l2.js';
 import { checkInputs, checkInt, checkRange, measure } from './common.js';
 import { disposeHddaTensors, hddaLogLikTensor, hddaTensors, type HddaTensors } from './hdda-tf.js';
 import { runAttack, type RunAttackOptions } from './registry.js';
@@ -63,7 +63,6 @@ export interface ComponentThresholds {
 }
 
 const BIG = 1e30;
-const TANH_SHRINK = 0.999999;
 
 /** Tail scale β of ascending clean scores, as `negLogTailPValue` computes it (floored at 1e-6). */
 function tailScale(sorted: Float32Array): number {
@@ -280,8 +279,6 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
     const { lambda, margin, confidence, binarySteps, iterations, lr, initialConst, abortEarly } = this.params;
     const useDefenders = lambda > 0;
     const [lo, hi] = model.bounds;
-    const mid = (hi + lo) / 2;
-    const half = (hi - lo) / 2;
     const lower = new Float64Array(n);
     const upper = new Float64Array(n).fill(1e10);
     const consts = new Float64Array(n).fill(initialConst);
@@ -293,8 +290,7 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
     const ohBig = tf.mul(oh, 1e4);
     const tt = tgt ? tf.tensor1d(tgt, 'int32') : undefined;
     const ohT = tt ? tf.tidy(() => tf.oneHot(tt, k).toFloat() as tf.Tensor2D) : undefined;
-    const timg = tf.tidy(() => tf.atanh(tf.mul(tf.div(tf.sub(x, mid), half), TANH_SHRINK)));
-    const xShr = tf.tidy(() => tf.add(tf.mul(tf.tanh(timg), half), mid));
+    const { mid, half, timg, xShr } = tanhBox(x, lo, hi);
     const w = tf.tidy(() => tf.variable(tf.zerosLike(x), true));
     let bestKey: tf.Tensor1D = tf.fill([n], Infinity);
     let bestAdv: tf.Tensor4D = x.clone();

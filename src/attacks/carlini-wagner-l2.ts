@@ -32,6 +32,20 @@ export const CW_L2_DEFAULTS: Readonly<CarliniWagnerL2Params> = Object.freeze({
 const TANH_SHRINK = 0.999999;
 
 /**
+ * C&W's change of variables for a box [lo, hi]: x = mid + half·tanh(w + timg). Returns `timg`
+ * (atanh of x, shrunk by 1e-6 so the bounds stay finite) and `xShr`, the image w = 0 maps to, which
+ * the L2 term measures against. Both are new tensors owned by the caller.
+ */
+export function tanhBox(x: tf.Tensor4D, lo: number, hi: number): { mid: number; half: number; timg: tf.Tensor4D; xShr: tf.Tensor4D } {
+  const mid = (hi + lo) / 2;
+  const half = (hi - lo) / 2;
+  return tf.tidy(() => {
+    const timg = tf.atanh(tf.mul(tf.div(tf.sub(x, mid), half), TANH_SHRINK)) as tf.Tensor4D;
+    return { mid, half, timg, xShr: tf.add(tf.mul(tf.tanh(timg), half), mid) as tf.Tensor4D };
+  });
+}
+
+/**
  * Carlini–Wagner L2 (untargeted): minimises ‖x' − x‖₂² + c·max(z_y − max_{j≠y} z_j + κ, 0) over
  * x' = tanh(w)·(hi−lo)/2 + (hi+lo)/2 (so x' always lies in the bounds) with Adam, and binary-searches
  * c per row (start `initialConst`; ×10 until the first success, then bisection; the last step uses
@@ -85,8 +99,6 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
     const k = model.numClasses;
     const { confidence, binarySteps, iterations, lr, initialConst, abortEarly } = this.params;
     const [lo, hi] = model.bounds;
-    const mid = (hi + lo) / 2;
-    const half = (hi - lo) / 2;
     const lower = new Float64Array(n);
     const upper = new Float64Array(n).fill(1e10);
     const consts = new Float64Array(n).fill(initialConst);
@@ -95,8 +107,7 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
     const yt = tf.tensor1d(y, 'int32');
     const oh = tf.oneHot(yt, k);
     const ohBig = tf.mul(oh, 1e4);
-    const timg = tf.tidy(() => tf.atanh(tf.mul(tf.div(tf.sub(x, mid), half), TANH_SHRINK)));
-    const xShr = tf.tidy(() => tf.add(tf.mul(tf.tanh(timg), half), mid)); // what the loss measures against
+    const { mid, half, timg, xShr } = tanhBox(x, lo, hi);
     const w = tf.tidy(() => tf.variable(tf.zerosLike(x), true));
     let totalIters = 0;
     let bestL2: tf.Tensor1D = tf.fill([n], Infinity);

@@ -61,3 +61,11 @@ export async function tinyVictim(seed = 0): Promise<Classifier> {
 export function accuracy(c: Classifier, b: Blobs): number {
   return tf.tidy(() => tf.mean(tf.equal(c.predict(b.x), b.y).toFloat()).dataSync()[0]);
 }
+
+/** The victim's predicted labels for `x` (the class the latent defenders score under). */
+export function predictedLabels(victim: Classifier, x: tf.Tensor4D): Int32Array {
+  const p = victim.predict(x);
+  const v = Int32Array.from(p.dataSync());
+  p.dispose();
+  return v;
+}

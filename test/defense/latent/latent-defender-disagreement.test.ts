@@ -7,7 +7,7 @@ import { initEngine } from '../../../src/engine/backend.js';
 import { LatentDefender } from '../../../src/defense/latent/latent-defender.js';
 import { disagreementScores } from '../../../src/defense/latent/scoring.js';
 import type { Classifier } from '../../../src/models/classifier.js';
-import { type Blobs, blobs, tinyVictim } from './fixtures.js';
+import { type Blobs, blobs, predictedLabels, tinyVictim } from './fixtures.js';
 
 let victim: Classifier;
 let train: Blobs;
@@ -34,12 +34,7 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function predicted(x: tf.Tensor4D): Int32Array {
-  const p = victim.predict(x);
-  const v = Int32Array.from(p.dataSync());
-  p.dispose();
-  return v;
-}
+const predicted = (x: tf.Tensor4D): Int32Array => predictedLabels(victim, x);
 
 describe('LatentDefender disagreement scorings', () => {
   test('labels name the scoring', () => {
