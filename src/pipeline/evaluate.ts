@@ -4,7 +4,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { makeAttack, runAttack, type AttackName, type AttackResult } from '../attacks/index.js';
-import { writeDirAtomic } from '../defense/persistence.js';
+import { writeDirAtomic } from '../io/atomic.js';
 import { readIdx, writeIdx } from '../io/idx.js';
 import { runInPool } from '../attacks/attack-set.js';
 import { defaultPoolSize } from '../engine/pool.js';
@@ -13,7 +13,8 @@ import type { PCLDetector } from '../defense/pcl.js';
 import type { Detector } from '../defense/types.js';
 import { assert } from '../errors.js';
 import { confusionMatrix, type ConfusionMatrix } from '../eval/confusion.js';
-import { calibratedFusionThreshold, fusedScores, orCurve, orRates, pValueMatrix, type CalibratedFusionModel, type FusionMethod, type PValueCalibration } from '../eval/fusion.js';
+import { calibratedFusionThreshold, fusedScores, pValueMatrix, type CalibratedFusionModel, type FusionMethod, type PValueCalibration } from '../defense/fusion/index.js';
+import { orCurve, orRates } from '../eval/fusion.js';
 import { paperTable1 } from '../eval/paper.js';
 import { riskOperatingPoint, type RiskCosts } from '../eval/risk.js';
 import {
