@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { ShapeError, assert } from '../errors.js';
-import type { HddaClass } from '../defense/latent/hdda.js';
+import { ShapeError, assert } from '../../errors.js';
+import type { HddaClass } from './hdda.js';
 
 /**
  * The HDDA class densities of `defense/latent/hdda.ts` as tensors, for a differentiable
