@@ -306,6 +306,8 @@ export interface TrainVictimOptions {
   optimizer?: TrainOptimizer;
   /** Train on a seeded random subset of this many training images (smoke tests). */
   limit?: number;
+  /** Measure test accuracy on a seeded random subset of this many test images (default: the whole test split). */
+  testLimit?: number;
   /** Learning-rate schedule (default: per architecture). */
   lrSchedule?: LrSchedule;
   /** Override the architecture's default augmentation (`{}` turns it off). */
@@ -349,7 +351,7 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
   let test: Dataset | undefined;
   let model: tf.LayersModel | undefined;
   try {
-    test = await loadDataset(opts.dataset, { split: 'test' });
+    test = await loadDataset(opts.dataset, { split: 'test', limit: opts.testLimit, seed });
     model = buildModel(opts.arch, {
       inputShape: train.x.shape.slice(1) as [number, number, number],
       numClasses: train.numClasses,

@@ -42,7 +42,7 @@ interface Plan {
   width: number;
   epochs?: number;
   /** Extra victim-training settings (CIFAR: the recipe of bench/results/train.md). */
-  train?: Pick<TrainVictimOptions, 'batchSize' | 'lr' | 'lrSchedule' | 'augment' | 'batchNorm' | 'limit'>;
+  train?: Pick<TrainVictimOptions, 'batchSize' | 'lr' | 'lrSchedule' | 'augment' | 'batchNorm' | 'limit' | 'testLimit'>;
   fitLimit?: number;
   latentEpochs: number;
   patchesPerClass?: number;
@@ -53,6 +53,8 @@ interface Plan {
   n: number;
   /** The paper's Table 3 for ImageNet: FGS ε ∈ {0.01, 0.05}, DeepFool, C&W; no JSMA. */
   imagenetAttacks?: boolean;
+  /** Only the main checkpoint (the second-to-last layer), no second one for Fig. 10 (quick runs). */
+  oneCheckpoint?: boolean;
 }
 
 function planFor(dataset: string, quick: boolean): Plan {
@@ -65,40 +67,17 @@ function planFor(dataset: string, quick: boolean): Plan {
   if (kind === 'cifar10') {
     // 71 % in 4 epochs (57 min on 2 cores): width 0.25, Adam 1e-3 with a cosine schedule, flips
     const train = { batchSize: 64, lr: 1e-3, lrSchedule: 'cosine' as const, augment: { flip: true } };
-    // quick: a narrow victim (width 0.125) trained for 2 epochs on 8,000 images, a few minutes in all
+    // quick: a narrow victim (width 0.125) trained for 1 epoch on 3,000 images, one checkpoint, small budgets
     return quick
-      ? {
-          arch: 'cifar-cnn',
-          width: QUICK_WIDTH,
-          epochs: 2,
-          train: { ...train, limit: 8000 },
-          fitLimit: 4000,
-          latentEpochs: 1,
-          patchesPerClass: 5000,
-          inputCodes: 'omp',
-          cw: { binarySteps: 4, iterations: 50 },
-          n: 100,
-        }
+      ? { arch: 'cifar-cnn', width: QUICK_WIDTH, epochs: 1, train: { ...train, limit: 3000, testLimit: 1000 }, ...QUICK_PCL }
       : { arch: 'cifar-cnn', width: CIFAR_REPRO_WIDTH, epochs: 4, train, fitLimit: 20000, latentEpochs: 3, inputCodes: 'omp', cw: { binarySteps: 10, iterations: 200 }, n: 1000 };
   }
   if (kind === 'imagenet10') {
     // the 64×64 AlexNet-style victim with batch norm, flips and crops (TRAIN_DEFAULTS); quick: width 0.125,
-    // 2 epochs on 4,000 of the 9,469 training images
+    // 1 epoch on 2,000 of the 9,469 training images
     const train = { batchSize: 64, lr: 1e-3, lrSchedule: 'cosine' as const, augment: { flip: true, crop: 4 }, batchNorm: true };
     return quick
-      ? {
-          arch: 'imagenet-alexnet',
-          width: QUICK_WIDTH,
-          epochs: 2,
-          train: { ...train, limit: 4000 },
-          fitLimit: 3000,
-          latentEpochs: 1,
-          patchesPerClass: 5000,
-          inputCodes: 'omp',
-          cw: { binarySteps: 4, iterations: 50 },
-          n: 100,
-          imagenetAttacks: true,
-        }
+      ? { arch: 'imagenet-alexnet', width: QUICK_WIDTH, epochs: 1, train: { ...train, limit: 2000, testLimit: 1000 }, ...QUICK_PCL, imagenetAttacks: true }
       : { arch: 'imagenet-alexnet', width: 1, train, latentEpochs: 3, inputCodes: 'omp', cw: { binarySteps: 10, iterations: 200 }, n: 1000, imagenetAttacks: true };
   }
   throw new ArgumentError(`reproduce: --dataset must be mnist, idx:DIR, cifar10:DIR or imagenet10:DIR, got '${dataset}'`);
@@ -106,6 +85,20 @@ function planFor(dataset: string, quick: boolean): Plan {
 
 /** Conv-width multiplier of the small victims that `--quick` trains on CIFAR-10 and ImageNet-10. */
 export const QUICK_WIDTH = 0.125;
+
+/**
+ * PCL and attack budgets of `--quick` on the CNN datasets (≤ 10 min in all on 2 shared cores): PCL fitted on
+ * 1,000 training images with one checkpoint (fc2), 2,000 patches per class, C&W 3 × 30, 40 test images.
+ */
+const QUICK_PCL = {
+  fitLimit: 1000,
+  latentEpochs: 1,
+  patchesPerClass: 2000,
+  inputCodes: 'omp' as const,
+  cw: { binarySteps: 3, iterations: 30 },
+  n: 40,
+  oneCheckpoint: true,
+};
 
 /**
  * The paper's Table 3 attacks for `plan`: ImageNet-10 runs FGS at ε ∈ {0.01, 0.05}, DeepFool and C&W
@@ -198,7 +191,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   const names = victim.layerNames();
   const main = names[names.length - 2];
   // a second checkpoint for Fig. 10: the hidden dense layer before the main one, if any
-  const before = names.slice(0, names.indexOf(main)).filter((l) => /^fc\d+$/.test(l)).pop();
+  const before = plan.oneCheckpoint ? undefined : names.slice(0, names.indexOf(main)).filter((l) => /^fc\d+$/.test(l)).pop();
 
   // 2. defenders (clean training data only)
   const train = await loadDataset(opts.dataset, { split: 'train', limit: plan.fitLimit, seed });
@@ -302,7 +295,11 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         "Calibrated fusion: per-defender p-values combined by Fisher's method (and, in its own row, the 'omnibus' over subsets of defenders), thresholded on held-out clean training images.",
         ...(plan.cw ? [`C&W L2 ran ${plan.cw.binarySteps} binary-search steps × ${plan.cw.iterations} iterations instead of the paper's 20 × 500, to fit the CNN's attack time on 2 cores.`] : []),
         ...(quick && plan.train?.limit
-          ? [`Quick run: a width-${plan.width} ${plan.arch} trained for ${plan.epochs} epochs on ${plan.train.limit} training images; PCL fitted on ${plan.fitLimit} training images; ${n} test images attacked. A first look, not the paper's setting.`]
+          ? [
+              `Quick run: a width-${plan.width} ${plan.arch} trained for ${plan.epochs} epoch(s) on ${plan.train.limit} training images ` +
+                `(accuracy measured on ${plan.train.testLimit ?? 'all'} test images); PCL fitted on ${plan.fitLimit} training images` +
+                `${plan.oneCheckpoint ? ' with one checkpoint' : ''}; ${n} test images attacked. A first look, not the paper's setting.`,
+            ]
           : []),
         ...(plan.imagenetAttacks ? ["ImageNet-10 attacks as the paper's Table 3: FGS ε ∈ {0.01, 0.05}, DeepFool, C&W L2; JSMA skipped, as in the paper."] : []),
       ],
