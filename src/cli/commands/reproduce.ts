@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .requiredOption('--dataset <spec>', 'mnist | cifar10:DIR | imagenet10:DIR')
     .requiredOption('--out <dir>', 'output folder (victim/, detector/, results.json, table.md, report.html)')
     .option('--quick', 'reduced version that runs in a few minutes')
-    .option('--n <n>', 'test images to attack (default 1000; with --quick 300 on MNIST, 40 on CIFAR-10 and ImageNet-10)', positiveInt('--n'))
+    .option('--n <n>', 'test images to attack (default 1000; with --quick 300 on MNIST, 60 on CIFAR-10 and ImageNet-10)', positiveInt('--n'))
     .option('--seed <n>', 'seed of everything', nonNegativeInt('--seed'), 0)
     .option('--victim <dir>', 'use this trained victim (from `pcl train`) instead of training one')
     .action(async (o) => {
