@@ -37,7 +37,8 @@ export interface ReproduceOptions {
 /** The reduced-width CIFAR victim that trains in under an hour on 2 cores (see bench/RESULTS.md). */
 export const CIFAR_REPRO_WIDTH = 0.25;
 
-interface Plan {
+/** What `reproduce` runs on one dataset (see {@link reproducePlan}). */
+export interface ReproducePlan {
   arch: Arch;
   width: number;
   epochs?: number;
@@ -57,7 +58,11 @@ interface Plan {
   oneCheckpoint?: boolean;
 }
 
-function planFor(dataset: string, quick: boolean): Plan {
+/**
+ * The victim, PCL and attack budgets `reproduce` uses for `dataset` (full or `quick`). Throws
+ * `ArgumentError` for a dataset kind it has no plan for.
+ */
+export function reproducePlan(dataset: string, quick: boolean): ReproducePlan {
   const kind = parseDatasetSpec(dataset).kind;
   if (kind === 'mnist' || kind === 'idx') {
     return quick
@@ -106,7 +111,7 @@ const QUICK_PCL = {
  * The paper's Table 3 attacks for `plan`: ImageNet-10 runs FGS at ε ∈ {0.01, 0.05}, DeepFool and C&W
  * (the paper skips JSMA there); the other datasets take `paperAttackPlans`.
  */
-function attackPlansFor(plan: Plan, quick: boolean): AttackPlan[] {
+export function attackPlansFor(plan: ReproducePlan, quick: boolean): AttackPlan[] {
   const base = paperAttackPlans(quick, plan.cw);
   if (!plan.imagenetAttacks) return base;
   const fgsm: AttackPlan[] = [0.01, 0.05].map((e) => ({ name: 'fgsm', params: { eps: e }, group: 'FGSM', label: `ε=${e}` }));
@@ -153,7 +158,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   const engine = await initEngine();
   const quick = opts.quick ?? false;
   const seed = opts.seed ?? 0;
-  const plan = planFor(opts.dataset, quick);
+  const plan = reproducePlan(opts.dataset, quick);
   const n = opts.n ?? plan.n;
   const stages: { stage: string; seconds: number; items?: number; note?: string }[] = [];
   await fs.mkdir(opts.out, { recursive: true });
