@@ -301,7 +301,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         "Latent scoring: 'combined-disagreement' (p-values of the class likelihood, the class likelihood ratio and the fine-tuned replica's probability of the victim's class, all against clean training data); the paper's likelihood scoring has its own row.",
         "Calibrated fusion: per-defender p-values combined by Fisher's method (and, in its own row, the 'omnibus' over subsets of defenders), thresholded on held-out clean training images.",
         ...(plan.cw ? [`C&W L2 ran ${plan.cw.binarySteps} binary-search steps × ${plan.cw.iterations} iterations instead of the paper's 20 × 500, to fit the CNN's attack time on 2 cores.`] : []),
-        ...(quick && plan.train?.limit
+        ...(quick && plan.train?.limit && !opts.victim
           ? [
               `Quick run: a width-${plan.width} ${plan.arch} trained for ${plan.epochs} epoch(s) on ${plan.train.limit} training images ` +
                 `(accuracy measured on ${plan.train.testLimit ?? 'all'} test images); PCL fitted on ${plan.fitLimit} training images` +
