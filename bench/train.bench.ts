@@ -5,9 +5,11 @@
  * the per-epoch time extrapolated from the median batch time (epoch = ceil(n / batch) batches).
  *
  *   nice -n 10 npx tsx bench/train.bench.ts [--reps N] [--widths 1,0.5,0.25] [--batch 64] [--no-mnist]
+ *                                          [--no-cifar] [--imagenet-widths 1,0.125]
  *
- * Inputs are random images of the real shapes (MNIST 28×28×1, CIFAR-10 32×32×3); timing does not
- * depend on pixel values.
+ * Inputs are random images of the real shapes (MNIST 28×28×1, CIFAR-10 32×32×3, ImageNet-10 64×64×3);
+ * timing does not depend on pixel values. `--imagenet-widths` adds imagenet-alexnet at 64×64 (9,469
+ * training images), with and without batch norm.
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -22,6 +24,7 @@ function arg(name: string, dflt: string): string {
 const REPS = Number(arg('--reps', '5'));
 const WIDTHS = arg('--widths', '1,0.5,0.25').split(',').map(Number);
 const CIFAR_BATCH = Number(arg('--batch', '64'));
+const IMAGENET_WIDTHS = process.argv.includes('--imagenet-widths') ? arg('--imagenet-widths', '1').split(',').map(Number) : [];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -50,8 +53,8 @@ interface Row {
   trainN: number;
 }
 
-function measure(arch: Arch, width: number, shape: [number, number, number], batch: number, trainN: number): Row {
-  const model = buildModel(arch, { inputShape: shape, numClasses: 10, width, seed: 0 });
+function measure(arch: Arch, width: number, shape: [number, number, number], batch: number, trainN: number, batchNorm = false): Row {
+  const model = buildModel(arch, { inputShape: shape, numClasses: 10, width, seed: 0, batchNorm });
   const opt = tf.train.adam(1e-3);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const x = tf.randomUniform([batch, ...shape], 0, 1, 'float32', 1) as tf.Tensor4D;
@@ -68,7 +71,7 @@ function measure(arch: Arch, width: number, shape: [number, number, number], bat
       }),
     );
     return {
-      model: `${arch} width ${width}`,
+      model: `${arch} width ${width}${batchNorm ? ' + batch norm' : ''}`,
       params: model.countParams(),
       batch,
       forwardMs,
@@ -92,7 +95,10 @@ console.log(
 );
 const rows: Row[] = [];
 if (!process.argv.includes('--no-mnist')) rows.push(measure('mnist-mlp', 1, [28, 28, 1], 128, 60000));
-for (const w of WIDTHS) rows.push(measure('cifar-cnn', w, [32, 32, 3], CIFAR_BATCH, 50000));
+if (!process.argv.includes('--no-cifar')) for (const w of WIDTHS) rows.push(measure('cifar-cnn', w, [32, 32, 3], CIFAR_BATCH, 50000));
+for (const w of IMAGENET_WIDTHS) {
+  for (const bn of [false, true]) rows.push(measure('imagenet-alexnet', w, [64, 64, 3], CIFAR_BATCH, 9469, bn));
+}
 console.log('| model | params | batch | forward ms/batch (reference) | train ms/batch | train / forward | epoch (extrapolated) |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) {

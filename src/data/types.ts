@@ -1,6 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 
-/** Which half of a dataset to load. `test` is the held-out split (MNIST `t10k`, CIFAR `test_batch`). */
+/**
+ * Which half of a dataset to load. `test` is the held-out split (MNIST `t10k`, CIFAR `test_batch`,
+ * an image folder's `test/` or `val/`).
+ */
 export type Split = 'train' | 'test';
 
 /**
@@ -9,7 +12,7 @@ export type Split = 'train' | 'test';
  * [0, numClasses). The caller owns both tensors (free them with `disposeDataset`).
  */
 export interface Dataset {
-  /** Kind of dataset: 'mnist', 'idx', 'cifar10' or 'imagenet10'. */
+  /** Kind of dataset: 'mnist', 'idx', 'cifar10', 'imagefolder' or 'imagenet10'. */
   name: string;
   /** The spec it was loaded from, e.g. `cifar10:../shared/data/cifar10`. */
   spec: string;

@@ -73,7 +73,9 @@ describe('pcl train', () => {
       expect(help).toContain(opt);
     }
     expect(help.replace(/\s+/g, ' ')).toContain('(choices: "mnist-mlp", "cifar-cnn", "imagenet-alexnet")');
+    for (const opt of ['--lr-schedule <name>', '--augment <list>', '--batch-norm', '--no-batch-norm', 'imagefolder:DIR']) expect(help).toContain(opt);
     expect(help).not.toContain('--limit');
+    expect(help).not.toContain('--max-batches');
   });
 
   test('bad input fails with a one-line reason and writes nothing', async () => {
@@ -88,7 +90,40 @@ describe('pcl train', () => {
     await expect(pcl(['train', '--dataset', `cifar10:${dir}/none`, '--arch', 'cifar-cnn', '--out', path.join(dir, 'x')])).rejects.toThrow(
       /data_batch_1\.bin: no such file/,
     );
-    expect(await fs.readdir(dir)).toEqual(['mnist-mlp']);
+    expect((await fs.readdir(dir)).filter((f) => f !== 'folder' && f !== 'bn-model')).toEqual(['mnist-mlp']);
+  });
+
+  test('imagefolder:DIR with --batch-norm and a crop: trains, records the recipe, saves a BN model', async () => {
+    const { PNG } = await import('pngjs');
+    const data = path.join(dir, 'folder');
+    // two classes of 8×8 images: dark vs bright, with a per-image pattern (6 epochs: BN's moving statistics need ≈ 25 steps to settle)
+    for (const [cls, base] of [['dark', 30], ['bright', 200]] as const) {
+      for (const [split, count] of [['train', 24], ['val', 6]] as const) {
+        for (let i = 0; i < count; i++) {
+          const png = new PNG({ width: 8, height: 8 });
+          for (let p = 0; p < 64; p++) png.data.set([base + ((p * 7 + i) % 20), base, base + (i % 5), 255], 4 * p);
+          await fs.mkdir(path.join(data, split, cls), { recursive: true });
+          await fs.writeFile(path.join(data, split, cls, `${i}.png`), PNG.sync.write(png));
+        }
+      }
+    }
+    const out = path.join(dir, 'bn-model');
+    const printed = await pcl([
+      'train', '--dataset', `imagefolder:${data}`, '--arch', 'cifar-cnn', '--width', '0.02', '--batch-norm', '--augment', 'flip,crop:1',
+      '--epochs', '6', '--batch-size', '8', '--lr', '0.01', '--lr-schedule', 'cosine', '--out', out,
+    ]);
+    const summary = JSON.parse(printed) as Record<string, unknown>;
+    expect(summary).toMatchObject({ arch: 'cifar-cnn', batchNorm: true, augment: { flip: true, crop: 1 }, lrSchedule: 'cosine', trainSamples: 48, testSamples: 12 });
+    expect(summary.testAccuracy).toBeGreaterThanOrEqual(0.75);
+    const { model, metrics } = await loadClassifier(out);
+    expect(metrics.classNames).toEqual(['bright', 'dark']);
+    expect(model.layers.filter((l) => l.getClassName() === 'BatchNormalization').map((l) => l.name)).toEqual(['conv1_bn', 'conv2_bn', 'conv3_bn']);
+    model.dispose();
+    // a damaged image stops the run with its name (--no-batch-norm parses)
+    await fs.writeFile(path.join(data, 'val', 'dark', '3.png'), 'broken');
+    await expect(
+      pcl(['train', '--dataset', `imagefolder:${data}`, '--arch', 'cifar-cnn', '--width', '0.02', '--no-batch-norm', '--epochs', '1', '--out', path.join(dir, 'y')]),
+    ).rejects.toThrow(/val\/dark\/3\.png: neither a JPEG nor a PNG/);
   });
 
   test('parseAugment', () => {

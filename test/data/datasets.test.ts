@@ -47,11 +47,12 @@ async function writeRecords(file: string, size: number, labels: number[]): Promi
 }
 
 describe('parseDatasetSpec', () => {
-  test('accepts the four spec forms', () => {
+  test('accepts the five spec forms', () => {
     expect(parseDatasetSpec('mnist')).toEqual({ kind: 'mnist', spec: 'mnist' });
     expect(parseDatasetSpec('idx:/a/b')).toMatchObject({ kind: 'idx', dir: '/a/b' });
     expect(parseDatasetSpec('cifar10:../c:d')).toMatchObject({ kind: 'cifar10', dir: '../c:d' });
     expect(parseDatasetSpec('imagenet10:x')).toMatchObject({ kind: 'imagenet10', dir: 'x' });
+    expect(parseDatasetSpec('imagefolder:a/b')).toMatchObject({ kind: 'imagefolder', dir: 'a/b' });
   });
   test('rejects unknown specs with the accepted forms listed', () => {
     expect(() => parseDatasetSpec('svhn:/x')).toThrow(ArgumentError);

@@ -20,7 +20,7 @@ export function parseAugment(v: string): Augmentation {
 const defaultsText = ARCHS.map((a) => {
   const d = TRAIN_DEFAULTS[a];
   const aug = d.augment ? Object.entries(d.augment).map(([k, v]) => (k === 'crop' ? `crop:${v}` : k)).join(',') : 'none';
-  return `  ${a}: --epochs ${d.epochs} --batch-size ${d.batchSize} --lr ${d.lr} --lr-schedule ${d.lrSchedule} --augment ${aug}`;
+  return `  ${a}: --epochs ${d.epochs} --batch-size ${d.batchSize} --lr ${d.lr} --lr-schedule ${d.lrSchedule} --augment ${aug}${d.batchNorm ? ' --batch-norm' : ''}`;
 }).join('\n');
 
 /** `pcl train`: builds a victim model of the paper's Table 2, trains it and saves it. */
@@ -28,7 +28,7 @@ export function register(program: Command): void {
   program
     .command('train')
     .description('train a victim classifier (the paper\'s Table 2 architectures) and save it as a TensorFlow.js layers model')
-    .requiredOption('--dataset <spec>', "mnist | idx:DIR | cifar10:DIR | imagenet10:DIR")
+    .requiredOption('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR | imagefolder:DIR | imagenet10:DIR')
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCHS as string[]).makeOptionMandatory())
     .option('--width <x>', 'multiplier of the convolutional channel counts', positiveNumber('--width'), 1)
     .requiredOption('--out <dir>', 'output folder (model.json, weights.bin, metrics.json); replaced atomically')
@@ -38,6 +38,8 @@ export function register(program: Command): void {
     .addOption(
       new Option('--lr-schedule <name>', 'learning-rate schedule (default: per architecture)').choices(['constant', 'cosine']),
     )
+    .option('--batch-norm', 'batch normalisation after every convolution (default: per architecture)')
+    .option('--no-batch-norm', 'no batch normalisation (the paper\'s Table 2)')
     .option('--seed <n>', 'seed of the initial weights, shuffles and augmentation', nonNegativeInt('--seed'), 0)
     .addOption(
       new Option('--augment <list>', "data augmentation: none | flip | crop[:PIXELS] | flip,crop[:PIXELS] (default: per architecture)").argParser(
@@ -46,6 +48,11 @@ export function register(program: Command): void {
     )
     .addOption(new Option('--save-every-epoch', 'save the model after every epoch (metrics.json "complete": false until done)').hideHelp())
     .addOption(new Option('--limit <n>', 'train on a seeded random subset of N images (smoke tests)').argParser(positiveInt('--limit')).hideHelp())
+    .addOption(
+      new Option('--max-batches <n>', 'stop every epoch after N mini-batches (timing runs; metrics.json records "maxBatchesPerEpoch")')
+        .argParser(positiveInt('--max-batches'))
+        .hideHelp(),
+    )
     .addHelpText('after', `\nDefaults per architecture:\n${defaultsText}\n\nPrints the metrics JSON on stdout.`)
     .action(async (o: {
       dataset: string;
@@ -60,6 +67,8 @@ export function register(program: Command): void {
       augment?: Augmentation;
       limit?: number;
       saveEveryEpoch?: boolean;
+      batchNorm?: boolean;
+      maxBatches?: number;
     }) => {
       const metrics = await trainVictim({
         dataset: o.dataset,
@@ -73,6 +82,8 @@ export function register(program: Command): void {
         seed: o.seed,
         augment: o.augment,
         limit: o.limit,
+        batchNorm: o.batchNorm,
+        maxBatchesPerEpoch: o.maxBatches,
         saveEachEpoch: o.saveEveryEpoch === true,
       });
       const { history: _history, classNames: _classNames, ...summary } = metrics;
