@@ -11,7 +11,7 @@
  * the padding) go to the kernel that was registered before (this library's wasm kernels).
  */
 import * as tf from '@tensorflow/tfjs';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, ShapeError } from '../errors.js';
 import type { NativeAddon } from './native.js';
 
 const BACKEND = 'wasm';
@@ -49,7 +49,7 @@ function offsetOf(be: HeapBackend, t: tf.TensorInfo, name: string): number {
 
 function rank(t: tf.TensorInfo, r: number, name: string): void {
   if (t.shape.length !== r) {
-    throw new ArgumentError(`native kernel: ${name} must have rank ${r}, got shape [${t.shape.join(', ')}]`);
+    throw new ShapeError(`native kernel: ${name} must have rank ${r}, got shape [${t.shape.join(', ')}]`);
   }
 }
 
@@ -248,7 +248,7 @@ function makeConv2DBackpropFilter(addon: NativeAddon, fallback: tf.KernelFunc): 
 
 function checkShape(t: tf.TensorInfo, want: number[], name: string): void {
   if (!tf.util.arraysEqual(t.shape, want)) {
-    throw new ArgumentError(`native kernel: ${name} must have shape [${want.join(', ')}], got [${t.shape.join(', ')}]`);
+    throw new ShapeError(`native kernel: ${name} must have shape [${want.join(', ')}], got [${t.shape.join(', ')}]`);
   }
 }
 
@@ -279,7 +279,7 @@ function makeMatMul(addon: NativeAddon, fallback: tf.KernelFunc, fused: boolean)
     const kb = tB ? b!.shape[rb - 1]! : b!.shape[rb - 2]!;
     const n = tB ? b!.shape[rb - 2]! : b!.shape[rb - 1]!;
     if (k !== kb) {
-      throw new ArgumentError(
+      throw new ShapeError(
         `native kernel: matMul inner dimensions must agree, got a [${a!.shape.join(', ')}] (transposeA ${tA}) and ` +
           `b [${b!.shape.join(', ')}] (transposeB ${tB})`,
       );
