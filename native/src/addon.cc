@@ -431,13 +431,14 @@ class Addon : public Napi::Addon<Addon> {
     }
   };
 
-  // For output pixel (b, y, x), channel block: index in the input of the first maximum of each
-  // channel's window (tfjs cpu semantics: strict >, padding ignored); -1 when none.
-  static void ArgMaxWindow(const PoolGeom& g, const float* in, int64_t b, int64_t y, int64_t x, float* maxv,
-                           int64_t* arg) {
-    for (int64_t ch = 0; ch < g.c; ch++) {
-      maxv[ch] = -INFINITY;
-      arg[ch] = -1;
+  // For output pixel (b, y, x): each channel's maximum over its window (padding ignored) and, when
+  // `arg` is given, the input index of its first maximum (tfjs cpu semantics: strict >); -inf and
+  // -1 for a window with no input. Branch-free over channels so that the compiler vectorises it.
+  static void MaxWindow(const PoolGeom& g, const float* in, int64_t b, int64_t y, int64_t x, float* maxv,
+                        int64_t* arg) {
+    for (int64_t ch = 0; ch < g.c; ch++) maxv[ch] = -INFINITY;
+    if (arg) {
+      for (int64_t ch = 0; ch < g.c; ch++) arg[ch] = -1;
     }
     for (int64_t i = 0; i < g.kh; i++) {
       const int64_t r = y * g.sh - g.pt + i * g.dh;
@@ -447,11 +448,14 @@ class Addon : public Napi::Addon<Addon> {
         if (col < 0 || col >= g.w) continue;
         const int64_t base = ((b * g.h + r) * g.w + col) * g.c;
         const float* p = in + base;
-        for (int64_t ch = 0; ch < g.c; ch++) {
-          if (p[ch] > maxv[ch]) {
-            maxv[ch] = p[ch];
-            arg[ch] = base + ch;
+        if (arg) {
+          for (int64_t ch = 0; ch < g.c; ch++) {
+            const bool gt = p[ch] > maxv[ch];
+            maxv[ch] = gt ? p[ch] : maxv[ch];
+            arg[ch] = gt ? base + ch : arg[ch];
           }
+        } else {
+          for (int64_t ch = 0; ch < g.c; ch++) maxv[ch] = p[ch] > maxv[ch] ? p[ch] : maxv[ch];
         }
       }
     }
@@ -470,12 +474,11 @@ class Addon : public Napi::Addon<Addon> {
 #pragma omp parallel
       {
         std::vector<float> maxv(g.c);
-        std::vector<int64_t> arg(g.c);
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
           const int64_t b = r / g.oh, yy = r % g.oh;
           for (int64_t xx = 0; xx < g.ow; xx++) {
-            ArgMaxWindow(g, x, b, yy, xx, maxv.data(), arg.data());
+            MaxWindow(g, x, b, yy, xx, maxv.data(), nullptr);
             std::memcpy(y + ((b * g.oh + yy) * g.ow + xx) * g.c, maxv.data(), g.c * sizeof(float));
           }
         }
@@ -504,7 +507,7 @@ class Addon : public Napi::Addon<Addon> {
           std::memset(dx + b * g.h * g.w * g.c, 0, g.h * g.w * g.c * sizeof(float));
           for (int64_t yy = 0; yy < g.oh; yy++) {
             for (int64_t xx = 0; xx < g.ow; xx++) {
-              ArgMaxWindow(g, x, b, yy, xx, maxv.data(), arg.data());
+              MaxWindow(g, x, b, yy, xx, maxv.data(), arg.data());
               const float* d = dy + ((b * g.oh + yy) * g.ow + xx) * g.c;
               for (int64_t ch = 0; ch < g.c; ch++) {
                 if (arg[ch] >= 0) dx[arg[ch]] += d[ch];

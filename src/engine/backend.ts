@@ -86,7 +86,7 @@ export function setEngineLogging(on: boolean): void {
  */
 export function nativeEngineStatus(): string {
   const load = loadNativeAddon();
-  if (!load.addon) return `engine: wasm, single-threaded (native engine off: ${load.reason}; PCL_NATIVE=0 turns it off)`;
+  if (!load.addon) return `engine: wasm, single-threaded (native engine off: ${load.reason})`;
   const i = load.addon.info();
   return `engine: native (oneDNN ${i.onednn}, ${i.threads} threads) on the wasm backend; PCL_NATIVE=0 turns it off`;
 }

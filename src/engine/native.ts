@@ -68,6 +68,11 @@ export function loadNativeAddon(): NativeLoad {
     return loaded;
   }
   const threads = nativeThreads(); // throws on a bad PCL_NATIVE_THREADS
+  // OpenMP threads sleep between kernels instead of spinning (read by libgomp when the addon
+  // loads it): the JS work between two native kernels is single-threaded, and on a shared or
+  // loaded machine spinning threads cost the other processes and, when descheduled, ourselves
+  // (CNN input gradient measured 2.2× faster at load 23 on 2 cores). Set OMP_WAIT_POLICY to override.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   let addon: NativeAddon;
   try {
     addon = nodeRequire(found) as NativeAddon;
