@@ -140,6 +140,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("maxPool", &Addon::MaxPool),
                              InstanceMethod("maxPoolGrad", &Addon::MaxPoolGrad),
                              InstanceMethod("clearCache", &Addon::ClearCache),
+                             InstanceMethod("mul", &Addon::Mul),
+                             InstanceMethod("sum", &Addon::Sum),
                          });
   }
 
@@ -408,6 +410,60 @@ class Addon : public Napi::Addon<Addon> {
             c[j] = v;
           }
         }
+      }
+    });
+  }
+
+  // mul(heap, aOff, bOff, outOff, n): out = a * b elementwise (same shapes).
+  Napi::Value Mul(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Heap h = GetHeap(info[0]);
+    const int64_t n = GetInt(info, 4, "size");
+    const float* a = At(env, h, GetInt(info, 1, "aOffset"), n, "a");
+    const float* b = At(env, h, GetInt(info, 2, "bOffset"), n, "b");
+    float* c = At(env, h, GetInt(info, 3, "outOffset"), n, "output");
+    return Guard(env, [&] {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; i++) c[i] = a[i] * b[i];
+    });
+  }
+
+  // sum(heap, xOff, outOff, outer, inner, leading): x is [outer, inner]; with leading = 1 the
+  // leading axis is summed (out[j] = Σ_i x[i, j], length inner), else the inner one (out[i], length outer).
+  Napi::Value Sum(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Heap h = GetHeap(info[0]);
+    const int64_t outer = GetInt(info, 3, "outer"), inner = GetInt(info, 4, "inner");
+    const bool leading = GetInt(info, 5, "leading") != 0;
+    if (outer <= 0 || inner <= 0) throw Napi::RangeError::New(env, "sum: sizes must be positive");
+    const float* x = At(env, h, GetInt(info, 1, "xOffset"), outer * inner, "x");
+    float* out = At(env, h, GetInt(info, 2, "outOffset"), leading ? inner : outer, "output");
+    return Guard(env, [&] {
+      if (!leading) {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < outer; i++) {
+          const float* r = x + i * inner;
+          float acc = 0.f;
+          for (int64_t j = 0; j < inner; j++) acc += r[j];
+          out[i] = acc;
+        }
+        return;
+      }
+      const int nt = omp_get_max_threads();
+      std::vector<float> part(static_cast<size_t>(nt) * inner, 0.f);
+#pragma omp parallel
+      {
+        float* acc = part.data() + static_cast<size_t>(omp_get_thread_num()) * inner;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < outer; i++) {
+          const float* r = x + i * inner;
+          for (int64_t j = 0; j < inner; j++) acc[j] += r[j];
+        }
+      }
+      for (int64_t j = 0; j < inner; j++) {
+        float v = 0.f;
+        for (int t = 0; t < nt; t++) v += part[static_cast<size_t>(t) * inner + j];
+        out[j] = v;
       }
     });
   }

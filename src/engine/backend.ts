@@ -66,7 +66,7 @@ export async function initEngine(backend?: BackendName | string): Promise<Engine
       ? `engine: tfjs ${tf.version.tfjs} cpu backend (pure JS reference)`
       : native
         ? `engine: native (oneDNN ${native.onednn}, ${native.threads} thread${native.threads === 1 ? '' : 's'}) ` +
-          `for convolutions, matMul and max pooling, tfjs ${tf.version.tfjs} wasm${simd ? ' SIMD' : ''} for the rest`
+          `for convolutions, matMul, max pooling and large multiplies and sums, tfjs ${tf.version.tfjs} wasm${simd ? ' SIMD' : ''} for the rest`
         : `engine: tfjs ${tf.version.tfjs} wasm${simd ? ' SIMD' : ''}, single-threaded (native engine off: ${nativeReason})`;
   current = { backend: want, simd, tfjsVersion: tf.version.tfjs, fastKernels, native, nativeReason, summary };
   if (logEngine) process.stderr.write(`${summary}\n`);

@@ -33,7 +33,12 @@ export const NATIVE_KERNEL_NAMES = [
   '_FusedMatMul',
   'MaxPool',
   'MaxPoolGrad',
+  'Multiply',
+  'Sum',
 ] as const;
+
+/** Below this many elements, `Multiply` and `Sum` stay on wasm (a native call costs more than it saves). */
+const ELEMENTWISE_MIN = 1 << 16;
 
 const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, elu: 3, sigmoid: 4, leakyrelu: 5 };
 
@@ -406,6 +411,62 @@ function makeMaxPoolGrad(addon: NativeAddon, fallback: tf.KernelFunc): tf.Kernel
   };
 }
 
+/**
+ * `Multiply` of two float32 tensors of the same shape (the ReLU gradient dy·step(x), Adam's
+ * updates) in parallel; broadcasting, other dtypes and small tensors go to `fallback`.
+ */
+function makeMultiply(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: Args) => {
+    const { a, b } = args.inputs;
+    const size = tf.util.sizeFromShape(a!.shape);
+    if (a!.dtype !== 'float32' || b!.dtype !== 'float32' || size < ELEMENTWISE_MIN || !tf.util.arraysEqual(a!.shape, b!.shape)) {
+      return fallback(args);
+    }
+    const be = args.backend as HeapBackend;
+    const out = be.makeOutput(a!.shape.slice(), 'float32');
+    try {
+      addon.mul(be.wasm.HEAPU8.buffer as ArrayBuffer, offsetOf(be, a!, 'a'), offsetOf(be, b!, 'b'), offsetOf(be, out, 'output'), size);
+    } catch (e) {
+      disposeOutput(be, out);
+      throw e;
+    }
+    return out;
+  };
+}
+
+/**
+ * `Sum` of a float32 tensor over its leading axes (a bias gradient: [b, h, w, c] → [c]) or its
+ * trailing axes, in parallel; other axis sets, dtypes and small tensors go to `fallback`.
+ */
+function makeSum(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: Args) => {
+    const { x } = args.inputs;
+    const attrs = (args.attrs ?? {}) as { axis: number | number[]; keepDims?: boolean };
+    const size = tf.util.sizeFromShape(x!.shape);
+    if (x!.dtype !== 'float32' || size < ELEMENTWISE_MIN) return fallback(args);
+    const r = x!.shape.length;
+    const axes = [...new Set(tf.util.parseAxisParam(attrs.axis, x!.shape))].sort((p, q) => p - q);
+    if (axes.length === 0 || axes.length === r) return fallback(args);
+    const leading = axes.every((ax, i) => ax === i);
+    const trailing = axes.every((ax, i) => ax === r - axes.length + i);
+    if (!leading && !trailing) return fallback(args);
+    const split = leading ? axes.length : r - axes.length;
+    const outer = tf.util.sizeFromShape(x!.shape.slice(0, split));
+    const inner = tf.util.sizeFromShape(x!.shape.slice(split));
+    const kept = x!.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const outShape = attrs.keepDims ? kept : x!.shape.filter((_, i) => !axes.includes(i));
+    const be = args.backend as HeapBackend;
+    const out = be.makeOutput(outShape, 'float32');
+    try {
+      addon.sum(be.wasm.HEAPU8.buffer as ArrayBuffer, offsetOf(be, x!, 'x'), offsetOf(be, out, 'output'), outer, inner, leading ? 1 : 0);
+    } catch (e) {
+      disposeOutput(be, out);
+      throw e;
+    }
+    return out;
+  };
+}
+
 /** The kernels registered before the native ones, captured once (the fallbacks). */
 let previous: Map<string, tf.KernelConfig> | undefined;
 let active = false;
@@ -436,6 +497,8 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     _FusedMatMul: makeMatMul(addon, fb('_FusedMatMul'), true),
     MaxPool: makeMaxPool(addon, fb('MaxPool')),
     MaxPoolGrad: makeMaxPoolGrad(addon, fb('MaxPoolGrad')),
+    Multiply: makeMultiply(addon, fb('Multiply')),
+    Sum: makeSum(addon, fb('Sum')),
   };
   for (const name of NATIVE_KERNEL_NAMES) {
     if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);

@@ -38,6 +38,8 @@ export interface NativeAddon {
     alpha: number,
   ): void;
   maxPool(heap: ArrayBuffer, x: number, out: number, geom: Int32Array): void;
+  mul(heap: ArrayBuffer, a: number, b: number, out: number, size: number): void;
+  sum(heap: ArrayBuffer, x: number, out: number, outer: number, inner: number, leading: number): void;
   maxPoolGrad(heap: ArrayBuffer, dy: number, x: number, out: number, geom: Int32Array): void;
 }
 

@@ -58,7 +58,7 @@ const hasNative = load.addon !== undefined;
 const calls = new Map<string, number>();
 function counted(addon: NativeAddon): NativeAddon {
   const wrapper: Record<string, unknown> = {};
-  const names = ['setThreads', 'info', 'clearCache', 'conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter', 'matMul', 'maxPool', 'maxPoolGrad'];
+  const names = ['setThreads', 'info', 'clearCache', 'conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter', 'matMul', 'maxPool', 'maxPoolGrad', 'mul', 'sum'];
   for (const name of names) {
     const fn = (addon as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!;
     wrapper[name] = (...args: unknown[]) => {
@@ -267,6 +267,26 @@ describe.runIf(hasNative)('native kernels match cpu', () => {
       expect(err).toBeLessThan(1e-6);
     });
   }
+
+  test.each([
+    { name: 'same shape', a: [64, 33, 32], b: [64, 33, 32] },
+    { name: 'broadcast (falls back)', a: [64, 33, 31], b: [31] },
+  ])('Multiply, $name', async (c) => {
+    const err = await compare([randn(c.a, 26), randn(c.b, 27)], (a, b) => tf.mul(a!, b!), c.a.length === c.b.length ? 'mul' : undefined);
+    expect(err).toBeLessThan(1e-6);
+  });
+
+  test.each([
+    { name: 'leading axes (bias gradient)', shape: [8, 33, 31, 30], axis: [0, 1, 2], keepDims: false },
+    { name: 'leading axis, keepDims', shape: [300, 257], axis: 0, keepDims: true },
+    { name: 'trailing axes', shape: [7, 40, 33, 31], axis: [2, 3], keepDims: false },
+    { name: 'trailing axis, negative, keepDims', shape: [257, 300], axis: -1, keepDims: true },
+    { name: 'middle axis (falls back)', shape: [40, 50, 41], axis: 1, keepDims: false },
+  ])('Sum, $name', async (c) => {
+    const native = !(c.name.includes('falls back'));
+    const err = await compare([randn(c.shape, 28)], (x) => tf.sum(x!, c.axis, c.keepDims), native ? 'sum' : undefined);
+    expect(err).toBeLessThan(1e-5);
+  });
 
   test('the input gradient an attack takes (CNN, cross-entropy) matches cpu', async () => {
     const inputs = [randn([5, 12, 12, 3], 20), randn([3, 3, 3, 8], 21), randn([2, 2, 8, 6], 22), randn([6 * 3 * 3, 4], 23), randn([4], 24)];
