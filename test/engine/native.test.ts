@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
+import os from 'node:os';
 import { initEngine } from '../../src/engine/backend.js';
+import { WorkerPool, defaultPoolSize } from '../../src/engine/pool.js';
 import { loadNativeAddon, nativeThreads, type NativeAddon } from '../../src/engine/native.js';
 import { registerNativeKernels } from '../../src/engine/native-kernels.js';
 import { Rng } from '../../src/util/rng.js';
@@ -102,6 +104,25 @@ test('PCL_NATIVE_THREADS sets the thread count and is validated', () => {
     if (old === undefined) delete process.env.PCL_NATIVE_THREADS;
     else process.env.PCL_NATIVE_THREADS = old;
   }
+});
+
+describe.runIf(hasNative)('WorkerPool workers', () => {
+  test('each worker runs the native engine on cores / pool size threads, and gets the main thread\'s results', async () => {
+    await initEngine('wasm');
+    const pool = new WorkerPool({ size: 2 });
+    try {
+      const task = new URL('./native-pool-task.ts', import.meta.url);
+      const out = await pool.map<Record<string, never>, { threads: number | null; threadId: number; grad: number[] }>(task.href, 'nativeThreadsTask', [{}, {}]);
+      const want = Math.max(1, Math.floor(os.availableParallelism() / defaultPoolSize()));
+      for (const o of out) expect(o.threads).toBe(want);
+      const { nativeThreadsTask } = await import('./native-pool-task.js');
+      const here = await nativeThreadsTask();
+      expect(here.threads).toBe(Number(process.env.PCL_NATIVE_THREADS ?? os.availableParallelism()));
+      for (const o of out) for (let i = 0; i < here.grad.length; i++) expect(o.grad[i]).toBeCloseTo(here.grad[i]!, 4);
+    } finally {
+      await pool.close();
+    }
+  });
 });
 
 describe.runIf(hasNative)('native kernels match cpu', () => {
