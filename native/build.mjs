@@ -10,6 +10,7 @@
  * `--strict` (used by CI) makes a failed build exit 1 instead.
  */
 import { spawnSync } from 'node:child_process';
+import process from 'node:process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
