@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { setProgressEnabled } from '../util/progress.js';
 import { nativeEngineStatus, setEngineLogging } from '../engine/backend.js';
-import { PACKAGE_VERSION } from '../defense/persistence.js';
+import { PACKAGE_VERSION } from '../version.js';
 import { register as registerAttack } from './commands/attack.js';
 import { register as registerDefend } from './commands/defend.js';
 import { register as registerDetect } from './commands/detect.js';

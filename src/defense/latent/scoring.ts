@@ -1,5 +1,9 @@
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
-import { empiricalPValue } from '../types.js';
+import { negLogTailPValue } from '../types.js';
+
+export { negLogTailPValue };
+import { sortedPerClass } from './common.js';
+import { hddaLogLikAll, hddaLogLikBatch, type HddaClass } from './hdda.js';
 
 /**
  * How a latent defender turns the class log-likelihoods ℓ_k = log p(φ | k) of a feature φ into a
@@ -52,21 +56,6 @@ export interface ScoreComponents {
   disagreement?: readonly Float32Array[];
 }
 
-/**
- * −log {@link tailPValue}(sortedScores, s), computed in the log domain so that scores far past every
- * clean score give a large finite value instead of −log 0 = ∞ (the tail's exp underflows once
- * (s − max)/β exceeds about 745). Equal to `-Math.log(tailPValue(sortedScores, s))` wherever that is finite.
- */
-export function negLogTailPValue(sortedScores: Float32Array, s: number): number {
-  const n = sortedScores.length;
-  if (n === 0 || s <= sortedScores[n - 1]) return -Math.log(empiricalPValue(sortedScores, s));
-  const m = Math.max(1, Math.min(n - 1, Math.floor(0.01 * n)));
-  const u = sortedScores[n - 1 - m];
-  let excess = 0;
-  for (let i = n - m; i < n; i++) excess += sortedScores[i] - u;
-  const beta = Math.max(excess / m, 1e-12);
-  return (s - sortedScores[n - 1]) / beta + Math.log(n + 1);
-}
 
 /**
  * `'disagreement'` scores −log p_replica(classOf[s] | x_s) from the replica's log-probabilities
@@ -180,4 +169,56 @@ export function latentScores(
   if (scoring === 'combined') return combinedScores(logLik, numClasses, classOf, { likelihood: components.likelihood, ratio: components.ratio });
   if (!components.disagreement) throw new ArgumentError("latentScores: scoring 'combined-disagreement' needs the disagreement training score component");
   return combinedScores(logLik, numClasses, classOf, components, logProbs);
+}
+
+/**
+ * Scores of features under a fitted latent model: `phi` [n·p] row-major normalised checkpoint
+ * features, `logProbs` [n·K] the replica's log-probabilities (needed by the disagreement scorings),
+ * `classOf` [n] the class each row is scored under (the victim's prediction). Returns float32 [n].
+ */
+export function scoreFeatures(
+  hdda: readonly HddaClass[],
+  phi: Float32Array,
+  logProbs: Float32Array | undefined,
+  classOf: ArrayLike<number>,
+  numClasses: number,
+  scoring: LatentScoring,
+  components?: ScoreComponents,
+): Float32Array {
+  if (scoring === 'likelihood') return Float32Array.from(hddaLogLikBatch(hdda as HddaClass[], phi, classOf), (v) => -v);
+  if (scoring === 'disagreement') return Float32Array.from(disagreementScores(logProbs!, numClasses, classOf));
+  return Float32Array.from(latentScores(hddaLogLikAll(hdda as HddaClass[], phi), numClasses, classOf, scoring, components, logProbs));
+}
+
+/**
+ * The clean training scores a latent defender keeps: per class, sorted ascending, of the training
+ * samples the victim classifies correctly (`correct[s] = 1`), scored under their true label `yTrue`;
+ * for the combined scorings also the sorted scores of each component (the p-values' reference).
+ */
+export function trainingScores(
+  hdda: readonly HddaClass[],
+  phi: Float32Array,
+  logProbs: Float32Array | undefined,
+  yTrue: Int32Array,
+  correct: ArrayLike<number>,
+  numClasses: number,
+  scoring: LatentScoring,
+): { perClass: Float32Array[]; components?: ScoreComponents } {
+  const k = numClasses;
+  let scores: ArrayLike<number>;
+  let components: ScoreComponents | undefined;
+  if (scoring === 'likelihood' || scoring === 'disagreement') {
+    scores = scoreFeatures(hdda, phi, logProbs, yTrue, k, scoring);
+  } else {
+    const ll = hddaLogLikAll(hdda as HddaClass[], phi);
+    if (scoringNeedsComponents(scoring)) {
+      components = {
+        likelihood: sortedPerClass(baseScores(ll, k, yTrue, 'likelihood'), yTrue, k, correct),
+        ratio: sortedPerClass(baseScores(ll, k, yTrue, 'ratio'), yTrue, k, correct),
+        ...(scoring === 'combined-disagreement' ? { disagreement: sortedPerClass(disagreementScores(logProbs!, k, yTrue), yTrue, k, correct) } : {}),
+      };
+    }
+    scores = latentScores(ll, k, yTrue, scoring, components, logProbs);
+  }
+  return { perClass: sortedPerClass(scores, yTrue, k, correct), components };
 }
