@@ -5,7 +5,8 @@
  * cores. See `native-kernels.ts` for the kernels and README § "Native engine".
  *
  * Threads: oneDNN runs OpenMP threads for each call. The main thread uses every core Node may use;
- * a `WorkerPool` worker (any worker thread) uses `cores / defaultPoolSize()` (at least 1), so a
+ * a `WorkerPool` worker (any worker thread) uses `cores / PCL_WORKERS` (default pool size: the
+ * core count; at least 1 thread), so a
  * pool of one worker per core runs the kernels single-threaded and never oversubscribes. The
  * environment variable `PCL_NATIVE_THREADS` (a positive integer) overrides both.
  */
@@ -16,7 +17,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { ArgumentError } from '../errors.js';
-import { defaultPoolSize } from './pool.js';
 
 /** The addon's functions (all synchronous; offsets are byte offsets in `heap`). */
 export interface NativeAddon {
@@ -90,7 +90,8 @@ export function loadNativeAddon(): NativeLoad {
 
 /**
  * OpenMP threads for native kernels called from this thread: `PCL_NATIVE_THREADS` when set, else
- * all cores on the main thread and `max(1, floor(cores / defaultPoolSize()))` in a worker thread.
+ * all cores on the main thread and `max(1, floor(cores / pool size))` in a worker thread, the pool
+ * size being `PCL_WORKERS` or the core count (as `defaultPoolSize()`).
  *
  * @throws ArgumentError when `PCL_NATIVE_THREADS` is set but not a positive integer.
  */
@@ -104,5 +105,15 @@ export function nativeThreads(): number {
     return n;
   }
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return isMainThread ? cores : Math.max(1, Math.floor(cores / defaultPoolSize()));
+  return isMainThread ? cores : Math.max(1, Math.floor(cores / poolSize(cores)));
+}
+
+/**
+ * The default WorkerPool size, as `defaultPoolSize()` in pool.ts computes it (`PCL_WORKERS`, else
+ * the core count); restated here because pool.ts imports the engine (no import cycle). An invalid
+ * `PCL_WORKERS` counts as unset here: the pool itself rejects it.
+ */
+function poolSize(cores: number): number {
+  const n = Number(process.env.PCL_WORKERS);
+  return process.env.PCL_WORKERS && Number.isInteger(n) && n >= 1 ? n : cores;
 }
