@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { setProgressEnabled } from '../util/progress.js';
+import { nativeEngineStatus, setEngineLogging } from '../engine/backend.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { register as registerAttack } from './commands/attack.js';
 import { register as registerDefend } from './commands/defend.js';
@@ -32,6 +33,8 @@ export function buildProgram(): Command {
     registerReproduce,
   ];
   for (const r of registrations) r(program);
+  // Which engine runs (native oneDNN kernels or wasm), in every command's --help.
+  for (const cmd of [program, ...program.commands]) cmd.addHelpText('after', () => `\n${nativeEngineStatus()}`);
   return program;
 }
 
@@ -42,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
     const opts = cmd.optsWithGlobals() as { quiet?: boolean; backend?: string };
     setProgressEnabled(!opts.quiet);
     if (opts.backend) process.env.PCL_BACKEND = opts.backend;
+    setEngineLogging(!opts.quiet); // one stderr line naming the engine when a command starts it
   });
   try {
     await program.parseAsync(argv);

@@ -3,6 +3,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 import { ArgumentError } from '../errors.js';
 import { registerFastWasmKernels } from './kernels/index.js';
+import { loadNativeAddon } from './native.js';
+import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from './native-kernels.js';
 
 export type BackendName = 'wasm' | 'cpu';
 
@@ -11,6 +13,15 @@ export interface EngineInfo {
   simd: boolean;
   tfjsVersion: string;
   fastKernels: string[];
+  /**
+   * The native engine (oneDNN kernels on all cores, see README § Native engine) when active:
+   * the oneDNN version, the threads its kernels use from this thread, and the kernels it runs.
+   */
+  native?: { onednn: string; threads: number; kernels: string[] };
+  /** Why the native engine is not active (wasm: addon not built, `PCL_NATIVE=0`, …; cpu backend). */
+  nativeReason?: string;
+  /** One line saying which engine is active, for logs and `--help`. */
+  summary: string;
 }
 
 let current: EngineInfo | undefined;
@@ -27,19 +38,57 @@ export async function initEngine(backend?: BackendName | string): Promise<Engine
   if (want !== 'wasm' && want !== 'cpu') {
     throw new ArgumentError(`backend: expected 'wasm' or 'cpu', got '${want}'`);
   }
-  if (current && current.backend === want && tf.getBackend() === want) return current;
+  const nativeOff = process.env.PCL_NATIVE === '0';
+  if (current && current.backend === want && tf.getBackend() === want && (nativeOff ? !current.native : true)) {
+    return current;
+  }
   let fastKernels: string[] = [];
-  if (want === 'wasm') fastKernels = registerFastWasmKernels();
+  let native: EngineInfo['native'];
+  let nativeReason: string | undefined = want === 'cpu' ? 'the native engine runs only on the wasm backend' : undefined;
+  if (want === 'wasm') {
+    fastKernels = registerFastWasmKernels();
+    const load = loadNativeAddon();
+    if (load.addon) {
+      const kernels = registerNativeKernels(load.addon);
+      const i = load.addon.info();
+      native = { onednn: i.onednn, threads: i.threads, kernels };
+    } else {
+      if (nativeKernelsActive()) unregisterNativeKernels();
+      nativeReason = load.reason;
+    }
+  }
   const ok = await tf.setBackend(want);
   if (!ok) throw new ArgumentError(`backend: TensorFlow.js could not initialise the '${want}' backend`);
   await tf.ready();
-  current = {
-    backend: want,
-    simd: want === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : false,
-    tfjsVersion: tf.version.tfjs,
-    fastKernels,
-  };
+  const simd = want === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : false;
+  const summary =
+    want === 'cpu'
+      ? `engine: tfjs ${tf.version.tfjs} cpu backend (pure JS reference)`
+      : native
+        ? `engine: native (oneDNN ${native.onednn}, ${native.threads} thread${native.threads === 1 ? '' : 's'}) ` +
+          `for convolutions, matMul, max pooling and large multiplies and sums, tfjs ${tf.version.tfjs} wasm${simd ? ' SIMD' : ''} for the rest`
+        : `engine: tfjs ${tf.version.tfjs} wasm${simd ? ' SIMD' : ''}, single-threaded (native engine off: ${nativeReason})`;
+  current = { backend: want, simd, tfjsVersion: tf.version.tfjs, fastKernels, native, nativeReason, summary };
+  if (logEngine) process.stderr.write(`${summary}\n`);
   return current;
+}
+
+let logEngine = false;
+
+/** Makes {@link initEngine} print its {@link EngineInfo.summary} line on stderr (the CLI turns this on). */
+export function setEngineLogging(on: boolean): void {
+  logEngine = on;
+}
+
+/**
+ * Which engine `initEngine()` would pick, without initialising TensorFlow.js (for `--help`):
+ * the native engine when its addon loads and `PCL_NATIVE` is not `0`, else why not.
+ */
+export function nativeEngineStatus(): string {
+  const load = loadNativeAddon();
+  if (!load.addon) return `engine: wasm, single-threaded (native engine off: ${load.reason})`;
+  const i = load.addon.info();
+  return `engine: native (oneDNN ${i.onednn}, ${i.threads} threads) on the wasm backend; PCL_NATIVE=0 turns it off`;
 }
 
 /** The engine set up by the last `initEngine`, or undefined. */

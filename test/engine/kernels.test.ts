@@ -83,7 +83,10 @@ function outShape(c: ConvCase): [number, number, number, number] {
 }
 
 beforeAll(async () => {
+  // These tests cover the wasm kernels; the native engine has its own (native.test.ts).
+  process.env.PCL_NATIVE = '0';
   const info = await initEngine('wasm');
+  expect(info.native).toBeUndefined();
   expect(info.fastKernels).toEqual(
     expect.arrayContaining(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul']),
   );

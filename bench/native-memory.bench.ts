@@ -1,0 +1,76 @@
+/**
+ * Memory over a long training run on the native engine: a CNN that goes through every native
+ * kernel (conv 3×3 'same' + ReLU → max pool → conv 3×3 stride 2 → max pool → dense + ReLU → dense
+ * softmax, Adam) trained for N steps on random 28×28×1 batches of 32; prints `tf.memory()`, the
+ * wasm heap size and the process RSS every N/10 steps, and exits 1 if the tensor count or tfjs bytes
+ * change after the first interval or RSS grows by more than 10 % after it.
+ *
+ *   npx tsx bench/native-memory.bench.ts [--steps 1000] [--wasm]
+ *
+ * `--wasm` runs the same on the wasm kernels (PCL_NATIVE=0) for comparison.
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { initEngine } from '../src/engine/backend.js';
+
+const argN = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const STEPS = argN('--steps', 1000);
+if (process.argv.includes('--wasm')) process.env.PCL_NATIVE = '0';
+
+async function main(): Promise<void> {
+  const info = await initEngine('wasm');
+  console.log(`# Memory over ${STEPS} training steps; ${info.summary}`);
+  console.log(`machine: ${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()} cores), node ${process.version}; load ${os.loadavg()[0]!.toFixed(2)}`);
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 32, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 32, kernelSize: 3, strides: 2, activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 64, activation: 'relu' }),
+      tf.layers.dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  const be = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } };
+  const rows: { step: number; tensors: number; bytes: number; heapMB: number; rssMB: number; ms: number }[] = [];
+  let t0 = performance.now();
+  for (let step = 1; step <= STEPS; step++) {
+    const [x, y] = tf.tidy(() => [
+      tf.randomUniform([32, 28, 28, 1], 0, 1, 'float32', step),
+      tf.oneHot(tf.randomUniform([32], 0, 10, 'int32', step + 1e6) as tf.Tensor1D, 10),
+    ]);
+    await model.trainOnBatch(x!, y!);
+    tf.dispose([x!, y!]);
+    if (step % Math.max(1, Math.floor(STEPS / 10)) === 0) {
+      const m = tf.memory();
+      rows.push({
+        step,
+        tensors: m.numTensors,
+        bytes: m.numBytes,
+        heapMB: be.wasm.HEAPU8.byteLength / 2 ** 20,
+        rssMB: process.memoryUsage().rss / 2 ** 20,
+        ms: (performance.now() - t0) / Math.max(1, Math.floor(STEPS / 10)),
+      });
+      t0 = performance.now();
+    }
+  }
+  console.log('\n| step | tf tensors | tf bytes | wasm heap MB | RSS MB | ms/step |');
+  console.log('|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.step} | ${r.tensors} | ${r.bytes} | ${r.heapMB.toFixed(0)} | ${r.rssMB.toFixed(0)} | ${r.ms.toFixed(1)} |`);
+  const first = rows[0]!;
+  const last = rows[rows.length - 1]!;
+  const ok = last.tensors === first.tensors && last.bytes === first.bytes && last.rssMB <= first.rssMB * 1.1;
+  console.log(
+    `\nfrom step ${first.step} to ${last.step}: tensors ${first.tensors} → ${last.tensors}, tf bytes ${first.bytes} → ${last.bytes}, ` +
+      `RSS ${first.rssMB.toFixed(0)} → ${last.rssMB.toFixed(0)} MB: ${ok ? 'flat' : 'NOT FLAT'}`,
+  );
+  model.dispose();
+  process.exitCode = ok ? 0 : 1;
+}
+
+void main();
