@@ -32,7 +32,7 @@ test('the main entry bundles for the browser with no Node built-in', async () =>
       .filter(({ spec }) => spec !== undefined && BUILTINS.has(spec))
       .map(({ m, spec }) => `${m.location?.file ?? '?'} imports '${spec}'`);
     const other = errors.filter((m) => !builtinsFound.some((b) => b.startsWith(`${m.location?.file ?? '?'} imports '${/"([^"]+)"/.exec(m.text)?.[1]}'`)));
-    if (other.length) throw new Error(`esbuild failed:\n${other.map((m) => `${m.location?.file}: ${m.text}`).join('\n')}`);
+    if (other.length) throw new Error(`esbuild failed:\n${other.map((m) => `${m.location?.file}: ${m.text}`).join("\n")}`, { cause: e });
   }
   expect(builtinsFound.sort(), `Node built-ins in the browser bundle:\n${builtinsFound.join('\n')}`).toEqual([]);
   const inputs = Object.keys(res!.metafile.inputs);
