@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { BundleLocation } from '../io/store/router.js';
 
 /** Options shared by long-running fits. */
 export interface FitOptions {
@@ -43,7 +44,8 @@ export interface Detector {
   detect(x: tf.Tensor4D, yPred?: tf.Tensor1D, sp?: number): Promise<Uint8Array>;
   /** Clean training scores of class `k` (sorted ascending); basis of thresholds and p-values. */
   trainScores(k: number): Float32Array;
-  save(dir: string): Promise<void>;
+  /** Saves the bundle to a folder path or `file://` URL (Node), `indexeddb://` / `downloads://` (browser) or a `BundleStore`. */
+  save(dir: BundleLocation): Promise<void>;
   dispose(): void;
 }
 

@@ -5,6 +5,7 @@ import type { Classifier } from '../../models/classifier.js';
 import { progressBar } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import { registerDetector, type LoadContext } from '../persistence.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { thresholdFromScores, type Detector, type FitOptions } from '../types.js';
 import { learnDictionaryTask, type DictionaryTask, type DictionaryTaskResult } from './dictionary-task.js';
 import { gramMatrix } from './omp.js';
@@ -316,7 +317,7 @@ export class InputDefender implements Detector {
   }
 
   /** Writes the bundle (manifest.json + weights.bin: dictionaries and clean scores) atomically. */
-  async save(dir: string): Promise<void> {
+  async save(dir: BundleLocation): Promise<void> {
     assertFitted(this.state_, 'InputDefender');
     await saveInputBundle(dir, InputDefender.detectorName, this.params, this.state_);
   }
@@ -325,7 +326,7 @@ export class InputDefender implements Detector {
    * Loads a bundle written by `save`; `ctx.victim` (a `Classifier`) restores victim predictions.
    * `runtime` overrides the settings that do not change results (scoring threads and batch size).
    */
-  static async load(dir: string, ctx: LoadContext = {}, runtime: Partial<Pick<InputDefenderParams, 'scoreWorkers' | 'scoreBatchSize'>> = {}): Promise<InputDefender> {
+  static async load(dir: BundleLocation, ctx: LoadContext = {}, runtime: Partial<Pick<InputDefenderParams, 'scoreWorkers' | 'scoreBatchSize'>> = {}): Promise<InputDefender> {
     const victim = ctx.victim as Classifier | undefined;
     let det: InputDefender | undefined;
     const state = await readInputBundle(dir, InputDefender.detectorName, (p) => (det = new InputDefender(victim, { ...p, ...runtime })).params);

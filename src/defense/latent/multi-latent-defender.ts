@@ -1,8 +1,9 @@
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ManifestError, assert, assertFitted } from '../../errors.js';
 import { Classifier } from '../../models/classifier.js';
-import { readBundle, registerDetector, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
+import { readBundle, registerDetector, saveBundle, writeBundle, type LoadContext } from '../persistence.js';
+import { subStore } from '../../io/store/memory.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { empiricalPValue, type Detector, type FitOptions } from '../types.js';
 import {
   checkImages,
@@ -183,13 +184,13 @@ export class MultiLatentDefender implements Detector {
   }
 
   /** Writes manifest.json + weights.bin (combined training scores) and one child bundle per checkpoint (`latent-<j>/`). */
-  async save(dir: string): Promise<void> {
+  async save(dir: BundleLocation): Promise<void> {
     const st = this.state_;
     assertFitted(st, 'MultiLatentDefender');
-    await writeDirAtomic(dir, async (tmp) => {
+    await saveBundle(dir, async (tmp) => {
       const children: Record<string, string> = {};
       for (let j = 0; j < this.children_.length; j++) {
-        await this.children_[j].save(path.join(tmp, `latent-${j}`));
+        await this.children_[j].save(subStore(tmp, `latent-${j}`));
         children[this.params.checkpoints[j]] = `latent-${j}/`;
       }
       const tensors = scoresToTensors(st.scores);
@@ -211,16 +212,16 @@ export class MultiLatentDefender implements Detector {
   }
 
   /** Loads a bundle written by {@link save}; child bundles are verified one by one. */
-  static async load(dir: string, ctx: LoadContext = {}): Promise<MultiLatentDefender> {
-    const { manifest, tensors } = await readBundle(dir, MultiLatentDefender.detectorName);
+  static async load(dir: BundleLocation, ctx: LoadContext = {}): Promise<MultiLatentDefender> {
+    const { manifest, tensors, store } = await readBundle(dir, MultiLatentDefender.detectorName);
     const children: LatentDefender[] = [];
     try {
       const params = manifest.params as unknown as MultiLatentParams;
       const kids = manifest.children ?? {};
       for (const layer of params.checkpoints) {
         const rel = kids[layer];
-        if (rel === undefined) throw new ManifestError(`${path.join(dir, 'manifest.json')}: field 'children' has no entry for checkpoint '${layer}'`);
-        children.push(await LatentDefender.load(path.join(dir, rel), children.length === 0 ? ctx : { victim: children[0].victim }));
+        if (rel === undefined) throw new ManifestError(`${store.describe('manifest.json')}: field 'children' has no entry for checkpoint '${layer}'`);
+        children.push(await LatentDefender.load(subStore(store, rel), children.length === 0 ? ctx : { victim: children[0].victim }));
       }
       const victim = children[0].victim;
       if (ctx.victim !== undefined && !(ctx.victim instanceof Classifier)) throw new ArgumentError('MultiLatentDefender.load: ctx.victim must be a Classifier');

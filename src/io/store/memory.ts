@@ -5,7 +5,7 @@ import { joinRel, normalizeRel, type BundleStore } from './types.js';
  * A bundle held in memory (relative name → bytes). What a bundle is serialised into before it is
  * written anywhere, and what {@link subStore} views share. `writeAll` replaces the contents.
  */
-export class MemoryStore implements BundleStore {
+export class MemoryStore implements BundleDraft {
   readonly files = new Map<string, Uint8Array>();
   constructor(
     files?: ReadonlyMap<string, Uint8Array> | Record<string, Uint8Array>,
@@ -32,13 +32,41 @@ export class MemoryStore implements BundleStore {
   list(): string[] {
     return [...this.files.keys()].sort();
   }
+  /** Adds or replaces one file. */
+  put(rel: string, bytes: Uint8Array): void {
+    this.files.set(normalizeRel(rel), bytes);
+  }
+  /** Removes every file. */
+  clear(): void {
+    this.files.clear();
+  }
+}
+
+/**
+ * A bundle being written: an in-memory store (or a sub-folder of one) that takes one file at a
+ * time. Detectors serialise into a draft; the draft then goes to its destination in one `writeAll`.
+ */
+export interface BundleDraft extends BundleStore {
+  put(rel: string, bytes: Uint8Array): void;
+  /** Relative names of every file in the draft (under its folder), sorted. */
+  list(): string[];
+  /** Removes every file of the draft (under its folder). */
+  clear(): void;
+}
+
+/** Whether `x` is a {@link BundleDraft}: a {@link MemoryStore} or a sub-folder view of one. */
+export function isBundleDraft(x: unknown): x is BundleDraft {
+  if (x instanceof MemoryStore) return true;
+  let p: unknown = x;
+  while (p instanceof SubStore) p = p.parent;
+  return p instanceof MemoryStore && x !== p;
 }
 
 /**
  * A view of the files under `prefix` of a {@link MemoryStore} (a bundle's sub-folder, e.g. `victim/`).
  * Its `writeAll` replaces only the files under `prefix`.
  */
-export class SubStore implements BundleStore {
+export class SubStore implements BundleDraft {
   readonly prefix: string;
   constructor(
     readonly parent: BundleStore,
@@ -56,20 +84,27 @@ export class SubStore implements BundleStore {
     return this.parent.read(joinRel(this.prefix, rel));
   }
   async writeAll(files: ReadonlyMap<string, Uint8Array>): Promise<void> {
-    if (!(this.parent instanceof MemoryStore) && !(this.parent instanceof SubStore)) {
-      throw new ArgumentError(`${this.location}: a sub-folder view can only be written inside an in-memory bundle`);
-    }
+    this.clear();
+    for (const [k, v] of files) this.put(k, v);
+  }
+  put(rel: string, bytes: Uint8Array): void {
+    rootOf(this).files.set(joinRel(...prefixesOf(this), rel), bytes);
+  }
+  list(): string[] {
+    const full = `${joinRel(...prefixesOf(this))}/`;
+    return rootOf(this).list().filter((k) => k.startsWith(full)).map((k) => k.slice(full.length));
+  }
+  clear(): void {
     const root = rootOf(this);
-    const full = joinRel(...prefixesOf(this));
-    for (const k of [...root.files.keys()]) if (k.startsWith(`${full}/`)) root.files.delete(k);
-    for (const [k, v] of files) root.files.set(joinRel(full, k), v);
+    const full = `${joinRel(...prefixesOf(this))}/`;
+    for (const k of [...root.files.keys()]) if (k.startsWith(full)) root.files.delete(k);
   }
 }
 
 function rootOf(s: SubStore): MemoryStore {
   let p: BundleStore = s;
   while (p instanceof SubStore) p = p.parent;
-  if (!(p instanceof MemoryStore)) throw new ArgumentError(`${s.location}: not inside an in-memory bundle`);
+  if (!(p instanceof MemoryStore)) throw new ArgumentError(`${s.location}: a sub-folder view can only be written inside an in-memory bundle`);
   return p;
 }
 function prefixesOf(s: SubStore): string[] {
@@ -83,7 +118,7 @@ function prefixesOf(s: SubStore): string[] {
 }
 
 /** The files under `prefix` of `store`, as a store of their own (reads go to `store`). */
-export function subStore(store: BundleStore, prefix: string): BundleStore {
+export function subStore(store: BundleStore, prefix: string): SubStore {
   return new SubStore(store, prefix);
 }
 

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ManifestError } from '../../errors.js';
-import { writeDirAtomic } from '../../defense/persistence.js';
+import { writeDirAtomic } from '../atomic.js';
 import { registerStoreRouter, type StoreRouter } from './router.js';
 import { normalizeRel, type BundleStore } from './types.js';
 

@@ -1,5 +1,6 @@
 import { ArgumentError } from '../../errors.js';
 import { DownloadsStore } from './downloads.js';
+import { CachedStore } from './memory.js';
 import { HttpStore } from './http.js';
 import { IndexedDbStore } from './indexeddb.js';
 import type { BundleStore } from './types.js';
@@ -53,4 +54,13 @@ export function resolveStore(where: BundleLocation, what = 'bundle'): BundleStor
       ? `${what}: no store handles '${where}' (known schemes: https://, http://, indexeddb://, downloads://${routers.length ? ', and registered routers' : ''})`
       : `${what}: '${where}' is a file path; paths and file:// URLs need the Node entry (import from 'pcl-defense/node', which Node picks by default)`,
   );
+}
+
+/**
+ * The store to read a bundle from: a store object as is (e.g. a sub-folder of a bundle being
+ * loaded); a URL or path resolved and wrapped in a {@link CachedStore}, so the nested loaders of
+ * one bundle fetch each file once.
+ */
+export function openBundle(where: BundleLocation, what = 'bundle'): BundleStore {
+  return isBundleStore(where) ? where : new CachedStore(resolveStore(where, what));
 }

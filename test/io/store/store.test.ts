@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { initEngine } from '../../../src/engine/backend.js';
 import { ArgumentError, ManifestError } from '../../../src/errors.js';
 import {
@@ -207,9 +207,14 @@ describe('zip (downloads:// format)', () => {
 
 describe('resolveStore', () => {
   test('paths need the Node entry until the file-system router is registered; bad input named', async () => {
-    expect(() => resolveStore(path.join(tmp, 'x'))).toThrow(/file path; paths and file:\/\/ URLs need the Node entry/);
-    expect(() => resolveStore('ftp://host/x')).toThrow(/no store handles 'ftp:\/\/host\/x'/);
-    expect(() => resolveStore('', 'PCLDetector.load')).toThrow(/PCLDetector\.load: expected a path, a URL/);
+    // a fresh copy of the router module: the core alone, as a browser bundle has it (test/setup-node.ts
+    // registered the file-system router in the shared one)
+    vi.resetModules();
+    const core = await import('../../../src/io/store/router.js');
+    expect(() => core.resolveStore(path.join(tmp, 'x'))).toThrow(/file path; paths and file:\/\/ URLs need the Node entry/);
+    expect(() => core.resolveStore('ftp://host/x')).toThrow(/no store handles 'ftp:\/\/host\/x'/);
+    expect(() => core.resolveStore('', 'PCLDetector.load')).toThrow(/PCLDetector\.load: expected a path, a URL/);
+    expect(core.resolveStore('indexeddb://x').location).toBe('indexeddb://x');
     registerFileSystemStore();
     expect(resolveStore(path.join(tmp, 'x'))).toBeInstanceOf(FileSystemStore);
     expect(resolveStore(pathToFileURL(tmp).href)).toBeInstanceOf(FileSystemStore);
