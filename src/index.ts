@@ -1,32 +1,28 @@
 /**
  * pcl-defense: Parallel Checkpointing Learners for TensorFlow.js classifiers.
- * Re-exports only.
+ * Re-exports only. This is the platform-neutral core: no Node built-in in its import graph, so it
+ * bundles for browsers (test/browser/bundle.test.ts). Node-only parts (file-system bundles, worker
+ * threads, dataset files, the pipeline behind the CLI) come from the Node entry `pcl-defense/node`
+ * (src/node.ts), which re-exports all of this too and is what Node resolves `pcl-defense` to.
  */
 export * from './errors.js';
+export { PACKAGE_VERSION } from './version.js';
 export { initEngine, engineInfo, type BackendName, type EngineInfo } from './engine/backend.js';
-export { WorkerPool, defaultPoolSize, type WorkerPoolOptions, type MapOptions, type ModuleRef } from './engine/pool.js';
 export { Rng } from './util/rng.js';
-export { progressBar, setProgressEnabled, type Progress } from './util/progress.js';
+export { progressBar, setProgressEnabled, registerTtyProgressBar, type Progress, type TtyBarFactory } from './util/progress.js';
+export { createPool, registerPoolFactory, type ParallelPool, type PoolFactory } from './util/parallel.js';
 export { Classifier } from './models/classifier.js';
+export * from './models/zoo.js';
+export type { Dataset, LoadOptions, Split } from './data/types.js';
+export { disposeDataset } from './data/types.js';
+export { subsetIndices } from './data/subset.js';
+export * from './io/store/index.js';
 export * from './defense/types.js';
 export * from './defense/persistence.js';
 export * from './defense/fusion/index.js';
-export { writeDirAtomic, writeFileAtomic } from './io/atomic.js';
-export * from './io/idx.js';
-export * from './data/index.js';
-export * from './models/zoo.js';
-export * from './models/train.js';
-export * from './models/io.js';
 export * from './eval/index.js';
 export * from './defense/latent/index.js';
 export * from './defense/input/index.js';
 export * from './defense/baselines/index.js';
 export * from './attacks/index.js';
 export * from './defense/pcl.js';
-export { evaluatePCL, paperAttackPlans, type AttackPlan, type EvaluationResults, type EvaluateOptions } from './pipeline/evaluate.js';
-export { writeEvaluationOutputs, reportData } from './pipeline/outputs.js';
-export { defendVictim, type DefendOptions } from './pipeline/defend.js';
-export { detectImages, type DetectOutput } from './pipeline/detect.js';
-export { evaluateBundle, type EvaluateBundleOptions } from './pipeline/evaluate-bundle.js';
-export { reproduce, type ReproduceOptions } from './pipeline/reproduce.js';
-export { readImages } from './pipeline/images.js';

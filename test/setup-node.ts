@@ -1,6 +1,5 @@
-// Tests run the library as Node users get it from the Node entry (`pcl-defense/node`): with the
-// file-system bundle store registered, so paths and file:// URLs resolve. Tests that import only
-// core modules still see exactly the core's behaviour otherwise.
-import { registerFileSystemStore } from '../src/io/store/node-fs.js';
+// Tests run the library as Node users get it from the Node entry (`pcl-defense/node`): file-system
+// bundle store, worker threads and terminal progress registered with the core.
+import { registerNodePlatform } from '../src/node-platform.js';
 
-registerFileSystemStore();
+registerNodePlatform();

@@ -41,7 +41,7 @@ export async function readInputBundle(
   name: string,
   make: (p: Partial<InputDefenderParams>) => Readonly<InputDefenderParams>,
 ): Promise<InputState> {
-  const { manifest, tensors, store } = await readBundle(dir, name);
+  const { manifest, tensors } = await readBundle(dir, name);
   try {
     const params = make(manifest.params as Partial<InputDefenderParams>);
     const attr = manifest.attributes as { imageShape: [number, number, number]; patchSize: number; numClasses: number; fitInfo?: InputFitInfo };
