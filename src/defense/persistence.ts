@@ -87,7 +87,8 @@ async function readManifest(store: BundleStore): Promise<BundleManifest> {
     return await readStoreJson<BundleManifest>(store, 'manifest.json');
   } catch (e) {
     if (/not valid JSON/.test((e as Error).message)) throw e;
-    throw new ManifestError(`${store.describe('manifest.json')}: no such file (is '${store.location}' a detector bundle?)`);
+    // the store's own reason (no such file, HTTP 404, no such IndexedDB bundle) names the file
+    throw new ManifestError(`${(e as Error).message} (is '${store.location}' a detector bundle?)`, { cause: e });
   }
 }
 
@@ -147,8 +148,8 @@ export async function loadDetector(where: BundleLocation, ctx?: LoadContext): Pr
   let name: string;
   try {
     name = (await readManifest(store)).name;
-  } catch {
-    throw new ManifestError(`${mpath}: missing or not valid JSON (is '${store.location}' a detector bundle?)`);
+  } catch (e) {
+    throw new ManifestError(`${mpath}: missing or not valid JSON (${(e as Error).message})`, { cause: e });
   }
   const loader = registry.get(name);
   if (!loader) {

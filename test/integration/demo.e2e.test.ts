@@ -184,8 +184,8 @@ describe.skipIf(!chromiumPath)('demo in Chromium', () => {
       [{ name: 'junk.zip', mimeType: 'application/zip', buffer: Buffer.from('PK junk') }, /junk\.zip: not a zip archive/],
     ];
     for (const [file, msg] of cases) {
-      await page.locator('#file').setInputFiles(file);
-      await expect.poll(message, { timeout: 30_000 }).toMatch(msg);
+      await page.locator('#file').setInputFiles(file, { timeout: 120_000 });
+      await expect.poll(message, { message: file.name, timeout: 30_000 }).toMatch(msg);
       await expect.poll(() => page.locator('#status').getAttribute('data-state')).toBe('ready');
     }
     // a tampered bundle by URL is refused, naming the file
