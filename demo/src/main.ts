@@ -111,7 +111,8 @@ async function runAttackButton(which: AttackName): Promise<void> {
   $('adv-class').textContent = String(v.detection.yPred[0]);
   $('adv-success').textContent = out.success ? `(was ${label}: the attack fooled the victim)` : `(still ${label}: the attack failed)`;
   const flagged = v.detection.adversarial[0] === 1;
-  $('adv-verdict').textContent = flagged ? 'flags it: ADVERSARIAL' : 'does not flag it';
+  const which_ = det!.defenders.map((d, j) => `${d.label} ${v.detection.alarms[j][0] ? 'alarm' : 'quiet'}`).join(', ');
+  $('adv-verdict').textContent = `${flagged ? 'flags it: ADVERSARIAL' : 'does not flag it'} (${which_})`;
   $('adv-verdict').dataset.verdict = flagged ? 'adversarial' : 'clean';
   $('attack-result').dataset.success = String(out.success);
 }
@@ -130,7 +131,9 @@ async function handleFile(file: File): Promise<void> {
     await useBundle(bundleFromZip(bytes, file.name), `bundle ${file.name}`);
     return;
   }
-  await evaluate(await digitFromFile(file));
+  const px = await digitFromFile(file);
+  paintDigit($<HTMLCanvasElement>('pad'), px);
+  await evaluate(px);
 }
 
 async function boot(): Promise<void> {

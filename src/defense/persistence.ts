@@ -88,7 +88,7 @@ async function readManifest(store: BundleStore): Promise<BundleManifest> {
   } catch (e) {
     if (/not valid JSON/.test((e as Error).message)) throw e;
     // the store's own reason (no such file, HTTP 404, no such IndexedDB bundle) names the file
-    throw new ManifestError(`${(e as Error).message} (is '${store.location}' a detector bundle?)`, { cause: e });
+    throw new ManifestError(`${(e as Error).message} (is '${store.location}' a detector bundle?)`);
   }
 }
 
@@ -149,7 +149,7 @@ export async function loadDetector(where: BundleLocation, ctx?: LoadContext): Pr
   try {
     name = (await readManifest(store)).name;
   } catch (e) {
-    throw new ManifestError(`${mpath}: missing or not valid JSON (${(e as Error).message})`, { cause: e });
+    throw new ManifestError(`${mpath}: missing or not valid JSON (${(e as Error).message})`);
   }
   const loader = registry.get(name);
   if (!loader) {
