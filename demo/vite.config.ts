@@ -17,5 +17,5 @@ export default defineConfig({
     chunkSizeWarningLimit: 4096,
     rollupOptions: { input: { index: path.resolve(here, 'index.html'), bench: path.resolve(here, 'bench.html') } },
   },
-  preview: { port: 5173, strictPort: false },
+  preview: { port: 4173, strictPort: false },
 });
