@@ -12,9 +12,10 @@ import {
   CarliniWagnerL2,
   FGSM,
   initEngine,
+  loadModelFromStore,
+  openBundle,
   PCLDetector,
   readStoreJson,
-  resolveStore,
   runAttack,
   sha256Hex,
   type BundleLocation,
@@ -41,10 +42,10 @@ export async function startEngine(): Promise<EngineInfo> {
 
 /** The page's victim: the model `pcl train` wrote, loaded the usual tfjs way, and the sha256 of its weights. */
 export async function loadVictim(): Promise<{ model: tf.LayersModel; weightsSha: string }> {
-  const model = await tf.loadLayersModel(`${VICTIM_URL}model.json`);
-  const res = await fetch(`${VICTIM_URL}weights.bin`);
-  if (!res.ok) throw new DemoError(`${VICTIM_URL}weights.bin: HTTP ${res.status}`);
-  return { model, weightsSha: await sha256Hex(new Uint8Array(await res.arrayBuffer())) };
+  // the usual tfjs layers files (what tf.loadLayersModel(url) reads), each fetched once
+  const store = openBundle(VICTIM_URL);
+  const model = await loadModelFromStore(store);
+  return { model, weightsSha: await sha256Hex(await store.read('weights.bin')) };
 }
 
 interface BundleManifestView {
@@ -58,7 +59,8 @@ interface BundleManifestView {
  * victim copy). `PCLDetector.load` then verifies every file's sha256.
  */
 export async function loadGuard(where: BundleLocation, victimWeightsSha: string): Promise<PCLDetector> {
-  const store = resolveStore(where, 'bundle');
+  // one cached store for these checks and the load: every file is fetched once
+  const store = openBundle(where, 'bundle');
   const manifest = await readStoreJson<BundleManifestView>(store, 'manifest.json');
   if (manifest.name !== 'PCLDetector') {
     throw new DemoError(`${store.describe('manifest.json')}: this is a '${manifest.name ?? '?'}' bundle; the demo needs a PCLDetector bundle (pcl defend)`);

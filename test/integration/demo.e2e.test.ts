@@ -18,7 +18,7 @@ import { CarliniWagnerL2, FGSM, runAttack } from '../../src/attacks/index.js';
 import { loadDataset } from '../../src/data/index.js';
 import { PCLDetector } from '../../src/defense/pcl.js';
 import { initEngine } from '../../src/engine/backend.js';
-import { zipBundle } from '../../src/io/store/zip.js';
+import { bundleFromZip, zipBundle } from '../../src/io/store/zip.js';
 import { buildDemo, DEMO, DEMO_BUNDLE, DEMO_DIST, findChromium, launchChromium, NO_CHROMIUM_MESSAGE, ROOT, serveDir, type StaticServer } from '../browser/harness.js';
 
 const chromiumPath = findChromium();
@@ -210,5 +210,23 @@ describe.skipIf(!chromiumPath)('demo in Chromium', () => {
     await page.locator('#bundle-url').fill('indexeddb://nothing-here');
     await page.locator('#load-url').click();
     await expect.poll(message, { timeout: 30_000 }).toMatch(/indexeddb:\/\/nothing-here: no bundle saved under this name/);
+  });
+
+  test('download (downloads://) saves one zip that loads back in Node and scores like the original', async () => {
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.locator('#download').click()]);
+    expect(dl.suggestedFilename()).toBe('pcl-mnist.pcl.zip');
+    const bytes = new Uint8Array(await fs.readFile((await dl.path())!));
+    const fromZip = await PCLDetector.load(bundleFromZip(bytes, 'pcl-mnist.pcl.zip'));
+    const original = await PCLDetector.load(path.dirname(DEMO_BUNDLE));
+    const x = tf.tensor4d(digit.px, [1, 28, 28, 1]);
+    try {
+      const a = await fromZip.scoreAll(x);
+      const b = await original.scoreAll(x);
+      expect(a.scores.map((v) => Array.from(v))).toEqual(b.scores.map((v) => Array.from(v)));
+    } finally {
+      x.dispose();
+      fromZip.dispose();
+      original.dispose();
+    }
   });
 });

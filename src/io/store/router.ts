@@ -1,6 +1,6 @@
 import { ArgumentError } from '../../errors.js';
 import { DownloadsStore } from './downloads.js';
-import { CachedStore } from './memory.js';
+import { CachedStore, MemoryStore, SubStore } from './memory.js';
 import { HttpStore } from './http.js';
 import { IndexedDbStore } from './indexeddb.js';
 import type { BundleStore } from './types.js';
@@ -57,10 +57,14 @@ export function resolveStore(where: BundleLocation, what = 'bundle'): BundleStor
 }
 
 /**
- * The store to read a bundle from: a store object as is (e.g. a sub-folder of a bundle being
- * loaded); a URL or path resolved and wrapped in a {@link CachedStore}, so the nested loaders of
- * one bundle fetch each file once.
+ * The store to read a bundle from: a URL or path resolved, and any store not in memory, wrapped in
+ * a {@link CachedStore}, so the nested loaders of one bundle fetch each file once. In-memory and
+ * cached stores (and sub-folders of them, e.g. a bundle's `defenders/0/` being loaded) as they are.
  */
 export function openBundle(where: BundleLocation, what = 'bundle'): BundleStore {
-  return isBundleStore(where) ? where : new CachedStore(resolveStore(where, what));
+  if (!isBundleStore(where)) return new CachedStore(resolveStore(where, what));
+  // in memory or already cached (or a folder of such a store): as is; any other store gets a cache
+  let p: BundleStore = where;
+  while (p instanceof SubStore) p = p.parent;
+  return p instanceof MemoryStore || p instanceof CachedStore ? where : new CachedStore(where);
 }

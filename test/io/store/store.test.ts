@@ -22,6 +22,8 @@ import {
   loadModelFromStore,
   MemoryStore,
   modelFiles,
+  openBundle,
+  SubStore,
   readStoreJson,
   readVerified,
   resolveStore,
@@ -221,6 +223,13 @@ describe('resolveStore', () => {
     expect(resolveStore('https://example.org/m/manifest.json')).toBeInstanceOf(HttpStore);
     const m = new MemoryStore();
     expect(resolveStore(m)).toBe(m);
+    // openBundle: one cache per bundle load, none around what is in memory already
+    expect(openBundle(m)).toBe(m);
+    expect(openBundle(subStore(m, 'victim'))).toBeInstanceOf(SubStore);
+    expect(openBundle(new HttpStore('https://example.org/m/'))).toBeInstanceOf(CachedStore);
+    expect(openBundle('https://example.org/m/manifest.json')).toBeInstanceOf(CachedStore);
+    const c = openBundle(path.join(tmp, 'x'));
+    expect(openBundle(c)).toBe(c);
   });
 });
 
