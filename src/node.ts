@@ -14,11 +14,22 @@ export { FileSystemStore, fileSystemRouter, registerFileSystemStore } from './io
 export { WorkerPool, defaultPoolSize, type WorkerPoolOptions, type MapOptions, type ModuleRef } from './engine/pool.js';
 export { ttyProgressBar } from './util/progress-tty.js';
 export { writeDirAtomic, writeFileAtomic } from './io/atomic.js';
-export { sha256 } from './io/sha256-node.js';
-export * from './io/idx.js';
-export * from './data/index.js';
-export * from './models/train.js';
-export * from './models/io.js';
+export { loadDataset, parseDatasetSpec, mnistDir, CIFAR10_CLASSES, type DatasetKind, type DatasetSpec } from './data/index.js';
+export { readIdx, writeIdx, decodeIdx, encodeIdx, type IdxArray, type IdxDtype, type IdxTypedArray } from './io/idx.js';
+export {
+  trainClassifier,
+  trainVictim,
+  evaluateAccuracy,
+  TRAIN_DEFAULTS,
+  type TrainOptions,
+  type TrainResult,
+  type TrainEpochLog,
+  type TrainVictimOptions,
+  type TrainOptimizer,
+  type LrSchedule,
+  type Augmentation,
+} from './models/train.js';
+export { loadClassifier, saveClassifier, type ClassifierMetrics } from './models/io.js';
 export { generateAttackSet, readAttackSet, ATTACK_SET_FILES, type AttackSetOptions, type AttackSetSummary, type AttackSet } from './attacks/attack-set.js';
 export { evaluatePCL, paperAttackPlans, type AttackPlan, type EvaluationResults, type EvaluateOptions } from './pipeline/evaluate.js';
 export { writeEvaluationOutputs, reportData } from './pipeline/outputs.js';
