@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'runs/**', 'bench/out/**', 'bench/.scratch*/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'demo/dist/**', 'demo/public/**', 'node_modules/**', 'runs/**', 'bench/out/**', 'bench/.scratch*/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -11,6 +11,7 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 300_000,
           pool: 'forks',
+          setupFiles: ['test/setup-node.ts'],
         },
       },
       {
@@ -20,6 +21,7 @@ export default defineConfig({
           testTimeout: 3_600_000,
           hookTimeout: 3_600_000,
           pool: 'forks',
+          setupFiles: ['test/setup-node.ts'],
         },
       },
     ],

@@ -19,7 +19,8 @@ import { initEngine } from '../src/engine/backend.js';
 import { loadDataset, disposeDataset } from '../src/data/index.js';
 import { Classifier } from '../src/models/classifier.js';
 import { loadClassifier } from '../src/models/io.js';
-import { generateAttackSet, makeAttack, type AttackSetSummary } from '../src/attacks/index.js';
+import { makeAttack } from '../src/attacks/index.js';
+import { generateAttackSet, type AttackSetSummary } from '../src/attacks/attack-set.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(name);

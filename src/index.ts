@@ -4,6 +4,11 @@
  * The public API, listed by hand (foolbox's `attacks/__init__.py` style): what a user scripts against,
  * with its aliases. Worker entry points (`*-task.ts`), bundle internals and scratch helpers are not
  * exported; import them from their modules inside this repository if you must.
+ *
+ * This is the platform-neutral core: no Node built-in in its import graph, so it bundles for browsers
+ * (test/browser/bundle.test.ts). Node-only parts (folders on disk, worker threads, dataset files,
+ * victim training, the pipeline behind the CLI) come from the Node entry `pcl-defense/node`
+ * (src/node.ts), which re-exports all of this too and is what Node resolves `pcl-defense` to.
  */
 
 // errors
@@ -12,31 +17,19 @@ export { PACKAGE_VERSION } from './version.js';
 
 // engine
 export { initEngine, engineInfo, type BackendName, type EngineInfo } from './engine/backend.js';
-export { WorkerPool, defaultPoolSize, type WorkerPoolOptions, type MapOptions, type ModuleRef } from './engine/pool.js';
 export { Rng } from './util/rng.js';
-export { progressBar, setProgressEnabled, type Progress } from './util/progress.js';
+export { progressBar, setProgressEnabled, registerTtyProgressBar, type Progress, type TtyBarFactory } from './util/progress.js';
+export { createPool, registerPoolFactory, type ParallelPool, type PoolFactory } from './util/parallel.js';
 
 // data and models
-export { loadDataset, parseDatasetSpec, mnistDir, disposeDataset, subsetIndices, CIFAR10_CLASSES } from './data/index.js';
-export type { Dataset, DatasetKind, DatasetSpec, LoadOptions, Split } from './data/index.js';
-export { readIdx, writeIdx, decodeIdx, encodeIdx, type IdxArray, type IdxDtype, type IdxTypedArray } from './io/idx.js';
-export { writeDirAtomic, writeFileAtomic } from './io/atomic.js';
+export { disposeDataset } from './data/types.js';
+export { subsetIndices } from './data/subset.js';
+export type { Dataset, LoadOptions, Split } from './data/types.js';
 export { Classifier } from './models/classifier.js';
 export { buildModel, ARCHS, DEFAULT_INPUT_SHAPE, type Arch, type BuildOptions } from './models/zoo.js';
-export {
-  trainClassifier,
-  trainVictim,
-  evaluateAccuracy,
-  TRAIN_DEFAULTS,
-  type TrainOptions,
-  type TrainResult,
-  type TrainEpochLog,
-  type TrainVictimOptions,
-  type TrainOptimizer,
-  type LrSchedule,
-  type Augmentation,
-} from './models/train.js';
-export { loadClassifier, saveClassifier, type ClassifierMetrics } from './models/io.js';
+
+// bundle stores (TensorFlow.js IO conventions: https://, indexeddb://, downloads://, memory, zip)
+export * from './io/store/index.js';
 
 // the detector contract and bundles
 export {
@@ -105,8 +98,6 @@ export {
   makeAttack,
   runAttack,
   summarize,
-  generateAttackSet,
-  readAttackSet,
   AdaptiveLatentAttack,
   ADAPTIVE_LATENT_DEFAULTS,
   adaptiveAttack,
@@ -119,9 +110,6 @@ export {
   type AdaptiveAttackReport,
   type AdaptiveTarget,
   type AttackName,
-  type AttackSet,
-  type AttackSetOptions,
-  type AttackSetSummary,
   type RunAttackOptions,
 } from './attacks/index.js';
 export type { Attack, AttackModel, AttackResult, RunOptions } from './attacks/types.js';
@@ -148,12 +136,3 @@ export { riskOperatingPoint, likelihoodRatioThreshold, expectedCost, type RiskCo
 export { confusionMatrix, summarizeConfusion, type ConfusionMatrix, type ConfusionSummary } from './eval/confusion.js';
 export { PAPER_TABLE1, paperTable1 } from './eval/paper.js';
 export { renderReport, renderTableMarkdown, type ReportData } from './eval/report-html.js';
-
-// the pipeline (what the CLI runs)
-export { evaluatePCL, paperAttackPlans, type AttackPlan, type EvaluationResults, type EvaluateOptions } from './pipeline/evaluate.js';
-export { writeEvaluationOutputs, reportData } from './pipeline/outputs.js';
-export { defendVictim, type DefendOptions } from './pipeline/defend.js';
-export { detectImages, type DetectOutput } from './pipeline/detect.js';
-export { evaluateBundle, type EvaluateBundleOptions } from './pipeline/evaluate-bundle.js';
-export { reproduce, type ReproduceOptions } from './pipeline/reproduce.js';
-export { readImages } from './pipeline/images.js';

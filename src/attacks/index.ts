@@ -13,7 +13,6 @@ export { JSMA, JSMA_DEFAULTS, JSMA_TARGET_POLICIES, chooseTargets, bestPairs, ty
 export { CarliniWagnerL2, CW_L2_DEFAULTS, type CarliniWagnerL2Params } from './carlini-wagner-l2.js';
 
 export { ATTACKS, ATTACK_NAMES, makeAttack, runAttack, type AttackName, type AttackParamsByName, type RunAttackOptions } from './registry.js';
-export { generateAttackSet, readAttackSet, ATTACK_SET_FILES, type AttackSetOptions, type AttackSetSummary, type AttackSet } from './attack-set.js';
 export { hddaTensors, hddaLogLikTensor, disposeHddaTensors, type HddaTensors } from './hdda-tf.js';
 export {
   AdaptiveLatentAttack,

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerNodePlatform } from '../node-platform.js';
 import { setProgressEnabled } from '../util/progress.js';
 import { nativeEngineStatus, setEngineLogging } from '../engine/backend.js';
 import { PACKAGE_VERSION } from '../version.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
 
 /** Entry point used by `bin/pcl.js`. Throws on bad input (the launcher prints one line, exits 1). */
 export async function main(argv: string[]): Promise<void> {
+  registerNodePlatform();
   const program = buildProgram();
   program.hook('preAction', (cmd) => {
     const opts = cmd.optsWithGlobals() as { quiet?: boolean; backend?: string };

@@ -1,5 +1,3 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ManifestError, ShapeError, assert, assertFitted } from '../errors.js';
 import {
@@ -17,7 +15,9 @@ import { info } from '../util/progress.js';
 import { InputDefender, type InputDefenderParams } from './input/input-defender.js';
 import { LatentDefender, type LatentDefenderParams } from './latent/latent-defender.js';
 import { loadModelCopy, saveModelCopy } from './latent/replica.js';
-import { listFiles, loadDetector, readBundle, writeBundle, writeDirAtomic } from './persistence.js';
+import { subStore } from '../io/store/memory.js';
+import type { BundleLocation } from '../io/store/router.js';
+import { listFiles, loadDetector, readBundle, saveBundle, writeBundle } from './persistence.js';
 import { checkSp, labelsFrom } from './detection.js';
 import type { DetectOptions, DetectionReport, DetectionSummary, Detector, FitOptions, Labels } from './types.js';
 
@@ -363,19 +363,21 @@ export class PCLDetector {
   /**
    * Writes the bundle: `manifest.json` (params, per-defender thresholds at SP, fusion calibration,
    * sha256 of every file), `victim/` (a copy of the victim model) and `defenders/<i>/` (one bundle
-   * per defender). Atomic: a failure leaves any previous bundle at `dir` untouched.
+   * per defender). `dir`: a folder path or `file://` URL (Node), `indexeddb://NAME` or
+   * `downloads://NAME` (browser), or any `BundleStore`. Atomic: a failure leaves any previous bundle
+   * at `dir` untouched.
    */
-  async save(dir: string): Promise<void> {
+  async save(dir: BundleLocation): Promise<void> {
     const st = this.state_;
     assertFitted(st, 'PCLDetector');
-    await writeDirAtomic(dir, async (tmp) => {
-      await saveModelCopy(this.victim.model, path.join(tmp, 'victim'));
+    await saveBundle(dir, async (tmp) => {
+      await saveModelCopy(this.victim.model, subStore(tmp, 'victim'));
       const children: Record<string, string> = { victim: 'victim/' };
       for (let j = 0; j < this.defenders.length; j++) {
-        await this.defenders[j].save(path.join(tmp, 'defenders', String(j)));
+        await this.defenders[j].save(subStore(tmp, `defenders/${j}`));
         children[this.defenders[j].label] = `defenders/${j}/`;
       }
-      const files = (await listFiles(tmp)).filter((f) => f !== 'manifest.json' && f !== 'weights.bin');
+      const files = listFiles(tmp).filter((f) => f !== 'manifest.json' && f !== 'weights.bin');
       const tensors: tf.NamedTensorMap = {};
       if (st.fusion) tensors['fusion/heldout'] = tf.tensor1d(Float32Array.from(st.fusion.heldoutSorted));
       if (st.heldout) {
@@ -413,22 +415,24 @@ export class PCLDetector {
   /**
    * Loads a bundle written by {@link save}: verifies format, version and the sha256 of every file
    * (victim and defenders included) and refuses a tampered or mismatched bundle with a
-   * `ManifestError` naming the file.
+   * `ManifestError` naming the file. `dir`: a folder path or `file://` URL (Node), an
+   * `https://…/manifest.json` URL (Node and browsers, via `fetch`), `indexeddb://NAME` (browser), or
+   * any `BundleStore` (e.g. `bundleFromZip(bytes)`), following TensorFlow.js's IO conventions.
    */
-  static async load(dir: string): Promise<PCLDetector> {
-    const { manifest, tensors } = await readBundle(dir, PCLDetector.detectorName);
+  static async load(dir: BundleLocation): Promise<PCLDetector> {
+    const { manifest, tensors, store } = await readBundle(dir, PCLDetector.detectorName);
     let victim: Classifier | undefined;
     const defenders: Detector[] = [];
     try {
-      victim = new Classifier(await loadModelCopy(path.join(dir, 'victim')));
+      victim = new Classifier(await loadModelCopy(subStore(store, 'victim')));
       const attrs = manifest.attributes as { numClasses: number; defenders: { label: string; kind: string; dir: string }[]; fusion: { method: FusionMethod; tail?: boolean } | null };
       if (attrs.numClasses !== victim.numClasses) {
-        throw new ManifestError(`${path.join(dir, 'manifest.json')}: bundle has ${attrs.numClasses} classes, its victim copy has ${victim.numClasses}`);
+        throw new ManifestError(`${store.describe('manifest.json')}: bundle has ${attrs.numClasses} classes, its victim copy has ${victim.numClasses}`);
       }
       for (const d of attrs.defenders) {
-        const sub = path.join(dir, d.dir);
-        await fs.access(sub).catch(() => {
-          throw new ManifestError(`${sub}: defender '${d.label}' listed in the manifest is missing`);
+        const sub = subStore(store, d.dir);
+        await sub.read('manifest.json').catch(() => {
+          throw new ManifestError(`${sub.location}: defender '${d.label}' listed in the manifest is missing`);
         });
         defenders.push(await loadDetector(sub, { victim }));
       }
@@ -436,7 +440,7 @@ export class PCLDetector {
       let fusion: CalibratedFusionModel | undefined;
       if (attrs.fusion) {
         const t = tensors['fusion/heldout'];
-        if (!t) throw new ManifestError(`${path.join(dir, 'manifest.json')}: missing weight 'fusion/heldout'`);
+        if (!t) throw new ManifestError(`${store.describe('manifest.json')}: missing weight 'fusion/heldout'`);
         fusion = {
           method: attrs.fusion.method,
           calibrations: det.calibrations(),
@@ -449,7 +453,7 @@ export class PCLDetector {
       if (hc) {
         const scores = defenders.map((_, j) => {
           const t = tensors[`fusion/heldout-scores/${j}`];
-          if (!t || t.size !== hc.size) throw new ManifestError(`${path.join(dir, 'manifest.json')}: missing or mis-sized weight 'fusion/heldout-scores/${j}'`);
+          if (!t || t.size !== hc.size) throw new ManifestError(`${store.describe('manifest.json')}: missing or mis-sized weight 'fusion/heldout-scores/${j}'`);
           return Float32Array.from(t.dataSync());
         });
         heldout = { scores, classes: Int32Array.from(hc.dataSync()) };

@@ -1,14 +1,14 @@
-import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ManifestError } from '../errors.js';
+import { isBundleDraft, MemoryStore, type BundleDraft } from '../io/store/memory.js';
+import { openBundle, resolveStore, type BundleLocation } from '../io/store/router.js';
+import type { BundleStore } from '../io/store/types.js';
+import { checksums, readStoreJson, readVerified } from '../io/store/verify.js';
 import { PACKAGE_VERSION } from '../version.js';
 import type { Detector } from './types.js';
 
-// moved to io/atomic.ts and version.ts; re-exported here so existing imports keep working
-export { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
 export { PACKAGE_VERSION };
+export type { BundleDraft, BundleLocation, BundleStore };
 
 export const BUNDLE_FORMAT = 'pcl-detector';
 /**
@@ -37,26 +37,39 @@ export interface BundleManifest {
   children?: Record<string, string>;
 }
 
-export function sha256(buf: Uint8Array): string {
-  return createHash('sha256').update(buf).digest('hex');
+/**
+ * Saves a bundle: `fill(draft)` serialises it into an in-memory draft, which then goes to `where`
+ * (a folder path or `file://` URL in Node, `indexeddb://NAME` or `downloads://NAME` in a browser, or
+ * any `BundleStore`) in one atomic `writeAll`: a failure leaves a previous bundle there untouched.
+ * When `where` is itself a draft (a sub-folder of a bundle being saved), `fill` writes into it.
+ */
+export async function saveBundle(where: BundleLocation, fill: (draft: BundleDraft) => Promise<void>): Promise<void> {
+  if (isBundleDraft(where)) {
+    where.clear();
+    await fill(where);
+    return;
+  }
+  const store = resolveStore(where, 'save');
+  const draft = new MemoryStore(undefined, store.location);
+  await fill(draft);
+  await store.writeAll(draft.files);
 }
 
 /**
- * Writes `manifest.json` + `weights.bin` (tf.io weight encoding) into `dir` (which must exist;
- * use inside `writeDirAtomic`). The checksum of every extra binary file listed in `extraFiles`
- * (paths relative to dir, already written) is recorded too.
+ * Writes `manifest.json` + `weights.bin` (tf.io weight encoding) into draft `dir` (use inside
+ * `saveBundle`). The sha256 of every extra file listed in `extraFiles` (names relative to `dir`,
+ * already in the draft) is recorded too.
  */
 export async function writeBundle(
-  dir: string,
+  dir: BundleDraft,
   meta: { name: string; params: Record<string, unknown>; attributes: Record<string, unknown>; children?: Record<string, string> },
   tensors: tf.NamedTensorMap,
   extraFiles: string[] = [],
 ): Promise<void> {
   const { data, specs } = await tf.io.encodeWeights(tensors);
-  const bytes = new Uint8Array(data as ArrayBuffer);
-  await fs.writeFile(path.join(dir, 'weights.bin'), bytes);
-  const sums: Record<string, string> = { 'weights.bin': sha256(bytes) };
-  for (const f of extraFiles) sums[f] = sha256(await fs.readFile(path.join(dir, f)));
+  const files = new Map<string, Uint8Array>([['weights.bin', new Uint8Array(data as ArrayBuffer)]]);
+  for (const f of extraFiles) files.set(f, await dir.read(f));
+  dir.put('weights.bin', files.get('weights.bin')!);
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT,
     formatVersion: BUNDLE_FORMAT_VERSION,
@@ -66,45 +79,40 @@ export async function writeBundle(
     attributes: meta.attributes,
     weightSpecs: specs,
     weightsPath: 'weights.bin',
-    sha256: sums,
+    sha256: await checksums(files),
     ...(meta.children ? { children: meta.children } : {}),
   };
-  await fs.writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  dir.put('manifest.json', new TextEncoder().encode(JSON.stringify(manifest, null, 2)));
 }
 
-/** Lists every file under `dir` (relative paths), for checksumming a saved model copy. */
-export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(path.join(dir, prefix), { withFileTypes: true })) {
-    const rel = path.join(prefix, e.name);
-    if (e.isDirectory()) out.push(...(await listFiles(dir, rel)));
-    else out.push(rel);
+/** Lists every file of draft `dir` (relative names, sorted), for checksumming a saved model copy. */
+export function listFiles(dir: BundleDraft): string[] {
+  return dir.list();
+}
+
+async function readManifest(store: BundleStore): Promise<BundleManifest> {
+  try {
+    return await readStoreJson<BundleManifest>(store, 'manifest.json');
+  } catch (e) {
+    if (/not valid JSON/.test((e as Error).message)) throw e;
+    // the store's own reason (no such file, HTTP 404, no such IndexedDB bundle) names the file
+    throw new ManifestError(`${(e as Error).message} (is '${store.location}' a detector bundle?)`);
   }
-  return out.sort();
 }
 
 /**
- * Reads and verifies a bundle: format name and version, expected detector `name` (if given),
- * and the sha256 of every file listed. Throws `ManifestError` naming the offending file or field.
- * Returns the manifest and the decoded tensors (owned by the caller).
+ * Reads and verifies a bundle from `where` (path, URL or store): format name and version, expected
+ * detector `name` (if given), and the sha256 of every file listed (WebCrypto, in Node and browsers).
+ * Throws `ManifestError` naming the offending file or field. Returns the manifest, the decoded
+ * tensors (owned by the caller) and the store (open sub-bundles with `subStore(store, rel)`).
  */
 export async function readBundle(
-  dir: string,
+  where: BundleLocation,
   expectedName?: string,
-): Promise<{ manifest: BundleManifest; tensors: tf.NamedTensorMap }> {
-  const mpath = path.join(dir, 'manifest.json');
-  let text: string;
-  try {
-    text = await fs.readFile(mpath, 'utf8');
-  } catch {
-    throw new ManifestError(`${mpath}: no such file (is '${dir}' a detector bundle?)`);
-  }
-  let manifest: BundleManifest;
-  try {
-    manifest = JSON.parse(text);
-  } catch (e) {
-    throw new ManifestError(`${mpath}: not valid JSON (${(e as Error).message})`);
-  }
+): Promise<{ manifest: BundleManifest; tensors: tf.NamedTensorMap; store: BundleStore }> {
+  const store = openBundle(where);
+  const mpath = store.describe('manifest.json');
+  const manifest = await readManifest(store);
   if (manifest.format !== BUNDLE_FORMAT) {
     throw new ManifestError(`${mpath}: field 'format' is '${manifest.format}', expected '${BUNDLE_FORMAT}'`);
   }
@@ -117,20 +125,15 @@ export async function readBundle(
   if (expectedName !== undefined && manifest.name !== expectedName) {
     throw new ManifestError(`${mpath}: field 'name' is '${manifest.name}', expected '${expectedName}'`);
   }
-  for (const [rel, want] of Object.entries(manifest.sha256 ?? {})) {
-    const f = path.join(dir, rel);
-    let buf: Buffer;
-    try {
-      buf = await fs.readFile(f);
-    } catch {
-      throw new ManifestError(`${f}: listed in the manifest but missing`);
-    }
-    if (sha256(buf) !== want) throw new ManifestError(`${f}: sha256 mismatch (file modified or corrupt)`);
+  const files = await readVerified(store, manifest.sha256 ?? {});
+  const w = files.get(manifest.weightsPath) ?? (await store.read(manifest.weightsPath));
+  const ab = w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) as ArrayBuffer;
+  const need = manifest.weightSpecs.reduce((s, spec) => s + spec.shape.reduce((a, b) => a * b, 1) * (spec.dtype === 'bool' ? 1 : 4), 0);
+  if (ab.byteLength < need) {
+    throw new ManifestError(`${store.describe(manifest.weightsPath)}: holds ${ab.byteLength} bytes, the manifest describes ${need} (truncated)`);
   }
-  const wbuf = await fs.readFile(path.join(dir, manifest.weightsPath));
-  const ab = wbuf.buffer.slice(wbuf.byteOffset, wbuf.byteOffset + wbuf.byteLength) as ArrayBuffer;
   const tensors = tf.io.decodeWeights(ab, manifest.weightSpecs);
-  return { manifest, tensors };
+  return { manifest, tensors, store };
 }
 
 /** What a loader may need besides the bundle folder (e.g. the victim, to predict labels). */
@@ -138,8 +141,8 @@ export interface LoadContext {
   /** The victim classifier the detector guards (a `Classifier`). */
   victim?: unknown;
 }
-/** Loader signature each detector class registers. */
-export type DetectorLoader = (dir: string, ctx?: LoadContext) => Promise<Detector>;
+/** Loader signature each detector class registers: `dir` is the bundle's (sub-)folder as a store. */
+export type DetectorLoader = (dir: BundleStore, ctx?: LoadContext) => Promise<Detector>;
 const registry = new Map<string, DetectorLoader>();
 
 /** Registers a detector class under its manifest name (as tfjs `serialization.registerClass`). */
@@ -147,18 +150,19 @@ export function registerDetector(name: string, loader: DetectorLoader): void {
   registry.set(name, loader);
 }
 
-/** Loads any registered detector bundle, dispatching on `manifest.name`. */
-export async function loadDetector(dir: string, ctx?: LoadContext): Promise<Detector> {
-  const mpath = path.join(dir, 'manifest.json');
+/** Loads any registered detector bundle (path, URL or store), dispatching on `manifest.name`. */
+export async function loadDetector(where: BundleLocation, ctx?: LoadContext): Promise<Detector> {
+  const store = openBundle(where);
+  const mpath = store.describe('manifest.json');
   let name: string;
   try {
-    name = JSON.parse(await fs.readFile(mpath, 'utf8')).name;
-  } catch {
-    throw new ManifestError(`${mpath}: missing or not valid JSON (is '${dir}' a detector bundle?)`);
+    name = (await readManifest(store)).name;
+  } catch (e) {
+    throw new ManifestError(`${mpath}: missing or not valid JSON (${(e as Error).message})`);
   }
   const loader = registry.get(name);
   if (!loader) {
     throw new ManifestError(`${mpath}: field 'name' is '${name}', which no registered detector handles (known: ${[...registry.keys()].join(', ')})`);
   }
-  return loader(dir, ctx);
+  return loader(store, ctx);
 }

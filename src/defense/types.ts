@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { BundleLocation } from '../io/store/router.js';
 
 /** Options shared by long-running fits. */
 export interface FitOptions {
@@ -127,7 +128,8 @@ export interface Detector {
   trainScores(k: number): Float32Array;
   /** A differentiable surrogate of the score at `sp` (default `params.sp`), for adaptive attacks; absent where there is none. */
   surrogate?(opts?: { sp?: number }): ScoreSurrogate;
-  save(dir: string): Promise<void>;
+  /** Saves the bundle to a folder path or `file://` URL (Node), `indexeddb://` / `downloads://` (browser) or a `BundleStore`. */
+  save(dir: BundleLocation): Promise<void>;
   dispose(): void;
 }
 

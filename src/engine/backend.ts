@@ -34,7 +34,8 @@ let current: EngineInfo | undefined;
  * Idempotent: a second call with the same backend is free.
  */
 export async function initEngine(backend?: BackendName | string): Promise<EngineInfo> {
-  const want = (backend ?? process.env.PCL_BACKEND ?? 'wasm') as string;
+  // no `process` in browsers: read the environment only where there is one
+  const want = (backend ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.PCL_BACKEND ?? 'wasm') as string;
   if (want !== 'wasm' && want !== 'cpu') {
     throw new ArgumentError(`backend: expected 'wasm' or 'cpu', got '${want}'`);
   }

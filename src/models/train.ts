@@ -4,6 +4,7 @@ import { loadDataset } from '../data/index.js';
 import { disposeDataset, type Dataset } from '../data/types.js';
 import { initEngine } from '../engine/backend.js';
 import { info, progressBar } from '../util/progress.js';
+import { yieldToEventLoop } from '../util/parallel.js';
 import { Rng } from '../util/rng.js';
 import { saveClassifier, type ClassifierMetrics } from './io.js';
 import { ARCHS, buildModel, type Arch } from './zoo.js';
@@ -255,7 +256,7 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
           seen += idx.length;
           bar.tick(1, { loss: lossSum / seen, acc: correct / seen });
           // yield to the event loop so progress output and signals are handled
-          if (b % 20 === 19) await new Promise((r) => setImmediate(r));
+          if (b % 20 === 19) await yieldToEventLoop();
         }
       } finally {
         bar.stop();

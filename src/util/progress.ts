@@ -1,5 +1,3 @@
-import cliProgress from 'cli-progress';
-
 /** A progress reporter. Everything goes to stderr so stdout stays machine-readable. */
 export interface Progress {
   /** Advance by `delta` and optionally update the status fields shown after the bar. */
@@ -22,48 +20,32 @@ export function setProgressEnabled(on: boolean): void {
 
 const NOOP: Progress = { tick() {}, update() {}, stop() {} };
 
+/** Node's `process`, where there is one (browsers have none; the core must not assume it). */
+const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; stderr?: { isTTY?: boolean; write(s: string): unknown } } }).process;
+const progressOn = () => globalEnabled && proc?.env?.PCL_PROGRESS !== '0';
+/** One line to stderr (Node) or the console (browsers). */
+function writeLine(line: string): void {
+  if (proc?.stderr) proc.stderr.write(`${line}\n`);
+  else console.info(line);
+}
+
+/** Makes a live bar for a terminal; the Node entry registers one (cli-progress). */
+export type TtyBarFactory = (label: string, total: number) => Progress;
+let ttyBar: TtyBarFactory | undefined;
+/** Registers the terminal progress bar (the Node entry does; elsewhere progress prints plain lines). */
+export function registerTtyProgressBar(f: TtyBarFactory | undefined): void {
+  ttyBar = f;
+}
+
 /**
  * Starts a progress bar of `total` steps labelled `label` on stderr.
- * On a non-TTY stderr it prints a plain status line every few seconds instead.
+ * On a non-TTY stderr (or without a registered terminal bar) it prints a plain status line every few seconds instead.
  */
 export function progressBar(label: string, total: number, opts: ProgressOptions = {}): Progress {
-  const enabled = opts.enabled ?? (globalEnabled && process.env.PCL_PROGRESS !== '0');
+  const enabled = opts.enabled ?? progressOn();
   if (!enabled) return NOOP;
-  if (!process.stderr.isTTY) return lineProgress(label, total);
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: `${label.padEnd(18)} [{bar}] {percentage}% | {value}/{total} | eta {eta_formatted} {status}`,
-      noTTYOutput: true,
-      notTTYSchedule: 5000,
-      hideCursor: false,
-      etaBuffer: 50,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(total, 0, { status: '' });
-  let value = 0;
-  const fmt = (s?: Record<string, string | number>) =>
-    s
-      ? {
-          status: Object.entries(s)
-            .map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(4)) : v}`)
-            .join(' '),
-        }
-      : undefined;
-  return {
-    tick(delta = 1, status) {
-      value += delta;
-      bar.update(value, fmt(status));
-    },
-    update(v, status) {
-      value = v;
-      bar.update(v, fmt(status));
-    },
-    stop() {
-      bar.stop();
-    },
-  };
+  if (!proc?.stderr?.isTTY || !ttyBar) return lineProgress(label, total);
+  return ttyBar(label, total);
 }
 
 /**
@@ -81,7 +63,7 @@ function lineProgress(label: string, total: number): Progress {
     const now = Date.now();
     if (value === lastPrinted) return;
     if (force || decile > lastDecile || now - lastTime > 10_000) {
-      process.stderr.write(`${label}: ${value}/${total}${status ? ` ${status}` : ''}\n`);
+      writeLine(`${label}: ${value}/${total}${status ? ` ${status}` : ''}`);
       lastDecile = decile;
       lastPrinted = value;
       lastTime = now;
@@ -113,5 +95,5 @@ function lineProgress(label: string, total: number): Progress {
 
 /** Log a one-line message to stderr when progress output is on. */
 export function info(message: string): void {
-  if (globalEnabled && process.env.PCL_PROGRESS !== '0') process.stderr.write(`${message}\n`);
+  if (progressOn()) writeLine(message);
 }

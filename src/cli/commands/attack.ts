@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ArgumentError } from '../../errors.js';
-import { ATTACK_NAMES, JSMA_TARGET_POLICIES, generateAttackSet } from '../../attacks/index.js';
+import { ATTACK_NAMES, JSMA_TARGET_POLICIES } from '../../attacks/index.js';
+import { generateAttackSet } from '../../attacks/attack-set.js';
 import { progressBar, type Progress } from '../../util/progress.js';
 
 function num(name: string, check: (n: number) => boolean, what: string) {

@@ -1,8 +1,9 @@
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ManifestError, assert, assertFitted } from '../../errors.js';
 import { Classifier } from '../../models/classifier.js';
-import { readBundle, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
+import { readBundle, saveBundle, writeBundle, type LoadContext } from '../persistence.js';
+import { subStore } from '../../io/store/memory.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
 import type { DetectOptions, DetectionReport, Detector, FitOptions, Labels } from '../types.js';
 import {
@@ -152,11 +153,11 @@ export abstract class FeatureDetector<P extends FeatureDetectorParams> implement
   }
 
   /** Writes manifest.json + weights.bin (model tensors, `scores/k`) and a copy of the victim in `victim/`. */
-  async save(dir: string): Promise<void> {
+  async save(dir: BundleLocation): Promise<void> {
     const scores = this.scores_;
     assertFitted(scores, this.kind);
-    await writeDirAtomic(dir, async (tmp) => {
-      const files = await saveModelCopy(this.victim.model, path.join(tmp, 'victim'));
+    await saveBundle(dir, async (tmp) => {
+      const files = await saveModelCopy(this.victim.model, subStore(tmp, 'victim'));
       const { tensors, attributes } = this.exportModel();
       const st = scoresToTensors(scores);
       try {
@@ -180,19 +181,19 @@ export abstract class FeatureDetector<P extends FeatureDetectorParams> implement
 
   /** Shared loader: reads the bundle, builds the detector with `make`, restores its state. */
   protected static async loadWith<D extends FeatureDetector<any>>(
-    dir: string,
+    dir: BundleLocation,
     name: string,
     ctx: LoadContext,
     make: (victim: Classifier, params: Record<string, unknown>) => D,
   ): Promise<D> {
-    const { manifest, tensors } = await readBundle(dir, name);
-    const mpath = path.join(dir, 'manifest.json');
+    const { manifest, tensors, store } = await readBundle(dir, name);
+    const mpath = store.describe('manifest.json');
     let owned: tf.LayersModel | undefined;
     try {
       let victim: Classifier;
       if (ctx.victim instanceof Classifier) victim = ctx.victim;
       else {
-        owned = await loadModelCopy(path.join(dir, 'victim'));
+        owned = await loadModelCopy(subStore(store, 'victim'));
         victim = new Classifier(owned);
       }
       const numClasses = manifest.attributes.numClasses as number;

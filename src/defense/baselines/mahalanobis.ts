@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { assert } from '../../errors.js';
 import type { LoadContext } from '../persistence.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { registerDetector } from '../persistence.js';
 import type { Classifier } from '../../models/classifier.js';
 import { meanAndCovariance, symmetricEigen } from '../latent/hdda.js';
@@ -111,7 +112,7 @@ export class MahalanobisDetector extends FeatureDetector<MahalanobisParams> {
   }
 
   /** Loads a bundle written by `save` (victim from `ctx.victim`, else the bundle's copy). */
-  static async load(dir: string, ctx: LoadContext = {}): Promise<MahalanobisDetector> {
+  static async load(dir: BundleLocation, ctx: LoadContext = {}): Promise<MahalanobisDetector> {
     return FeatureDetector.loadWith(dir, MahalanobisDetector.detectorName, ctx, (v, p) => new MahalanobisDetector(v, p as Partial<MahalanobisParams>));
   }
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { assert } from '../../errors.js';
 import type { Classifier } from '../../models/classifier.js';
 import { registerDetector, type LoadContext } from '../persistence.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { meanAndCovariance, symmetricEigen } from '../latent/hdda.js';
 import { FeatureDetector, bundleArray, type FeatureDetectorParams } from './feature-detector.js';
 
@@ -162,7 +163,7 @@ export class PcaCentreDetector extends FeatureDetector<PcaCentreParams> {
   }
 
   /** Loads a bundle written by `save` (victim from `ctx.victim`, else the bundle's copy). */
-  static async load(dir: string, ctx: LoadContext = {}): Promise<PcaCentreDetector> {
+  static async load(dir: BundleLocation, ctx: LoadContext = {}): Promise<PcaCentreDetector> {
     return FeatureDetector.loadWith(dir, PcaCentreDetector.detectorName, ctx, (v, p) => new PcaCentreDetector(v, p as Partial<PcaCentreParams>));
   }
 }

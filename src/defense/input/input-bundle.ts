@@ -1,22 +1,22 @@
 /** The input defender's bundle: `manifest.json` + `weights.bin` (per class its dictionary `input/dict/k` and clean scores `input/trainScores/k`). */
 import * as tf from '@tensorflow/tfjs';
-import path from 'node:path';
 import { ManifestError } from '../../errors.js';
-import { readBundle, writeBundle, writeDirAtomic } from '../persistence.js';
+import { readBundle, saveBundle, writeBundle } from '../persistence.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { gramMatrix } from './omp.js';
 import type { InputDefenderParams } from './params.js';
 import { patchGrid } from './patches.js';
 import type { InputFitInfo, InputState } from './state.js';
 
 /** Writes the bundle of a fitted input defender into `dir` (atomically). */
-export async function saveInputBundle(dir: string, name: string, params: Readonly<InputDefenderParams>, st: InputState): Promise<void> {
+export async function saveInputBundle(dir: BundleLocation, name: string, params: Readonly<InputDefenderParams>, st: InputState): Promise<void> {
   const named: tf.NamedTensorMap = {};
   try {
     for (let k = 0; k < st.numClasses; k++) {
       named[`input/dict/${k}`] = tf.tensor2d(st.dicts[k], [params.nAtoms, st.grid.dim]);
       named[`input/trainScores/${k}`] = tf.tensor1d(st.trainScores[k]);
     }
-    await writeDirAtomic(dir, (tmp) =>
+    await saveBundle(dir, (tmp) =>
       writeBundle(
         tmp,
         {
@@ -37,13 +37,13 @@ export async function saveInputBundle(dir: string, name: string, params: Readonl
  * from the stored hyperparameters and returns its validated params; the state is returned for it.
  */
 export async function readInputBundle(
-  dir: string,
+  dir: BundleLocation,
   name: string,
   make: (p: Partial<InputDefenderParams>) => Readonly<InputDefenderParams>,
 ): Promise<InputState> {
-  const { manifest, tensors } = await readBundle(dir, name);
+  const { manifest, tensors, store } = await readBundle(dir, name);
   try {
-    const mpath = path.join(dir, 'manifest.json');
+    const mpath = store.describe('manifest.json');
     const params = make(manifest.params as Partial<InputDefenderParams>);
     const attr = manifest.attributes as { imageShape: [number, number, number]; patchSize: number; numClasses: number; fitInfo?: InputFitInfo };
     const [h, w, c] = attr.imageShape;

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert, assertFitted } from '../../errors.js';
-import { WorkerPool } from '../../engine/pool.js';
+import { createPool, yieldToEventLoop, type ParallelPool } from '../../util/parallel.js';
 import type { Classifier } from '../../models/classifier.js';
 import { progressBar } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import { registerDetector, type LoadContext } from '../persistence.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
 import { thresholdFromScores, type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels } from '../types.js';
 import { learnDictionaryTask, type DictionaryTask, type DictionaryTaskResult } from './dictionary-task.js';
@@ -50,7 +51,7 @@ export class InputDefender implements Detector {
   readonly params: Readonly<InputDefenderParams>;
   private state_?: InputState;
   /** Worker threads for scoring (created on first use when `scoreWorkers` > 1). */
-  private scorePool_?: WorkerPool;
+  private scorePool_?: ParallelPool;
 
   /**
    * @param victim the guarded classifier: predicts the class whose dictionary is used when `score`
@@ -183,8 +184,8 @@ export class InputDefender implements Detector {
     const size = Math.min(this.params.workers, tasks.length);
     const bar = progressBar('dictionaries', tasks.length, { enabled: opts.progress });
     try {
-      if (size > 1) {
-        const pool = new WorkerPool({ size });
+      const pool = size > 1 ? createPool(size) : undefined;
+      if (pool) {
         try {
           // each task owns its patch buffer, so moving it to the worker is safe
           const results = await pool.map<DictionaryTask, DictionaryTaskResult>(url, 'learnDictionaryTask', tasks, { transfer: true, onProgress: () => bar.tick() });
@@ -198,7 +199,7 @@ export class InputDefender implements Detector {
         results.push(learnDictionaryTask(t));
         bar.tick();
         // let timers and I/O run between classes
-        await new Promise((r) => setImmediate(r));
+        await yieldToEventLoop();
       }
       return { results, parallelism: 'in-process' };
     } finally {
@@ -227,8 +228,9 @@ export class InputDefender implements Detector {
     }
     const bs = this.params.scoreBatchSize;
     const workers = Math.min(this.params.scoreWorkers, Math.floor((n * grid.patchesPerImage) / MIN_PARALLEL_PATCHES));
-    if (workers <= 1) return reconstructByClass(images, n, grid, state.dicts, state.grams, classes, this.params.nNonzero, bs);
-    this.scorePool_ ??= new WorkerPool({ size: this.params.scoreWorkers });
+    if (workers > 1) this.scorePool_ ??= createPool(this.params.scoreWorkers);
+    // one worker, or none on this platform (a browser): code here
+    if (workers <= 1 || !this.scorePool_) return reconstructByClass(images, n, grid, state.dicts, state.grams, classes, this.params.nNonzero, bs);
     const size = grid.h * grid.w * grid.c;
     const per = Math.ceil(n / workers);
     const tasks: ShardCodingTask[] = [];
@@ -333,7 +335,7 @@ export class InputDefender implements Detector {
   }
 
   /** Writes the bundle (manifest.json + weights.bin: dictionaries and clean scores) atomically. */
-  async save(dir: string): Promise<void> {
+  async save(dir: BundleLocation): Promise<void> {
     assertFitted(this.state_, 'InputDefender');
     await saveInputBundle(dir, InputDefender.detectorName, this.params, this.state_);
   }
@@ -342,7 +344,7 @@ export class InputDefender implements Detector {
    * Loads a bundle written by `save`; `ctx.victim` (a `Classifier`) restores victim predictions.
    * `runtime` overrides the settings that do not change results (scoring threads and batch size).
    */
-  static async load(dir: string, ctx: LoadContext = {}, runtime: Partial<Pick<InputDefenderParams, 'scoreWorkers' | 'scoreBatchSize'>> = {}): Promise<InputDefender> {
+  static async load(dir: BundleLocation, ctx: LoadContext = {}, runtime: Partial<Pick<InputDefenderParams, 'scoreWorkers' | 'scoreBatchSize'>> = {}): Promise<InputDefender> {
     const victim = ctx.victim as Classifier | undefined;
     let det: InputDefender | undefined;
     const state = await readInputBundle(dir, InputDefender.detectorName, (p) => (det = new InputDefender(victim, { ...p, ...runtime })).params);

@@ -1,5 +1,6 @@
 /** Fine-tuning of the latent defender's replica (PCL-METHOD.md §2): cross-entropy + γ·L+. */
 import * as tf from '@tensorflow/tfjs';
+import { yieldToEventLoop } from '../../util/parallel.js';
 import { progressBar } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import type { FitOptions } from '../types.js';
@@ -115,7 +116,7 @@ export async function fineTuneReplica(
           `condense=${entry.condense.toFixed(4)} spread=${entry.spread.toFixed(4)} sphere=${entry.sphere.toExponential(3)} ` +
           `acc=${entry.accuracy.toFixed(4)}`,
       );
-      await new Promise((r) => setImmediate(r));
+      await yieldToEventLoop();
     }
   } finally {
     bar.stop();

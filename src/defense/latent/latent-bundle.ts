@@ -4,11 +4,12 @@
  * `components/{likelihood,ratio}/k`, for 'combined-disagreement' also `components/disagreement/k`)
  * and a copy of the victim in `victim/`.
  */
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ManifestError } from '../../errors.js';
 import { Classifier } from '../../models/classifier.js';
-import { readBundle, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
+import { readBundle, saveBundle, writeBundle, type LoadContext } from '../persistence.js';
+import { subStore } from '../../io/store/memory.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { disposeMap, scoresFromTensors, scoresToTensors, thresholdsAt } from './common.js';
 import type { HddaClass } from './hdda.js';
 import type { LatentDefenderParams } from './params.js';
@@ -18,14 +19,14 @@ import type { LatentFitInfo, LatentState } from './state.js';
 
 /** Writes the bundle of a fitted latent defender into `dir` (atomically). */
 export async function saveLatentBundle(
-  dir: string,
+  dir: BundleLocation,
   name: string,
   victim: Classifier,
   params: Readonly<LatentDefenderParams>,
   st: LatentState,
 ): Promise<void> {
-  await writeDirAtomic(dir, async (tmp) => {
-    const files = await saveModelCopy(victim.model, path.join(tmp, 'victim'));
+  await saveBundle(dir, async (tmp) => {
+    const files = await saveModelCopy(victim.model, subStore(tmp, 'victim'));
     const tensors: tf.NamedTensorMap = {};
     st.replica.model.getWeights().forEach((w, i) => {
       tensors[`replica/${i}`] = w;
@@ -71,17 +72,17 @@ export async function saveLatentBundle(
  * bundle turns out to be broken). Throws `ManifestError` naming the file or field.
  */
 export async function readLatentBundle(
-  dir: string,
+  dir: BundleLocation,
   name: string,
   ctx: LoadContext,
   validate: (p: Partial<LatentDefenderParams>, victim: Classifier) => Readonly<LatentDefenderParams>,
 ): Promise<{ victim: Classifier; ownsVictim: boolean; params: Readonly<LatentDefenderParams>; state: LatentState }> {
-  const { manifest, tensors } = await readBundle(dir, name);
+  const { manifest, tensors, store } = await readBundle(dir, name);
   const ownsVictim = !(ctx.victim instanceof Classifier);
   let victim: Classifier | undefined;
   try {
-    victim = ctx.victim instanceof Classifier ? ctx.victim : new Classifier(await loadModelCopy(path.join(dir, 'victim')));
-    const mpath = path.join(dir, 'manifest.json');
+    victim = ctx.victim instanceof Classifier ? ctx.victim : new Classifier(await loadModelCopy(subStore(store, 'victim')));
+    const mpath = store.describe('manifest.json');
     const attrs = manifest.attributes as { numClasses: number; hdda: { d: number; b: number; n: number }[]; fit: LatentFitInfo };
     if (attrs.numClasses !== victim.numClasses) {
       throw new ManifestError(`${mpath}: bundle has ${attrs.numClasses} classes, the victim has ${victim.numClasses}`);

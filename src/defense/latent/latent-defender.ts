@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert, assertFitted } from '../../errors.js';
 import type { Classifier } from '../../models/classifier.js';
 import { registerDetector, type LoadContext } from '../persistence.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { checkSp, labelsFrom, runDetect } from '../detection.js';
 import type { DetectOptions, DetectionReport, Detector, FitOptions, Labels } from '../types.js';
 import { checkImages, checkLabels, labelsOf, mapRows, thresholdsAt } from './common.js';
@@ -268,7 +269,7 @@ export class LatentDefender implements Detector {
   }
 
   /** Writes the bundle (see `latent-bundle.ts`): the replica, the HDDA densities, the clean scores and a copy of the victim. */
-  async save(dir: string): Promise<void> {
+  async save(dir: BundleLocation): Promise<void> {
     assertFitted(this.state_, 'LatentDefender');
     await saveLatentBundle(dir, LatentDefender.detectorName, this.victim, this.params, this.state_);
   }
@@ -277,7 +278,7 @@ export class LatentDefender implements Detector {
    * Loads a bundle written by {@link save}. The victim comes from `ctx.victim` (a `Classifier`)
    * if given, else from the bundle's own copy. Throws `ManifestError` naming the file or field.
    */
-  static async load(dir: string, ctx: LoadContext = {}): Promise<LatentDefender> {
+  static async load(dir: BundleLocation, ctx: LoadContext = {}): Promise<LatentDefender> {
     let det: LatentDefender | undefined;
     const r = await readLatentBundle(dir, LatentDefender.detectorName, ctx, (p, victim) => (det = new LatentDefender(victim, p)).params);
     det!.state_ = r.state;

@@ -1,8 +1,9 @@
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ManifestError, assert, assertFitted } from '../../errors.js';
 import { Classifier } from '../../models/classifier.js';
-import { readBundle, registerDetector, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
+import { readBundle, registerDetector, saveBundle, writeBundle, type LoadContext } from '../persistence.js';
+import { subStore } from '../../io/store/memory.js';
+import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
 import { empiricalPValue, type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels } from '../types.js';
 import { loadModelCopy } from './replica.js';
@@ -198,13 +199,13 @@ export class MultiLatentDefender implements Detector {
   }
 
   /** Writes manifest.json + weights.bin (combined training scores) and one child bundle per checkpoint (`latent-<j>/`). */
-  async save(dir: string): Promise<void> {
+  async save(dir: BundleLocation): Promise<void> {
     const st = this.state_;
     assertFitted(st, 'MultiLatentDefender');
-    await writeDirAtomic(dir, async (tmp) => {
+    await saveBundle(dir, async (tmp) => {
       const children: Record<string, string> = {};
       for (let j = 0; j < this.children_.length; j++) {
-        await this.children_[j].save(path.join(tmp, `latent-${j}`));
+        await this.children_[j].save(subStore(tmp, `latent-${j}`));
         children[this.params.checkpoints[j]] = `latent-${j}/`;
       }
       const tensors = scoresToTensors(st.scores);
@@ -226,8 +227,8 @@ export class MultiLatentDefender implements Detector {
   }
 
   /** Loads a bundle written by {@link save}; child bundles are verified one by one. */
-  static async load(dir: string, ctx: LoadContext = {}): Promise<MultiLatentDefender> {
-    const { manifest, tensors } = await readBundle(dir, MultiLatentDefender.detectorName);
+  static async load(dir: BundleLocation, ctx: LoadContext = {}): Promise<MultiLatentDefender> {
+    const { manifest, tensors, store } = await readBundle(dir, MultiLatentDefender.detectorName);
     const children: LatentDefender[] = [];
     let owned: Classifier | undefined;
     try {
@@ -236,16 +237,16 @@ export class MultiLatentDefender implements Detector {
       const kids = manifest.children ?? {};
       const rels = params.checkpoints.map((layer) => {
         const rel = kids[layer];
-        if (rel === undefined) throw new ManifestError(`${path.join(dir, 'manifest.json')}: field 'children' has no entry for checkpoint '${layer}'`);
+        if (rel === undefined) throw new ManifestError(`${store.describe('manifest.json')}: field 'children' has no entry for checkpoint '${layer}'`);
         return rel;
       });
       // one victim for every child: the caller's, else the first child's copy (owned by this detector)
-      if (!(ctx.victim instanceof Classifier)) owned = new Classifier(await loadModelCopy(path.join(dir, rels[0], 'victim')));
+      if (!(ctx.victim instanceof Classifier)) owned = new Classifier(await loadModelCopy(subStore(store, `${rels[0]}/victim`)));
       const victim = (ctx.victim as Classifier | undefined) ?? owned!;
-      for (const rel of rels) children.push(await LatentDefender.load(path.join(dir, rel), { victim }));
+      for (const rel of rels) children.push(await LatentDefender.load(subStore(store, rel), { victim }));
       const det = new MultiLatentDefender(victim, params);
       det.children_ = children;
-      det.state_ = { scores: scoresFromTensors(tensors, victim.numClasses, 'scores', path.join(dir, 'manifest.json')) };
+      det.state_ = { scores: scoresFromTensors(tensors, victim.numClasses, 'scores', store.describe('manifest.json')) };
       det.ownsVictim_ = owned !== undefined;
       return det;
     } catch (e) {

@@ -1,8 +1,9 @@
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError } from '../../errors.js';
+import { isBundleDraft, type BundleDraft } from '../../io/store/memory.js';
+import { loadModelFromStore, modelFiles } from '../../io/store/model-handler.js';
+import { openBundle, resolveStore, type BundleLocation } from '../../io/store/router.js';
 import { mapRows } from './common.js';
-import { MODEL_JSON, MODEL_WEIGHTS, fileSystemHandler, loadModelOnly } from '../../models/io.js';
 
 /**
  * L2 normalisation over every non-batch axis: y = x / max(‖x‖₂, 1e-6).
@@ -145,18 +146,22 @@ export function rescaleAfterCheckpoint(r: Replica, scale: number): boolean {
 }
 
 /**
- * Saves a LayersModel (topology + weights) into `dir` in the TensorFlow.js layers format:
- * `model.json` + `weights.bin` (loadable with `tf.loadLayersModel('file://dir/model.json')` under
- * tfjs-node, or {@link loadModelCopy}). Returns the files written, relative to `dir`.
+ * Saves a LayersModel (topology + weights) into the bundle draft `dir` (e.g. `subStore(draft, 'victim')`;
+ * or a folder / store, replaced atomically)
+ * in the TensorFlow.js layers format: `model.json` + `weights.bin` (loadable with
+ * `tf.loadLayersModel('file://dir/model.json')` or an http(s) URL once saved, or {@link loadModelCopy}).
+ * Returns the files written, relative to `dir`.
  */
-export async function saveModelCopy(model: tf.LayersModel, dir: string): Promise<string[]> {
-  await model.save(fileSystemHandler(path.join(dir, MODEL_JSON)));
-  return [MODEL_JSON, MODEL_WEIGHTS];
+export async function saveModelCopy(model: tf.LayersModel, dir: BundleDraft | BundleLocation): Promise<string[]> {
+  const files = await modelFiles(model);
+  if (isBundleDraft(dir)) for (const [rel, bytes] of files) dir.put(rel, bytes);
+  else await resolveStore(dir, 'saveModelCopy').writeAll(files);
+  return [...files.keys()];
 }
 
-/** Loads a model written by {@link saveModelCopy} (single weights file). Caller owns the model. */
-export async function loadModelCopy(dir: string): Promise<tf.LayersModel> {
-  return loadModelOnly(dir);
+/** Loads a model written by {@link saveModelCopy} from a bundle (sub-)folder: path, URL or store. Caller owns the model. */
+export async function loadModelCopy(dir: BundleLocation): Promise<tf.LayersModel> {
+  return loadModelFromStore(openBundle(dir));
 }
 
 
