@@ -13,6 +13,7 @@
  * Prints a markdown table (machine and versions first), then the same examples re-judged at a
  * tighter SP2 (default 5 %: the attack only aimed under the SP thresholds), and writes bench/out/adaptive.json.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';

@@ -11,6 +11,7 @@
  * Attack sets are kept in runs/attacks/mnist/<name>/ (pcl attack's format) for the evaluation
  * harness; the figures are printed as a markdown table and written to bench/out/attacks.json.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -16,6 +16,7 @@
  *
  * Features of every set are cached under bench/out/cifar-latent/<run>/ (delete to recompute).
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';

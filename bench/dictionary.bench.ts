@@ -14,6 +14,7 @@
  * bundle and measures clean PSNR per class and FGSM detection (needs runs/victims/mnist-mlp/READY).
  * Results: markdown on stdout, JSON in bench/out/dictionary-*.json.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';

@@ -5,6 +5,7 @@
  *
  *   nice -n 5 npx tsx bench/imagefolder.bench.ts [--dir ../shared/data/imagenet10] [--cifar ../shared/data/cifar10] [--reps 3]
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { initEngine, tf } from '../src/engine/backend.js';

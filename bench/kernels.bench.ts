@@ -8,6 +8,7 @@
  * Prints a markdown table: median ms per call of the forward op, of the stock wasm kernel
  * (where it exists) and of ours, and the ratios stock/ours and ours/forward.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';

@@ -7,6 +7,7 @@
  *   nice -n 10 npx tsx bench/latent.bench.ts [--victim runs/victims/mnist-mlp] [--epochs 3]
  *        [--train N] [--out runs/defenders] [--no-save]
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';

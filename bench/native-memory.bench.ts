@@ -9,6 +9,7 @@
  *
  * `--wasm` runs the same on the wasm kernels (PCL_NATIVE=0) for comparison.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';

@@ -15,6 +15,7 @@
  * PyTorch with as many threads as the native engine uses. GFLOP/s count the multiply-adds of the
  * convolutions and dense layers (2 flops each; forward, and for training both gradients).
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';

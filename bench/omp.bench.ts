@@ -8,6 +8,7 @@
  * 7×7 grid patches (centred) of the MNIST test images, all coded on the class-0 dictionary.
  * Prints a markdown table (medians) and writes bench/out/omp.json.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

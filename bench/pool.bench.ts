@@ -8,6 +8,7 @@
  * imported) and, separately, the one-off pool start-up cost. On a shared machine the 2-worker
  * figure is bounded by how many cores are actually free: the load average is printed alongside.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import os from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';

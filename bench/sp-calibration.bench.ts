@@ -10,6 +10,7 @@
  * Prints a Markdown table: rates on all 10,000 test images and on the correctly classified ones (the
  * paper's FP protocol), plus the rate each rule has on the bundle's own held-out clean images.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { loadDataset } from '../src/data/index.js';

@@ -11,6 +11,7 @@
  * A step is `model.trainOnBatch` (forward, loss, gradients, Adam update), timed after two
  * warm-up steps. Prints where the CNN step's time goes (per-kernel totals from tf.profile).
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';

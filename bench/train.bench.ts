@@ -11,6 +11,7 @@
  * timing does not depend on pixel values. `--imagenet-widths` adds imagenet-alexnet at 64×64 (9,469
  * training images), with and without batch norm.
  */
+import '../src/node.js'; // the Node platform: native engine loader, fs bundles, worker threads
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';

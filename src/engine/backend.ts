@@ -3,8 +3,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 import { ArgumentError } from '../errors.js';
 import { registerFastWasmKernels } from './kernels/index.js';
-import { loadNativeAddon } from './native.js';
 import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from './native-kernels.js';
+import type { NativeLoad } from './native-types.js';
 
 export type BackendName = 'wasm' | 'cpu';
 
@@ -27,6 +27,28 @@ export interface EngineInfo {
 let current: EngineInfo | undefined;
 
 /**
+ * How this platform loads the native engine. The core stays free of Node built-ins, so the loader
+ * (`native.ts`: `node:module`, `node:fs`, …) is plugged in by the Node platform (`node-platform.ts`,
+ * which the Node entry, the CLI and every `WorkerPool` worker call); without it, as in a browser,
+ * the engine runs on the wasm kernels.
+ */
+let nativeLoader: (() => NativeLoad) | undefined;
+
+/** Plugs in the platform's native-engine loader (Node: `loadNativeAddon`). */
+export function registerNativeLoader(load: () => NativeLoad): void {
+  nativeLoader = load;
+}
+
+function loadNative(): NativeLoad {
+  return nativeLoader ? nativeLoader() : { reason: 'no native engine on this platform (Node only)' };
+}
+
+/** An environment variable where there is a `process` (Node), else undefined (browsers). */
+function envVar(name: string): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+}
+
+/**
  * Sets up TensorFlow.js and picks the backend: `wasm` (SIMD, the default) or `cpu`
  * (the pure-JS reference). The choice comes from `backend`, else `PCL_BACKEND`, else `wasm`.
  * On wasm it registers this library's replacement kernels (see `kernels/`), which compose
@@ -35,11 +57,11 @@ let current: EngineInfo | undefined;
  */
 export async function initEngine(backend?: BackendName | string): Promise<EngineInfo> {
   // no `process` in browsers: read the environment only where there is one
-  const want = (backend ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.PCL_BACKEND ?? 'wasm') as string;
+  const want = (backend ?? envVar('PCL_BACKEND') ?? 'wasm') as string;
   if (want !== 'wasm' && want !== 'cpu') {
     throw new ArgumentError(`backend: expected 'wasm' or 'cpu', got '${want}'`);
   }
-  const nativeOff = process.env.PCL_NATIVE === '0';
+  const nativeOff = envVar('PCL_NATIVE') === '0';
   if (current && current.backend === want && tf.getBackend() === want && (nativeOff ? !current.native : true)) {
     return current;
   }
@@ -48,7 +70,7 @@ export async function initEngine(backend?: BackendName | string): Promise<Engine
   let nativeReason: string | undefined = want === 'cpu' ? 'the native engine runs only on the wasm backend' : undefined;
   if (want === 'wasm') {
     fastKernels = registerFastWasmKernels();
-    const load = loadNativeAddon();
+    const load = loadNative();
     if (load.addon) {
       const kernels = registerNativeKernels(load.addon);
       const i = load.addon.info();
@@ -86,7 +108,7 @@ export function setEngineLogging(on: boolean): void {
  * the native engine when its addon loads and `PCL_NATIVE` is not `0`, else why not.
  */
 export function nativeEngineStatus(): string {
-  const load = loadNativeAddon();
+  const load = loadNative();
   if (!load.addon) return `engine: wasm, single-threaded (native engine off: ${load.reason})`;
   const i = load.addon.info();
   return `engine: native (oneDNN ${i.onednn}, ${i.threads} threads) on the wasm backend; PCL_NATIVE=0 turns it off`;

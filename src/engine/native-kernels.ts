@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError } from '../errors.js';
-import type { NativeAddon } from './native.js';
+import type { NativeAddon } from './native-types.js';
 
 const BACKEND = 'wasm';
 

@@ -18,33 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { ArgumentError } from '../errors.js';
 
-/** The addon's functions (all synchronous; offsets are byte offsets in `heap`). */
-export interface NativeAddon {
-  setThreads(threads: number): void;
-  info(): { onednn: string; threads: number; maxThreads: number; cachedPrimitives: number };
-  clearCache(): void;
-  conv2d(heap: ArrayBuffer, x: number, filter: number, out: number, geom: Int32Array, bias: number, act: number, alpha: number): void;
-  conv2dBackpropInput(heap: ArrayBuffer, dy: number, filter: number, out: number, geom: Int32Array): void;
-  conv2dBackpropFilter(heap: ArrayBuffer, x: number, dy: number, out: number, geom: Int32Array): void;
-  matMul(
-    heap: ArrayBuffer,
-    a: number,
-    b: number,
-    out: number,
-    dims: Int32Array,
-    bias: number,
-    biasLength: number,
-    act: number,
-    alpha: number,
-  ): void;
-  maxPool(heap: ArrayBuffer, x: number, out: number, geom: Int32Array): void;
-  mul(heap: ArrayBuffer, a: number, b: number, out: number, size: number): void;
-  sum(heap: ArrayBuffer, x: number, out: number, outer: number, inner: number, leading: number): void;
-  maxPoolGrad(heap: ArrayBuffer, dy: number, x: number, out: number, geom: Int32Array): void;
-}
-
-/** Result of {@link loadNativeAddon}: the addon, or why there is none. */
-export type NativeLoad = { addon: NativeAddon; path: string } | { addon?: undefined; reason: string };
+export type { NativeAddon, NativeLoad } from './native-types.js';
+import type { NativeAddon, NativeLoad } from './native-types.js';
 
 let loaded: NativeLoad | undefined;
 const nodeRequire = createRequire(import.meta.url);

@@ -5,13 +5,16 @@
  * Not part of the public API.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { initEngine, type BackendName } from './backend.js';
+import { initEngine, registerNativeLoader, type BackendName } from './backend.js';
+import { loadNativeAddon } from './native.js';
 import { collectTransferables, type TaskMessage, type ReplyMessage } from './pool-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('pool-worker: must run inside a worker thread (no parentPort)');
 
 const { backend } = workerData as { backend?: BackendName };
+// a worker is a fresh module graph: plug in the Node native-engine loader before the engine starts
+registerNativeLoader(loadNativeAddon);
 const ready = initEngine(backend);
 
 port.on('message', (msg: TaskMessage) => {
