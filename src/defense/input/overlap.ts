@@ -1,0 +1,106 @@
+/**
+ * Overlapping-patch reconstruction for the input defender: the image is cut into p × p patches at a
+ * stride s ≤ p (s = p is the paper's non-overlapping grid), every patch is sparse-coded on one class
+ * dictionary, and each pixel of the rebuilt image is the mean of the reconstructions of every patch
+ * covering it. Smaller strides see every pixel in several patch contexts, so a perturbation that one
+ * patch position happens to rebuild well is still paid for in the others.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ArgumentError, ShapeError, assert } from '../../errors.js';
+import { extractGridPatches, type PatchGrid } from './patches.js';
+import { psnr } from './psnr.js';
+import { reconstructPatches } from './sparse-coding.js';
+
+function stridedOrigins(side: number, p: number, stride: number): Int32Array {
+  const o: number[] = [];
+  for (let y = 0; y + p <= side; y += stride) o.push(y);
+  if (o[o.length - 1] !== side - p) o.push(side - p);
+  return Int32Array.from(o);
+}
+
+/**
+ * The patch grid of p × p patches at `stride` along both axes (the last row and column of patches
+ * is aligned with the image border). `stride = p` on a side divisible by p is `patchGrid`'s tiling.
+ */
+export function stridedGrid(h: number, w: number, c: number, p: number, stride: number): PatchGrid {
+  assert(Number.isInteger(p) && p >= 1 && p <= Math.min(h, w), () => `stridedGrid: expected patch size p an integer in [1, ${Math.min(h, w)}], got ${p}`, ShapeError);
+  assert(Number.isInteger(stride) && stride >= 1 && stride <= p, () => `stridedGrid: expected stride an integer in [1, p = ${p}], got ${stride}`, ArgumentError);
+  const ys = stridedOrigins(h, p, stride);
+  const xs = stridedOrigins(w, p, stride);
+  return { h, w, c, p, ys, xs, patchesPerImage: ys.length * xs.length, dim: p * p * c };
+}
+
+/**
+ * Writes patches `[n·patchesPerImage, dim]` (centred, with per-channel `means`) back into images
+ * `[n, h, w, c]`, each pixel the mean over every patch that covers it.
+ */
+export function assembleOverlapping(patches: ArrayLike<number>, means: ArrayLike<number>, n: number, grid: PatchGrid): Float32Array {
+  const { h, w, c, p, ys, xs, dim } = grid;
+  assert(patches.length === n * grid.patchesPerImage * dim, () => `assembleOverlapping: expected patches of length ${n * grid.patchesPerImage * dim}, got ${patches.length}`, ShapeError);
+  const count = new Float32Array(h * w);
+  for (const y0 of ys) for (const x0 of xs) for (let dy = 0; dy < p; dy++) for (let dx = 0; dx < p; dx++) count[(y0 + dy) * w + x0 + dx]++;
+  const out = new Float32Array(n * h * w * c);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const off = i * h * w * c;
+    for (const y0 of ys) {
+      for (const x0 of xs) {
+        let q = k * dim;
+        for (let dy = 0; dy < p; dy++) {
+          let dst = off + ((y0 + dy) * w + x0) * c;
+          for (let dx = 0; dx < p; dx++) for (let ch = 0; ch < c; ch++) out[dst++] += patches[q++] + means[k * c + ch];
+        }
+        k++;
+      }
+    }
+    for (let j = 0; j < h * w; j++) for (let ch = 0; ch < c; ch++) out[off + j * c + ch] /= count[j];
+  }
+  return out;
+}
+
+/**
+ * PSNR (dB) of each image `[n, h, w, c]` (flat) rebuilt from overlapping patches (`grid`, e.g. from
+ * {@link stridedGrid}) sparse-coded with `nNonzero` atoms of the dictionary of its class
+ * `classes[i]` (`dicts[k]` atom-major `[nAtoms, dim]`, `grams[k]` its Gram matrix). Returns [n].
+ */
+export async function overlappingPsnr(
+  images: Float32Array,
+  n: number,
+  grid: PatchGrid,
+  dicts: readonly Float32Array[],
+  grams: readonly Float64Array[],
+  classes: ArrayLike<number>,
+  nNonzero: number,
+  maxValue = 1,
+): Promise<Float32Array> {
+  const size = grid.h * grid.w * grid.c;
+  assert(images.length === n * size && classes.length === n, () => `overlappingPsnr: expected ${n} images of ${size} values and ${n} classes, got ${images.length} values and ${classes.length} classes`, ShapeError);
+  const out = new Float32Array(n);
+  const byClass: number[][] = Array.from({ length: dicts.length }, () => []);
+  for (let s = 0; s < n; s++) {
+    const k = classes[s];
+    assert(Number.isInteger(k) && k >= 0 && k < dicts.length, () => `overlappingPsnr: class ${k} of row ${s} is outside [0, ${dicts.length})`, ArgumentError);
+    byClass[k].push(s);
+  }
+  const batch = 256;
+  for (let k = 0; k < dicts.length; k++) {
+    const idx = byClass[k];
+    if (idx.length === 0) continue;
+    const nAtoms = dicts[k].length / grid.dim;
+    const dictT = tf.tensor2d(dicts[k], [nAtoms, grid.dim]);
+    try {
+      for (let b0 = 0; b0 < idx.length; b0 += batch) {
+        const m = Math.min(batch, idx.length - b0);
+        const imgs = new Float32Array(m * size);
+        for (let i = 0; i < m; i++) imgs.set(images.subarray(idx[b0 + i] * size, (idx[b0 + i] + 1) * size), i * size);
+        const { patches, means } = extractGridPatches(imgs, m, grid);
+        await reconstructPatches(patches, grid.dim, dicts[k], dictT, grams[k], nNonzero);
+        const ps = psnr(imgs, assembleOverlapping(patches, means, m, grid), m, maxValue);
+        for (let i = 0; i < m; i++) out[idx[b0 + i]] = ps[i];
+      }
+    } finally {
+      dictT.dispose();
+    }
+  }
+  return out;
+}
