@@ -6,7 +6,7 @@
  *   npx tsx bench/highconf.bench.ts --stage fit       # extra defenders (fc1 latent, logit density), cached
  *   npx tsx bench/highconf.bench.ts --stage eval      # scores, tables (stdout + bench/out/highconf/eval.json), figure
  *
- * Options: --victim runs/mlp  --bundle runs/pcl  --n 250 (test images drawn for the attacks)
+ * Options: --victim runs/mlp  --bundle runs/pcl  --n 250 (test images drawn for PGD)  --n-cw 120 (for C&W, 20×500 each)
  *          --clean 2000 (clean test images for the FP side)  --out bench/out/highconf
  *
  * Nothing here is fitted on adversarial examples: every threshold, p-value and density comes from
@@ -22,7 +22,8 @@ import { loadDataset } from '../src/data/index.js';
 import { initEngine } from '../src/engine/backend.js';
 import { gramMatrix } from '../src/defense/input/omp.js';
 import { InputDefender } from '../src/defense/input/input-defender.js';
-import { overlappingPsnr, stridedGrid } from '../src/defense/input/overlap.js';
+import { overlappingReconstruction, stridedGrid } from '../src/defense/input/overlap.js';
+import { empiricalPValue } from '../src/defense/types.js';
 import { fitHdda, hddaLogLikAll, type HddaClass } from '../src/defense/latent/hdda.js';
 import { LatentDefender } from '../src/defense/latent/latent-defender.js';
 import { negLogTailPValue } from '../src/defense/latent/scoring.js';
@@ -63,7 +64,9 @@ const OPTS = {
   victim: arg('victim', 'runs/mlp'),
   bundle: arg('bundle', 'runs/pcl'),
   n: Number(arg('n', '250')),
+  nCw: Number(arg('n-cw', '120')),
   clean: Number(arg('clean', '2000')),
+  ref: Number(arg('ref', '3000')),
   out: arg('out', 'bench/out/highconf'),
   only: arg('only', ''),
 };
@@ -72,8 +75,12 @@ function log(msg: string): void {
   process.stderr.write(`[highconf ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
+/** Cheap attacks first, then C&W by priority (the issue's κ = 20 first). */
+const ATTACK_ORDER = ['pgd-linf-0.05', 'pgd-linf-0.1', 'pgd-linf-0.2', 'pgd-linf-0.3', 'pgd-l2-1', 'pgd-l2-2', 'pgd-l2-3', 'cw-k20', 'cw-k0', 'cw-k40', 'cw-k10', 'cw-k5'];
+
 async function stageAttacks(): Promise<void> {
-  for (const c of CONFIGS) {
+  for (const id of ATTACK_ORDER) {
+    const c = CONFIGS.find((q) => q.id === id)!;
     if (OPTS.only && !OPTS.only.split(',').includes(c.id)) continue;
     const dir = path.join(OPTS.out, 'attacks', c.id);
     if (existsSync(path.join(dir, 'summary.json'))) {
@@ -87,7 +94,7 @@ async function stageAttacks(): Promise<void> {
       dataset: 'mnist',
       attack: c.attack,
       params: c.params,
-      n: OPTS.n,
+      n: c.family === 'cw' ? OPTS.nCw : OPTS.n,
       seed: 0,
       batchSize: 125,
       out: dir,
@@ -113,6 +120,8 @@ interface ScoredSet {
   land: Record<string, Float64Array>;
   /** Per bundle defender, its deployed score [n] (bundle order). */
   bundle: Float32Array[];
+  /** Per-patch residual MSE [n, patchesPerImage] of the PSNR variants in PATCH_FEATURES. */
+  patch: Record<string, { ppi: number; mse: Float32Array }>;
   summary?: { successRate: number; meanL2: number; meanLinf: number; n: number };
 }
 
@@ -121,9 +130,13 @@ const PSNR_VARIANTS: { name: string; stride: number; k: number }[] = [
   { name: 'psnr-s7-k2', stride: 7, k: 2 },
   { name: 'psnr-s7-k10', stride: 7, k: 10 },
   { name: 'psnr-s3-k5', stride: 3, k: 5 },
-  { name: 'psnr-s1-k5', stride: 1, k: 5 },
-  { name: 'psnr-s1-k2', stride: 1, k: 2 },
+  { name: 'psnr-s2-k5', stride: 2, k: 5 },
 ];
+
+/** PSNR variants whose per-patch residuals feed a patch-typicality feature. */
+const PATCH_FEATURES = ['psnr-s7-k5', 'psnr-s2-k5'];
+/** Residuals below one grey level of an 8-bit image ((1/255)²) count as zero (float round-off, tanh round trips). */
+const PATCH_FLOOR = (1 / 255) ** 2;
 
 /** Whether a raw feature is scored two-sided against the clean reference (atypically small OR large). */
 const TWO_SIDED = new Set(['margin']);
@@ -192,10 +205,13 @@ async function scoreSet(
     land[`${L} replica p(ŷ)`] = Float64Array.from(yPred, (c, s) => Math.exp(lp[s * K + c]));
   }
   const img = Float32Array.from(await x.data());
+  const patch: ScoredSet['patch'] = {};
   for (const v of PSNR_VARIANTS) {
     const grid = stridedGrid(28, 28, 1, input.grid.p, v.stride);
-    const ps = await overlappingPsnr(img, n, grid, dicts, grams, yPred, v.k);
+    const rec = await overlappingReconstruction(img, n, grid, dicts, grams, yPred, v.k);
+    const ps = rec.psnr;
     raw[v.name] = Float64Array.from(ps, (q) => -q);
+    if (PATCH_FEATURES.includes(v.name)) patch[v.name] = { ppi: grid.patchesPerImage, mse: rec.patchMse };
     if (v.name === 'psnr-s7-k5') land['PSNR (dB)'] = Float64Array.from(ps);
   }
   const yT = tf.tensor1d(yPred, 'int32');
@@ -203,7 +219,7 @@ async function scoreSet(
   for (const d of det.defenders) bundle.push(await d.score(x, yT));
   yT.dispose();
   log(`${id}: ${n} images scored in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  return { id, n, yPred, raw, land, bundle };
+  return { id, n, yPred, raw, land, bundle, patch };
 }
 
 /** −log p-value of every row's raw feature among the reference rows of the same predicted class. */
@@ -275,7 +291,8 @@ async function stageEval(): Promise<void> {
   const logitDensity = fitHdda(Float64Array.from(keep.flatMap((i) => Array.from(fl.subarray(i * 10, i * 10 + 10)))), 10, keep.map((i) => yTrain[fitSub[i]]), 10, { dims: 'auto' });
   log(`logit density: HDDA on ${keep.length} clean training logits, dims ${logitDensity.map((h) => h.d).join(',')}`);
 
-  const refIdx = Int32Array.from(calIdx.filter((_, i) => i % 2 === 0)); // 3,000 of the 6,000 held-out images
+  const every = Math.max(1, Math.floor(calIdx.length / OPTS.ref));
+  const refIdx = Int32Array.from(calIdx.filter((_, i) => i % every === 0).slice(0, OPTS.ref)); // evenly spaced over the held-out split
   const refX = tf.gather(train.x, refIdx);
   const refAll = await scoreSet('reference (held-out clean train)', refX, det, latents, input, dicts, grams, logitDensity);
   const refOk = Array.from(refAll.yPred.keys()).filter((s) => refAll.yPred[s] === yTrain[refIdx[s]]);
@@ -306,6 +323,22 @@ async function stageEval(): Promise<void> {
     xs.dispose();
     set.summary = { successRate: a.summary.successRate, meanL2: a.summary.meanL2, meanLinf: a.summary.meanLinf, n: a.summary.n };
     advs.push({ cfg, set });
+  }
+
+  // patch typicality: per class ŷ and patch position, the empirical p-value of the patch's residual among the
+  // reference images (residuals floored at one grey level); the feature is Σ_positions −log p (bounded per patch)
+  for (const name of PATCH_FEATURES) {
+    const { ppi } = ref.patch[name];
+    const sorted: Float32Array[][] = Array.from({ length: 10 }, (_, c) =>
+      Array.from({ length: ppi }, (_, j) => Float32Array.from(Array.from(ref.yPred.keys()).filter((s) => ref.yPred[s] === c), (s) => Math.max(ref.patch[name].mse[s * ppi + j], PATCH_FLOOR)).sort()),
+    );
+    for (const s of [ref, clean, ...advs.map((a) => a.set)]) {
+      s.raw[`patchtyp-${name.slice(5)}`] = Float64Array.from({ length: s.n }, (_, i) => {
+        let acc = 0;
+        for (let j = 0; j < ppi; j++) acc -= Math.log(empiricalPValue(sorted[s.yPred[i]][j], Math.max(s.patch[name].mse[i * ppi + j], PATCH_FLOOR)));
+        return acc;
+      });
+    }
   }
 
   // ---- rules -------------------------------------------------------------------------------
@@ -348,9 +381,9 @@ async function stageEval(): Promise<void> {
     'max: fc2 comb + margin2 + psnr': [...comb('fc2'), 'margin', 'psnr-s7-k5'],
     'max: fc2 comb + logits-lik + psnr': [...comb('fc2'), 'logits-lik', 'psnr-s7-k5'],
     'max: fc1,fc2 comb + margin2 + logits-lik + psnr': [...L.flatMap(comb), 'margin', 'logits-lik', 'psnr-s7-k5'],
-    'max: fc1,fc2 comb + margin2 + logits-lik + psnr s1': [...L.flatMap(comb), 'margin', 'logits-lik', 'psnr-s1-k5'],
-    'max: fc2 comb + margin2 + logits-lik + psnr s1': [...comb('fc2'), 'margin', 'logits-lik', 'psnr-s1-k5'],
-    'max: fc2 comb + margin2 + psnr s1': [...comb('fc2'), 'margin', 'psnr-s1-k5'],
+    'max: fc1,fc2 comb + margin2 + logits-lik + psnr s2': [...L.flatMap(comb), 'margin', 'logits-lik', 'psnr-s2-k5'],
+    'max: fc2 comb + margin2 + logits-lik + psnr s2': [...comb('fc2'), 'margin', 'logits-lik', 'psnr-s2-k5'],
+    'max: fc2 comb + margin2 + psnr s2': [...comb('fc2'), 'margin', 'psnr-s2-k5'],
   };
   for (const [name, feats] of Object.entries(FUSIONS)) {
     if (!feats.every((f) => names.includes(f))) continue;
@@ -454,6 +487,9 @@ function subset(s: ScoredSet, idx: number[], id: string): ScoredSet {
     raw: Object.fromEntries(Object.entries(s.raw).map(([k, v]) => [k, pick(v)])),
     land: Object.fromEntries(Object.entries(s.land).map(([k, v]) => [k, pick(v)])),
     bundle: s.bundle.map((b) => Float32Array.from(idx, (i) => b[i])),
+    patch: Object.fromEntries(
+      Object.entries(s.patch).map(([k, v]) => [k, { ppi: v.ppi, mse: Float32Array.from({ length: idx.length * v.ppi }, (_, q) => v.mse[idx[Math.floor(q / v.ppi)] * v.ppi + (q % v.ppi)]) }]),
+    ),
   };
 }
 

@@ -58,12 +58,21 @@ export function assembleOverlapping(patches: ArrayLike<number>, means: ArrayLike
   return out;
 }
 
+/** What {@link overlappingReconstruction} returns. */
+export interface OverlapReconstruction {
+  /** PSNR (dB) of each rebuilt image, [n]. */
+  psnr: Float32Array;
+  /** Mean squared residual of each patch's own reconstruction (before averaging), [n, patchesPerImage] row-major. */
+  patchMse: Float32Array;
+}
+
 /**
- * PSNR (dB) of each image `[n, h, w, c]` (flat) rebuilt from overlapping patches (`grid`, e.g. from
+ * Rebuilds each image `[n, h, w, c]` (flat) from overlapping patches (`grid`, e.g. from
  * {@link stridedGrid}) sparse-coded with `nNonzero` atoms of the dictionary of its class
- * `classes[i]` (`dicts[k]` atom-major `[nAtoms, dim]`, `grams[k]` its Gram matrix). Returns [n].
+ * `classes[i]` (`dicts[k]` atom-major `[nAtoms, dim]`, `grams[k]` its Gram matrix), and measures the
+ * PSNR of every image and the residual of every patch.
  */
-export async function overlappingPsnr(
+export async function overlappingReconstruction(
   images: Float32Array,
   n: number,
   grid: PatchGrid,
@@ -72,10 +81,12 @@ export async function overlappingPsnr(
   classes: ArrayLike<number>,
   nNonzero: number,
   maxValue = 1,
-): Promise<Float32Array> {
+): Promise<OverlapReconstruction> {
   const size = grid.h * grid.w * grid.c;
+  const ppi = grid.patchesPerImage;
   assert(images.length === n * size && classes.length === n, () => `overlappingPsnr: expected ${n} images of ${size} values and ${n} classes, got ${images.length} values and ${classes.length} classes`, ShapeError);
   const out = new Float32Array(n);
+  const patchMse = new Float32Array(n * ppi);
   const byClass: number[][] = Array.from({ length: dicts.length }, () => []);
   for (let s = 0; s < n; s++) {
     const k = classes[s];
@@ -94,7 +105,16 @@ export async function overlappingPsnr(
         const imgs = new Float32Array(m * size);
         for (let i = 0; i < m; i++) imgs.set(images.subarray(idx[b0 + i] * size, (idx[b0 + i] + 1) * size), i * size);
         const { patches, means } = extractGridPatches(imgs, m, grid);
+        const orig = patches.slice();
         await reconstructPatches(patches, grid.dim, dicts[k], dictT, grams[k], nNonzero);
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < ppi; j++) {
+            const o = (i * ppi + j) * grid.dim;
+            let e = 0;
+            for (let f = 0; f < grid.dim; f++) e += (orig[o + f] - patches[o + f]) ** 2;
+            patchMse[idx[b0 + i] * ppi + j] = e / grid.dim;
+          }
+        }
         const ps = psnr(imgs, assembleOverlapping(patches, means, m, grid), m, maxValue);
         for (let i = 0; i < m; i++) out[idx[b0 + i]] = ps[i];
       }
@@ -102,5 +122,21 @@ export async function overlappingPsnr(
       dictT.dispose();
     }
   }
-  return out;
+  return { psnr: out, patchMse };
+}
+
+/**
+ * PSNR (dB) of each image rebuilt from overlapping patches; see {@link overlappingReconstruction}. Returns [n].
+ */
+export async function overlappingPsnr(
+  images: Float32Array,
+  n: number,
+  grid: PatchGrid,
+  dicts: readonly Float32Array[],
+  grams: readonly Float64Array[],
+  classes: ArrayLike<number>,
+  nNonzero: number,
+  maxValue = 1,
+): Promise<Float32Array> {
+  return (await overlappingReconstruction(images, n, grid, dicts, grams, classes, nNonzero, maxValue)).psnr;
 }
