@@ -310,6 +310,7 @@ async function stageEval(): Promise<void> {
 
   const advs: { cfg: AttackConfig; set: ScoredSet }[] = [];
   for (const cfg of CONFIGS) {
+    if (OPTS.only && !OPTS.only.split(',').includes(cfg.id)) continue;
     const dir = path.join(OPTS.out, 'attacks', cfg.id);
     if (!existsSync(path.join(dir, 'summary.json'))) {
       log(`${cfg.id}: no cached attack set (run --stage attacks), skipped`);
@@ -443,9 +444,10 @@ async function stageEval(): Promise<void> {
   }
   const text = out.join('\n');
   process.stdout.write(`${text}\n`);
-  await fs.writeFile(path.join(OPTS.out, 'eval.md'), text);
+  const tag = arg('tag', '');
+  await fs.writeFile(path.join(OPTS.out, `eval${tag}.md`), text);
   await fs.writeFile(
-    path.join(OPTS.out, 'eval.json'),
+    path.join(OPTS.out, `eval${tag}.json`),
     JSON.stringify({ clean: clean.n, ref: ref.n, attacks: advs.map((a) => ({ id: a.cfg.id, ...a.set.summary, successful: a.set.n })), results }, null, 1),
   );
 
