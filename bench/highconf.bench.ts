@@ -127,10 +127,9 @@ interface ScoredSet {
 
 const PSNR_VARIANTS: { name: string; stride: number; k: number }[] = [
   { name: 'psnr-s7-k5', stride: 7, k: 5 },
-  { name: 'psnr-s7-k2', stride: 7, k: 2 },
   { name: 'psnr-s7-k10', stride: 7, k: 10 },
-  { name: 'psnr-s3-k5', stride: 3, k: 5 },
   { name: 'psnr-s2-k5', stride: 2, k: 5 },
+  { name: 'psnr-s2-k10', stride: 2, k: 10 },
 ];
 
 /** PSNR variants whose per-patch residuals feed a patch-typicality feature. */
@@ -379,13 +378,14 @@ async function stageEval(): Promise<void> {
   const FUSIONS: Record<string, string[]> = {
     'max: fc2 comb + psnr (≈ default)': [...comb('fc2'), 'psnr-s7-k5'],
     'max: fc1,fc2 comb + psnr': [...L.flatMap(comb), 'psnr-s7-k5'],
-    'max: fc2 comb + margin2 + psnr': [...comb('fc2'), 'margin', 'psnr-s7-k5'],
-    'max: fc2 comb + logits-lik + psnr': [...comb('fc2'), 'logits-lik', 'psnr-s7-k5'],
-    'max: fc1,fc2 comb + margin2 + logits-lik + psnr': [...L.flatMap(comb), 'margin', 'logits-lik', 'psnr-s7-k5'],
+    'max: fc2 comb + psnr s2': [...comb('fc2'), 'psnr-s2-k5'],
+    'max: fc1,fc2 comb + psnr s2': [...L.flatMap(comb), 'psnr-s2-k5'],
+    'max: fc1,fc2 comb + psnr s2 k10': [...L.flatMap(comb), 'psnr-s2-k10'],
+    'max: fc1 lik,ratio + fc2 comb + psnr s2': ['fc1-lik', 'fc1-ratio', ...comb('fc2'), 'psnr-s2-k5'],
     'max: fc1,fc2 comb + margin2 + logits-lik + psnr s2': [...L.flatMap(comb), 'margin', 'logits-lik', 'psnr-s2-k5'],
-    'max: fc2 comb + margin2 + logits-lik + psnr s2': [...comb('fc2'), 'margin', 'logits-lik', 'psnr-s2-k5'],
-    'max: fc2 comb + margin2 + psnr s2': [...comb('fc2'), 'margin', 'psnr-s2-k5'],
+    'max: fc1,fc2 comb + psnr s2 + patchtyp s7': [...L.flatMap(comb), 'psnr-s2-k5', 'patchtyp-s7-k5'],
   };
+
   for (const [name, feats] of Object.entries(FUSIONS)) {
     if (!feats.every((f) => names.includes(f))) continue;
     rules.push(single(name, maxOf(feats), feats.join(', ')));
