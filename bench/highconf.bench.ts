@@ -28,7 +28,9 @@ import { fitHdda, hddaLogLikAll, type HddaClass } from '../src/defense/latent/hd
 import { LatentDefender } from '../src/defense/latent/latent-defender.js';
 import { negLogTailPValue } from '../src/defense/latent/scoring.js';
 import { PCLDetector, splitHoldout } from '../src/defense/pcl.js';
-import { fitCalibratedFusion, calibratedFusionScores, orCurve, type DefenderScores } from '../src/eval/fusion.js';
+import { fitCalibratedFusion, calibratedFusionScores } from '../src/defense/fusion/calibrated.js';
+import type { DefenderScores } from '../src/defense/fusion/p-values.js';
+import { orCurve } from '../src/eval/fusion.js';
 import { DETECTION_LEVELS, auc, fprAtTprs, roc, tprAtFprFromCurve, aucFromCurve, fprAtTprFromCurve, type RatePoint } from '../src/eval/roc.js';
 import { vegaLiteToSvg } from '../src/eval/report-html.js';
 
