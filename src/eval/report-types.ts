@@ -58,9 +58,11 @@ export interface SpChart {
   series: readonly { label: string; points: readonly SpPoint[] }[];
 }
 
-/** Detection rate vs FGSM ε (Fig. 6); e.g. one series per defender × SP. */
+/** Detection rate vs FGSM ε (Fig. 6), or vs another attack strength (C&W κ, PGD ε); e.g. one series per defender × SP. */
 export interface EpsilonChart {
   title: string;
+  /** Title of the x axis (default 'FGSM ε (L∞)'); `epsilon` then holds that strength. */
+  xTitle?: string;
   series: readonly { label: string; points: readonly { epsilon: number; detectionRate: number }[] }[];
 }
 

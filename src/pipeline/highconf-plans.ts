@@ -4,17 +4,10 @@
  * success rate, mean L2 / L∞, FP at 90/95/98/99 % detection and AUROC, and the report can draw
  * detection against κ and against ε (the paper's Fig. 6 layout).
  */
-import type { AttackName } from '../attacks/index.js';
+import type { AttackPlan, StrengthSweepKind } from './attack-plans.js';
 
-/** One attack configuration of an evaluation (the shape of `AttackPlan` in evaluate.ts). */
-export interface BeyondBoundaryPlan {
-  name: AttackName;
-  params: Record<string, unknown>;
-  group: string;
-  label: string;
-  /** Which sweep the row belongs to and its value there: C&W confidence κ, or the PGD budget ε. */
-  sweep: { kind: 'cw-confidence' | 'pgd-linf-eps' | 'pgd-l2-eps'; value: number };
-}
+/** A beyond-the-boundary plan: an {@link AttackPlan} that always belongs to a strength sweep. */
+export type BeyondBoundaryPlan = AttackPlan & { sweep: { kind: StrengthSweepKind; value: number } };
 
 /** C&W confidences of the sweep (κ = 0 is the paper's C&W row and is not repeated). */
 export const CW_CONFIDENCES: readonly number[] = Object.freeze([5, 10, 20, 40]);
