@@ -3,8 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ShapeError, assert } from '../../errors.js';
 import { readBundle, writeBundle, writeDirAtomic } from '../persistence.js';
 import { gramMatrix } from './omp.js';
-import type { InputDefenderParams } from './params.js';
-import { patchGrid } from './patches.js';
+import { scoringGrid, type InputDefenderParams } from './params.js';
 import type { InputFitInfo, InputState } from './state.js';
 
 /** Writes the bundle of a fitted input defender into `dir` (atomically). */
@@ -45,7 +44,7 @@ export async function readInputBundle(
     const params = make(manifest.params as Partial<InputDefenderParams>);
     const attr = manifest.attributes as { imageShape: [number, number, number]; patchSize: number; numClasses: number; fitInfo?: InputFitInfo };
     const [h, w, c] = attr.imageShape;
-    const grid = patchGrid(h, w, c, attr.patchSize);
+    const grid = scoringGrid(h, w, c, attr.patchSize, params.stride);
     const dicts: Float32Array[] = [];
     const trainScores: Float32Array[] = [];
     for (let k = 0; k < attr.numClasses; k++) {

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
-import { extractGridPatches, type PatchGrid } from './patches.js';
+import { assembleGridPatches, extractGridPatches, type PatchGrid } from './patches.js';
 import { psnr } from './psnr.js';
 import { reconstructPatches } from './sparse-coding.js';
 
@@ -32,30 +32,11 @@ export function stridedGrid(h: number, w: number, c: number, p: number, stride: 
 
 /**
  * Writes patches `[n·patchesPerImage, dim]` (centred, with per-channel `means`) back into images
- * `[n, h, w, c]`, each pixel the mean over every patch that covers it.
+ * `[n, h, w, c]`, each pixel the mean over every patch that covers it (`assembleGridPatches`, which
+ * averages wherever patches overlap).
  */
 export function assembleOverlapping(patches: ArrayLike<number>, means: ArrayLike<number>, n: number, grid: PatchGrid): Float32Array {
-  const { h, w, c, p, ys, xs, dim } = grid;
-  assert(patches.length === n * grid.patchesPerImage * dim, () => `assembleOverlapping: expected patches of length ${n * grid.patchesPerImage * dim}, got ${patches.length}`, ShapeError);
-  const count = new Float32Array(h * w);
-  for (const y0 of ys) for (const x0 of xs) for (let dy = 0; dy < p; dy++) for (let dx = 0; dx < p; dx++) count[(y0 + dy) * w + x0 + dx]++;
-  const out = new Float32Array(n * h * w * c);
-  let k = 0;
-  for (let i = 0; i < n; i++) {
-    const off = i * h * w * c;
-    for (const y0 of ys) {
-      for (const x0 of xs) {
-        let q = k * dim;
-        for (let dy = 0; dy < p; dy++) {
-          let dst = off + ((y0 + dy) * w + x0) * c;
-          for (let dx = 0; dx < p; dx++) for (let ch = 0; ch < c; ch++) out[dst++] += patches[q++] + means[k * c + ch];
-        }
-        k++;
-      }
-    }
-    for (let j = 0; j < h * w; j++) for (let ch = 0; ch < c; ch++) out[off + j * c + ch] /= count[j];
-  }
-  return out;
+  return assembleGridPatches(patches, means, n, grid);
 }
 
 /** What {@link overlappingReconstruction} returns. */
