@@ -25,6 +25,9 @@ export interface AttackEvaluation {
   nAdv: number;
   /** Attack success rate on the victim, fraction. */
   successRate?: number;
+  /** Mean ‖δ‖₂ and ‖δ‖∞ over the successful examples. */
+  meanL2?: number;
+  meanLinf?: number;
   detectors: DetectorMetrics[];
   /** The paper's FP rates (fractions) at the same levels (see `paperTable1`). */
   paperFprAt?: readonly number[];

@@ -28,6 +28,7 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
       nClean: g.nClean,
       nAdv: g.nAdv,
       successRate: g.successRate,
+      ...successMeans(g.plans),
       detectors: g.detectors.map((d) => ({ detector: d.detector, auroc: d.auroc, fprAt: d.fprAt })),
       paperFprAt: g.paperFprAt,
       paperNote: g.paperNote,
@@ -78,6 +79,13 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
       ...(ctx.notes ?? []),
     ],
   };
+}
+
+/** Mean L2 / L∞ of a table row's successful examples, pooled over its plans (weighted by their successes). */
+function successMeans(plans: readonly { successes: number; meanL2: number; meanLinf: number }[]): { meanL2?: number; meanLinf?: number } {
+  const n = plans.reduce((a, p) => a + p.successes, 0);
+  if (n === 0) return {};
+  return { meanL2: plans.reduce((a, p) => a + p.successes * p.meanL2, 0) / n, meanLinf: plans.reduce((a, p) => a + p.successes * p.meanLinf, 0) / n };
 }
 
 function nonEmpty<T>(a: T[]): T[] | undefined {
