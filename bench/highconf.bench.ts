@@ -475,11 +475,12 @@ async function stageEval(): Promise<void> {
     },
     resolve: { scale: { y: 'independent' } },
   } as never);
+  // the committed figure shows every attack: a partial run (--only, --tag) writes its own file
+  const fig = `bench/results/highconf-landing${tag || (OPTS.only ? '-partial' : '')}.svg`;
   await fs.mkdir('bench/results', { recursive: true });
-  const tmp = 'bench/results/highconf-landing.svg.tmp';
-  await fs.writeFile(tmp, svg);
-  await fs.rename(tmp, 'bench/results/highconf-landing.svg');
-  log('wrote bench/results/highconf-landing.svg');
+  await fs.writeFile(`${fig}.tmp`, svg);
+  await fs.rename(`${fig}.tmp`, fig);
+  log(`wrote ${fig}`);
 }
 
 function subset(s: ScoredSet, idx: number[], id: string): ScoredSet {
