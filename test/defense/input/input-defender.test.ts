@@ -233,7 +233,14 @@ describe('InputDefender', () => {
     expect(back.params.stride).toBe(2);
     expect(Array.from(await back.score(xNoisy, yTest))).toEqual(Array.from(s));
     // bundles written before the stride existed have no 'stride' in their params: they load tiled
-    const tiledLoaded = await InputDefender.load(path.join(dirs[0], 'bundle'));
+    await ov.save(path.join(dir, 'old'));
+    const mpath = path.join(dir, 'old', 'manifest.json');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const manifest = JSON.parse(readFileSync(mpath, 'utf8'));
+    delete manifest.params.stride;
+    writeFileSync(mpath, JSON.stringify(manifest));
+    const tiledLoaded = await InputDefender.load(path.join(dir, 'old'));
+    expect(Array.from(await tiledLoaded.score(xNoisy, yTest))).toEqual(Array.from(tiled));
     expect(tiledLoaded.params.stride).toBe('tile');
     expect(() => new InputDefender(undefined, { ...params, stride: 5 })).toThrow(/expected stride ≤ patchSize = 4, got 5/);
     expect(() => new InputDefender(undefined, { ...params, stride: 0 })).toThrow(/expected stride an integer ≥ 1/);
