@@ -11,6 +11,7 @@ export { BIM, PGD, BIM_DEFAULTS, type BimParams } from './bim.js';
 export { DeepFool, DEEPFOOL_DEFAULTS, deepfoolStep, type DeepFoolParams } from './deepfool.js';
 export { JSMA, JSMA_DEFAULTS, JSMA_TARGET_POLICIES, chooseTargets, bestPairs, type JsmaParams, type JsmaTargetPolicy } from './jsma.js';
 export { CarliniWagnerL2, CW_L2_DEFAULTS, type CarliniWagnerL2Params } from './carlini-wagner-l2.js';
+export { PgdL2, L2PGD, PGD_L2_DEFAULTS, projectL2, uniformL2Ball, type PgdL2Params } from './pgd-l2.js';
 
 export { ATTACKS, ATTACK_NAMES, makeAttack, runAttack, type AttackName, type AttackParamsByName, type RunAttackOptions } from './registry.js';
 export { hddaTensors, hddaLogLikTensor, disposeHddaTensors, type HddaTensors } from './hdda-tf.js';

@@ -8,6 +8,7 @@ import { checkInt, labelsToArray } from './common.js';
 import { DeepFool, type DeepFoolParams } from './deepfool.js';
 import { FGSM, type FgsmParams } from './fgsm.js';
 import { JSMA, type JsmaParams } from './jsma.js';
+import { PgdL2, type PgdL2Params } from './pgd-l2.js';
 import type { Attack, AttackModel, AttackResult, Labels } from './types.js';
 
 /** Hyperparameters of each registered attack, by registry name. */
@@ -17,6 +18,7 @@ export interface AttackParamsByName {
   jsma: JsmaParams;
   deepfool: DeepFoolParams;
   'cw-l2': CarliniWagnerL2Params;
+  'pgd-l2': PgdL2Params;
 }
 /** Registry name of an attack. */
 export type AttackName = keyof AttackParamsByName;
@@ -29,21 +31,23 @@ export const ATTACKS: { readonly [K in AttackName]: (params?: Partial<AttackPara
     jsma: (p?: Partial<JsmaParams>) => new JSMA(p),
     deepfool: (p?: Partial<DeepFoolParams>) => new DeepFool(p),
     'cw-l2': (p?: Partial<CarliniWagnerL2Params>) => new CarliniWagnerL2(p),
+    'pgd-l2': (p?: Partial<PgdL2Params>) => new PgdL2(p),
   });
 
 /** Registry names of every attack. */
 export const ATTACK_NAMES = Object.keys(ATTACKS) as AttackName[];
 
 /**
- * Builds an attack from its registry name (`fgsm`, `bim`, `jsma`, `deepfool`, `cw-l2`; `cw` and `pgd`
- * are accepted aliases, `pgd` turning on the random start) and hyperparameters. Unknown names or
+ * Builds an attack from its registry name (`fgsm`, `bim`, `jsma`, `deepfool`, `cw-l2`, `pgd-l2`; `cw` and `pgd`
+ * are accepted aliases, `pgd` turning on the random start; `pgd-linf` = `pgd`, `l2pgd` = `pgd-l2`) and hyperparameters. Unknown names or
  * parameters throw an ArgumentError naming the valid ones.
  */
 export function makeAttack(name: string, params: Record<string, unknown> = {}): Attack {
   let key = name.toLowerCase();
   let p: Record<string, unknown> = { ...params };
   if (key === 'cw' || key === 'cwl2' || key === 'carlini-wagner-l2') key = 'cw-l2';
-  if (key === 'pgd') {
+  if (key === 'l2pgd' || key === 'pgdl2') key = 'pgd-l2';
+  if (key === 'pgd' || key === 'pgd-linf') {
     key = 'bim';
     p = { randomStart: true, ...p };
   }

@@ -148,7 +148,7 @@ export function epsilonSpec(chart: EpsilonChart): TopLevelSpec {
     data: { values: rows },
     mark: { type: 'line', point: { size: 30 }, strokeWidth: 2 },
     encoding: {
-      x: { field: 'epsilon', type: 'quantitative', title: 'FGSM ε (L∞)' },
+      x: { field: 'epsilon', type: 'quantitative', title: chart.xTitle ?? 'FGSM ε (L∞)' },
       y: { field: 'rate', type: 'quantitative', title: 'detection rate', scale: { domain: [0, 1] }, axis: { format: '%' } },
       color: { field: 'series', type: 'nominal', title: 'defender @ SP', sort: chart.series.map((s) => s.label), legend: { orient: 'bottom', columns: legendColumns(chart.series.map((s) => s.label), 3) } },
     },

@@ -92,7 +92,7 @@ function plotJobs(r: ReportData): PlotJob[] {
     jobs.push({ section: 'sp', id: `sp-${i}`, caption: `FP and TP rate vs security parameter (Fig. 7): ${c.title}`, spec: spSpec(c) }),
   );
   (r.epsilonCharts ?? []).forEach((c, i) =>
-    jobs.push({ section: 'epsilon', id: `epsilon-${i}`, caption: `Detection rate vs FGSM ε (Fig. 6): ${c.title}`, spec: epsilonSpec(c) }),
+    jobs.push({ section: 'epsilon', id: `epsilon-${i}`, caption: `Detection rate vs attack strength (Fig. 6 layout): ${c.title}`, spec: epsilonSpec(c) }),
   );
   (r.confusionCharts ?? []).forEach((c, i) =>
     jobs.push({
@@ -120,7 +120,7 @@ const SECTIONS: readonly [string, string][] = [
   ['roc', 'ROC curves'],
   ['checkpoints', 'Several parallel checkpoints (Fig. 10)'],
   ['sp', 'False and true positives vs SP (Fig. 7)'],
-  ['epsilon', 'Detection vs FGSM ε (Fig. 6)'],
+  ['epsilon', 'Detection vs attack strength: FGSM ε, C&W κ, PGD ε (Fig. 6)'],
   ['confusion', 'Adversarial confusion matrices (Fig. 9)'],
 ];
 

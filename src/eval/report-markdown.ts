@@ -32,6 +32,13 @@ export function renderTableMarkdown(data: Pick<ReportData, 'dataset' | 'attacks'
     }
   }
   if (notes.length) lines.push('', ...notes);
+  if (attacks.some((a) => a.successRate !== undefined)) {
+    lines.push('', '## Attacks', '', '| Attack | success | mean L2 | mean L∞ |', '|---|---:|---:|---:|');
+    for (const a of attacks) {
+      const f = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(3));
+      lines.push(`| ${md(a.params ? `${a.attack} (${a.params})` : a.attack)} | ${a.successRate === undefined ? '–' : formatPercent(a.successRate)} % | ${f(a.meanL2)} | ${f(a.meanLinf)} |`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -27,6 +27,9 @@ export interface AttackEvaluation {
   nAdv: number;
   /** Attack success rate on the victim, fraction. */
   successRate?: number;
+  /** Mean ‖δ‖₂ and ‖δ‖∞ over the successful examples. */
+  meanL2?: number;
+  meanLinf?: number;
   detectors: DetectorMetrics[];
   /** The paper's FP rates (fractions) at the same levels (see `paperTable1`). */
   paperFprAt?: readonly number[];
@@ -60,9 +63,11 @@ export interface SpChart {
   series: readonly { label: string; points: readonly SpPoint[] }[];
 }
 
-/** Detection rate vs FGSM ε (Fig. 6); e.g. one series per defender × SP. */
+/** Detection rate vs FGSM ε (Fig. 6), or vs another attack strength (C&W κ, PGD ε); e.g. one series per defender × SP. */
 export interface EpsilonChart {
   title: string;
+  /** Title of the x axis (default 'FGSM ε (L∞)'); `epsilon` then holds that strength. */
+  xTitle?: string;
   series: readonly { label: string; points: readonly { epsilon: number; detectionRate: number }[] }[];
 }
 

@@ -8,7 +8,16 @@ export interface AttackPlan {
   group: string;
   /** Short label, e.g. 'ε=0.1'. */
   label: string;
+  /**
+   * The strength sweep the plan belongs to and its value there (C&W confidence κ, PGD budget ε): the
+   * report draws detection against it (Fig. 6 layout). Omitted for the paper's attacks other than
+   * C&W (whose κ = 0 row joins the κ sweep).
+   */
+  sweep?: { kind: StrengthSweepKind; value: number };
 }
+
+/** The strength sweeps of the beyond-the-boundary attacks. */
+export type StrengthSweepKind = 'cw-confidence' | 'pgd-linf-eps' | 'pgd-l2-eps';
 
 /**
  * The paper's attack schedule (PCL-METHOD §5, Table 3). `quick` keeps each attack but cuts its
@@ -21,6 +30,7 @@ export function paperAttackPlans(quick = false, cw?: { binarySteps: number; iter
     params: { confidence: 0, binarySteps, iterations, lr: 0.1 },
     group: 'C&W L2',
     label: `κ=0, ${binarySteps}×${iterations}`,
+    sweep: { kind: 'cw-confidence', value: 0 },
   });
   return [
     ...eps.map((e) => ({ name: 'fgsm' as const, params: { eps: e }, group: 'FGSM', label: `ε=${e}` })),

@@ -35,6 +35,8 @@ export interface DefendOptions {
   latentEpochs?: number;
   /** Random training patches per class for the dictionaries (default: the InputDefender default). */
   patchesPerClass?: number;
+  /** Scoring stride of the input defender's patches ('tile' = non-overlapping, the default; 2 = overlapping, see InputDefenderParams.stride). */
+  inputStride?: number | 'tile';
 }
 
 /** Summary of a fitted bundle (what `pcl defend` prints). */
@@ -66,6 +68,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
     if (opts.latentScoring !== undefined) latent.scoring = opts.latentScoring;
     const input: Record<string, unknown> = { seed: opts.seed ?? 0 };
     if (opts.patchesPerClass !== undefined) input.patchesPerClass = opts.patchesPerClass;
+    if (opts.inputStride !== undefined) input.stride = opts.inputStride;
     const det = new PCLDetector(victim, {
       checkpoints: opts.checkpoints,
       inputDefender: opts.inputDefender ?? true,

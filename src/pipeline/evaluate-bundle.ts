@@ -9,6 +9,7 @@ import type { Detector } from '../defense/types.js';
 import { initEngine } from '../engine/backend.js';
 import { ArgumentError } from '../errors.js';
 import { evaluatePCL, paperAttackPlans, type EvaluationResults } from './evaluate.js';
+import { beyondBoundaryPlans } from './highconf-plans.js';
 import { writeEvaluationOutputs } from './outputs.js';
 
 /** Options of {@link evaluateBundle} (what `pcl evaluate` takes). */
@@ -28,17 +29,24 @@ export interface EvaluateBundleOptions {
   batchSize?: number;
 }
 
-/** Evaluates a saved detector bundle against the paper's attacks and writes the report files. */
+/** What `evaluate` runs when `--attacks` is not given: the paper's four and the beyond-the-boundary attacks. */
+export const DEFAULT_ATTACKS: readonly string[] = Object.freeze(['fgsm', 'jsma', 'deepfool', 'cw-l2', 'highconf']);
+
+/** Evaluates a saved detector bundle against the paper's attacks (and, by default, the beyond-the-boundary ones) and writes the report files. */
 export async function evaluateBundle(opts: EvaluateBundleOptions): Promise<EvaluationResults> {
   const engine = await initEngine();
-  const names = opts.attacks ?? ['fgsm', 'jsma', 'deepfool', 'cw-l2'];
+  const names = opts.attacks ?? [...DEFAULT_ATTACKS];
   for (const a of names) {
-    if (!(ATTACK_NAMES as string[]).includes(a)) {
-      throw new ArgumentError(`--attacks: unknown attack '${a}'; expected some of ${ATTACK_NAMES.join(', ')}`);
+    if (!(ATTACK_NAMES as string[]).includes(a) && a !== 'highconf') {
+      throw new ArgumentError(`--attacks: unknown attack '${a}'; expected some of ${ATTACK_NAMES.join(', ')}, highconf`);
     }
   }
   const plans = paperAttackPlans(opts.quick).filter((p) => names.includes(p.name));
   if (names.includes('bim')) plans.push({ name: 'bim', params: { eps: 0.1 }, group: 'BIM', label: 'ε=0.1' });
+  // 'highconf' = every beyond-the-boundary plan (C&W κ > 0, PGD L∞, PGD L2); 'pgd-l2' alone = its PGD L2 row
+  const beyond = beyondBoundaryPlans(opts.dataset, opts.quick);
+  if (names.includes('highconf')) plans.push(...beyond);
+  else if (names.includes('pgd-l2')) plans.push(...beyond.filter((p) => p.name === 'pgd-l2'));
   const det = await PCLDetector.load(opts.defender);
   const extras: Detector[] = [];
   const seed = opts.seed ?? 0;

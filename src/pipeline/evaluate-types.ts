@@ -1,3 +1,4 @@
+import type { StrengthSweepKind } from './attack-plans.js';
 /** What {@link evaluatePCL} takes and returns. */
 import type { Dataset } from '../data/index.js';
 import type { Detector } from '../defense/types.js';
@@ -53,6 +54,12 @@ export interface EvaluationResults {
   groups: AttackGroupResult[];
   /** Detection rate vs FGSM ε per defender at SP 0.1/1/5 % (Fig. 6). */
   fgsmSweep: { detector: string; sp: number; points: { epsilon: number; detectionRate: number }[] }[];
+  /**
+   * Detection rate vs attack strength (C&W confidence κ, PGD L∞ / L2 budget ε) at SP 1 % and 5 %, per
+   * rule (the main latent defender, the input defender, the paper's OR of every defender, the
+   * calibrated fusion): the Fig. 6 layout for the beyond-the-boundary attacks. Empty when no plan has a sweep.
+   */
+  strengthSweeps?: { kind: StrengthSweepKind; detector: string; sp: number; points: { value: number; detectionRate: number }[] }[];
   /** Fig. 10: ROC with one vs several checkpoints, per attack group. */
   checkpointRocs: { group: string; curves: { label: string; auroc: number; fprAt: number[]; curve: RatePoint[] }[] }[];
   timings: { stage: string; seconds: number; items?: number; note?: string }[];

@@ -6,13 +6,14 @@ import { defaultPoolSize } from '../engine/pool.js';
 import type { PCLDetector } from '../defense/pcl.js';
 import { assert } from '../errors.js';
 import { confusionMatrix } from '../eval/confusion.js';
-import { calibratedFusionThreshold, type CalibratedFusionModel } from '../defense/fusion/index.js';
+import { calibratedFusionScores, calibratedFusionThreshold, type CalibratedFusionModel } from '../defense/fusion/index.js';
 import type { Detector } from '../defense/types.js';
 import { paperTable1 } from '../eval/paper.js';
 import { riskOperatingPoint } from '../eval/risk.js';
 import { flagRate } from '../eval/roc.js';
 import { progressBar, info } from '../util/progress.js';
 import { attackCache, type AttackOutcome } from './attack-cache.js';
+import type { AttackPlan } from './attack-plans.js';
 import type { AttackGroupResult, DetectorResult, EvaluateOptions, EvaluationResults, ScoredSet } from './evaluate-types.js';
 import { concatSets, fusedRule, orRule, scoreSet, singleDetector } from './evaluation-rules.js';
 
@@ -76,7 +77,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     timings.push({ stage: 'guarded inference: victim + all detectors (clean)', seconds: guardedSeconds, items: correct.length });
 
     // 2. attacks, grouped into table rows
-    const groups = new Map<string, { plans: AttackGroupResult['plans']; sets: ScoredSet[]; perPlan: { label: string; params: Record<string, unknown>; set: ScoredSet }[]; attacked: number }>();
+    const groups = new Map<string, { plans: AttackGroupResult['plans']; sets: ScoredSet[]; perPlan: { label: string; params: Record<string, unknown>; sweep?: AttackPlan['sweep']; set: ScoredSet }[]; attacked: number }>();
     for (const plan of opts.attacks) {
       const attack = makeAttack(plan.name, plan.params);
       const bar = progressBar(`${plan.group} ${plan.label}`, yClean.length);
@@ -116,7 +117,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       g.plans.push({ label: plan.label, name: plan.name, params: plan.params, attacked: yClean.length, successes: ok.length, successRate: ok.length / yClean.length, meanL2: l2, meanLinf: linf, seconds });
       if (ok.length) {
         g.sets.push(set);
-        g.perPlan.push({ label: plan.label, params: plan.params, set });
+        g.perPlan.push({ label: plan.label, params: plan.params, sweep: plan.sweep, set });
       }
       g.attacked += yClean.length;
       groups.set(plan.group, g);
@@ -243,6 +244,50 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       }
     }
 
+    // Fig. 6 layout for the beyond-the-boundary attacks: detection vs κ / ε at SP 1 % and 5 %
+    const strengthSweeps: NonNullable<EvaluationResults['strengthSweeps']> = [];
+    const swept = [...groups.values()].flatMap((g) => g.perPlan.filter((p) => p.sweep !== undefined));
+    const kinds = [...new Set(swept.map((p) => p.sweep!.kind))];
+    for (const kind of kinds) {
+      const plans = swept.filter((p) => p.sweep!.kind === kind).sort((a, b) => a.sweep!.value - b.sweep!.value);
+      if (plans.length < 2 && kind !== 'pgd-l2-eps') continue;
+      for (const s of [1, 5]) {
+        const rules: { detector: string; flags: (set: ScoredSet) => Uint8Array }[] = [];
+        const perDefender = (d: Detector) => (set: ScoredSet) => {
+          const t = d.thresholds(det.spFor(d.label, s));
+          const sc = set.scores[d.label];
+          return Uint8Array.from(sc, (v, i) => (v > t[set.yPred[i]] ? 1 : 0));
+        };
+        if (main) rules.push({ detector: 'PCL latent', flags: perDefender(main) });
+        if (input) rules.push({ detector: 'PCL input', flags: perDefender(input) });
+        if (det.defenders.length > 1) {
+          rules.push({
+            detector: 'PCL OR (all defenders)',
+            flags: (set) => {
+              const out = new Uint8Array(set.yPred.length);
+              for (const d of det.defenders) perDefender(d)(set).forEach((f, i) => (out[i] |= f));
+              return out;
+            },
+          });
+        }
+        if (fusion) {
+          const t = calibratedFusionThreshold(fusion, s);
+          rules.push({
+            detector: 'PCL calibrated fusion',
+            flags: (set) => Uint8Array.from(calibratedFusionScores(fusion, { scores: det.defenders.map((d) => set.scores[d.label]), classes: set.yPred }), (v) => (v > t ? 1 : 0)),
+          });
+        }
+        for (const r of rules) {
+          strengthSweeps.push({
+            kind,
+            detector: r.detector,
+            sp: s,
+            points: plans.map((p) => ({ value: p.sweep!.value, detectionRate: r.flags(p.set).reduce((a, f) => a + f, 0) / Math.max(p.set.yPred.length, 1) })),
+          });
+        }
+      }
+    }
+
     return {
       dataset: test.spec,
       n: yAll.length,
@@ -252,6 +297,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       defenders: [...det.defenders, ...extra].map((d) => d.label),
       groups: groupResults,
       fgsmSweep,
+      strengthSweeps,
       checkpointRocs,
       timings,
       guardedThroughputRatio: bareSeconds / guardedSeconds,

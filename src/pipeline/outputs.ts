@@ -28,6 +28,7 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
       nClean: g.nClean,
       nAdv: g.nAdv,
       successRate: g.successRate,
+      ...successMeans(g.plans),
       detectors: g.detectors.map((d) => ({ detector: d.detector, auroc: d.auroc, fprAt: d.fprAt, ...(d.atSp ? { atSp: d.atSp } : {}) })),
       paperFprAt: g.paperFprAt,
       paperNote: g.paperNote,
@@ -49,14 +50,23 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
         title: `FP and TP vs SP — ${g.group}`,
         series: g.detectors.filter((d) => d.spCurve).map((d) => ({ label: d.detector, points: d.spCurve! })),
       })),
-    epsilonCharts: r.fgsmSweep.length
-      ? [
-          {
-            title: 'Detection rate vs FGSM ε',
-            series: r.fgsmSweep.map((s) => ({ label: `${s.detector}, SP=${s.sp}%`, points: s.points })),
-          },
-        ]
-      : undefined,
+    epsilonCharts: nonEmpty([
+      ...(r.fgsmSweep.length
+        ? [
+            {
+              title: 'Detection rate vs FGSM ε',
+              series: r.fgsmSweep.map((s) => ({ label: `${s.detector}, SP=${s.sp}%`, points: s.points })),
+            },
+          ]
+        : []),
+      ...STRENGTH_CHARTS.filter(([kind]) => (r.strengthSweeps ?? []).some((s) => s.kind === kind && s.points.length > 1)).map(([kind, title, xTitle]) => ({
+        title,
+        xTitle,
+        series: (r.strengthSweeps ?? [])
+          .filter((s) => s.kind === kind)
+          .map((s) => ({ label: `${s.detector}, SP=${s.sp}%`, points: s.points.map((p) => ({ epsilon: p.value, detectionRate: p.detectionRate })) })),
+      })),
+    ]),
     confusionCharts: r.groups
       .filter((g) => g.confusion)
       .map((g) => ({ title: `Adversarial confusion — ${g.group} (with PCL at SP=${r.sp}%)`, without: g.confusion!.without, with: g.confusion!.with })),
@@ -70,6 +80,24 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
     ],
   };
 }
+
+/** Mean L2 / L∞ of a table row's successful examples, pooled over its plans (weighted by their successes). */
+function successMeans(plans: readonly { successes: number; meanL2: number; meanLinf: number }[]): { meanL2?: number; meanLinf?: number } {
+  const n = plans.reduce((a, p) => a + p.successes, 0);
+  if (n === 0) return {};
+  return { meanL2: plans.reduce((a, p) => a + p.successes * p.meanL2, 0) / n, meanLinf: plans.reduce((a, p) => a + p.successes * p.meanLinf, 0) / n };
+}
+
+function nonEmpty<T>(a: T[]): T[] | undefined {
+  return a.length ? a : undefined;
+}
+
+/** Charts of detection vs attack strength: sweep kind, title, x-axis title. */
+const STRENGTH_CHARTS: readonly [string, string, string][] = [
+  ['cw-confidence', 'Detection rate vs C&W L2 confidence κ', 'C&W confidence κ'],
+  ['pgd-linf-eps', 'Detection rate vs PGD L∞ ε (random start, iterated to the end)', 'PGD ε (L∞)'],
+  ['pgd-l2-eps', 'Detection rate vs PGD L2 ε', 'PGD ε (L2)'],
+];
 
 /**
  * Writes `results.json`, `table.md` and a self-contained `report.html` into `dir`, each atomically

@@ -16,6 +16,7 @@ import { trainVictim, type TrainVictimOptions } from '../models/train.js';
 import type { Arch } from '../models/zoo.js';
 import { info } from '../util/progress.js';
 import { evaluatePCL, paperAttackPlans, type AttackPlan, type EvaluationResults } from './evaluate.js';
+import { beyondBoundaryPlans } from './highconf-plans.js';
 import { writeEvaluationOutputs } from './outputs.js';
 
 /** Options of {@link reproduce} (what `pcl reproduce` takes). */
@@ -28,7 +29,7 @@ export interface ReproduceOptions {
   seed?: number;
   /** Test images (default 1,000; 300 with --quick). */
   n?: number;
-  /** Attack plans (default: the paper's Table 3, reduced with --quick). */
+  /** Attack plans (default: the paper's Table 3 and the beyond-the-boundary attacks of `beyondBoundaryPlans`, reduced with --quick). */
   attacks?: AttackPlan[];
   /** Use this trained victim folder (copied into `out/victim`) instead of training one. */
   victim?: string;
@@ -277,7 +278,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     test = await loadDataset(opts.dataset, { split: 'test', limit: n, seed });
     const results = await evaluatePCL(det, {
       test,
-      attacks: opts.attacks ?? attackPlansFor(plan, quick),
+      attacks: opts.attacks ?? [...attackPlansFor(plan, quick), ...beyondBoundaryPlans(opts.dataset, quick, plan.cw)],
       extraDetectors: extras,
       checkpointLabels: before ? [`latent:${before}`, `latent:${main}`] : undefined,
       sp: 1,

@@ -108,7 +108,7 @@ describe('attack sets (pcl attack)', () => {
   });
 
   test('options of another attack are rejected with a one-line reason', async () => {
-    expect(() => attackParamsFromOptions('deepfool', { eps: 0.1 })).toThrow(/--eps does not apply to --attack deepfool \(it is an option of fgsm, bim\)/);
+    expect(() => attackParamsFromOptions('deepfool', { eps: 0.1 })).toThrow(/--eps does not apply to --attack deepfool \(it is an option of fgsm, bim, pgd-l2\)/);
     expect(attackParamsFromOptions('cw-l2', { initialC: 0.01, abortEarly: false })).toEqual({ initialConst: 0.01, abortEarly: false });
     await expect(
       generateAttackSet({ model: path.join(dir, 'nope'), dataset: `idx:${dataDir}`, attack: 'fgsm' }),

@@ -8,13 +8,14 @@ import { accuracy, blobs, leakedTensors, trainedBlobModel } from './fixtures.js'
 await initEngine();
 
 /** Every attack, with a budget small enough for a unit test (foolbox's AttackTestTarget table). */
-const TARGETS: Array<{ name: string; make: () => Attack; maxLinf?: number }> = [
+const TARGETS: Array<{ name: string; make: () => Attack; maxLinf?: number; maxL2?: number }> = [
   { name: 'fgsm', make: () => makeAttack('fgsm', { eps: 0.3 }), maxLinf: 0.3 },
   { name: 'bim', make: () => makeAttack('bim', { eps: 0.2, stepSize: 0.05, steps: 10 }), maxLinf: 0.2 },
   { name: 'pgd', make: () => makeAttack('pgd', { eps: 0.2, stepSize: 0.05, steps: 10 }), maxLinf: 0.2 },
   { name: 'jsma', make: () => makeAttack('jsma', { gamma: 0.5, theta: 1 }) },
   { name: 'deepfool', make: () => makeAttack('deepfool', {}) },
   { name: 'cw-l2', make: () => makeAttack('cw-l2', { binarySteps: 4, iterations: 60 }) },
+  { name: 'pgd-l2', make: () => makeAttack('pgd-l2', { eps: 1, steps: 20 }), maxL2: 1 },
 ];
 
 describe('attacks on a small trained model', () => {
@@ -32,7 +33,7 @@ describe('attacks on a small trained model', () => {
     expect(clean).toBeGreaterThanOrEqual(0.9);
   });
 
-  test.each(TARGETS)('$name lowers accuracy, stays in bounds and budget, and leaks nothing', async ({ make, maxLinf }) => {
+  test.each(TARGETS)('$name lowers accuracy, stays in bounds and budget, and leaks nothing', async ({ make, maxLinf, maxL2 }) => {
     const attack = make();
     const r = await runAttack(attack, model, x, y, { batchSize: 16, seed: 1 });
     expect(r.adversarial.shape).toEqual(x.shape);
@@ -42,6 +43,7 @@ describe('attacks on a small trained model', () => {
     const advAcc = await accuracy(model, r.adversarial, y);
     expect(advAcc).toBeLessThan(clean - 0.3);
     if (maxLinf !== undefined) for (const v of r.linf) expect(v).toBeLessThanOrEqual(maxLinf + 1e-6);
+    if (maxL2 !== undefined) for (const v of r.l2) expect(v).toBeLessThanOrEqual(maxL2 + 1e-5);
     const s = summarize(r);
     expect(s.n).toBe(y.length);
     expect(s.successRate).toBeGreaterThan(0.3);
@@ -66,13 +68,13 @@ describe('attacks on a small trained model', () => {
 
 describe('makeAttack', () => {
   test('knows every attack and its aliases', () => {
-    expect(ATTACK_NAMES).toEqual(['fgsm', 'bim', 'jsma', 'deepfool', 'cw-l2']);
+    expect(ATTACK_NAMES).toEqual(['fgsm', 'bim', 'jsma', 'deepfool', 'cw-l2', 'pgd-l2']);
     expect(makeAttack('cw').name).toBe('cw-l2');
     expect((makeAttack('pgd').params as { randomStart: boolean }).randomStart).toBe(true);
     expect(makeAttack('cw-l2').params).toEqual({ confidence: 0, binarySteps: 20, iterations: 500, lr: 0.1, initialConst: 1e-3, abortEarly: true });
   });
   test('rejects unknown attacks and parameters, naming the valid ones', () => {
-    expect(() => makeAttack('foo')).toThrow(/unknown attack 'foo'; expected one of fgsm, bim, jsma, deepfool, cw-l2/);
+    expect(() => makeAttack('foo')).toThrow(/unknown attack 'foo'; expected one of fgsm, bim, jsma, deepfool, cw-l2, pgd-l2/);
     expect(() => makeAttack('fgsm', { epsilon: 1 })).toThrow(/unknown parameter 'epsilon'; expected one of eps/);
   });
 });

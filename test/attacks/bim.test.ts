@@ -48,3 +48,19 @@ describe('BIM / PGD', () => {
     x.dispose();
   });
 });
+
+describe('PGD L∞ runs to the end', () => {
+  test('rows that are already misclassified keep stepping until the ε-box (no early stop)', async () => {
+    // linear two-class model; from label 0 every step moves by α·sign(−w) until the box edge at ε.
+    // The clean point is already misclassified (z0 < z1), so an early-stopping PGD would not move at all.
+    const { linearClassifier } = await import('./fixtures.js');
+    const w = Array.from({ length: D }, (_, i) => (i % 2 ? 1 : -1) * (0.5 + i / D));
+    const model = linearClassifier([4, 4, 1], w.flatMap((v) => [v, 0]), [-100, 0]);
+    const x = tf.fill([1, 4, 4, 1], 0.5) as tf.Tensor4D;
+    const r = await new BIM({ eps: 0.1, stepSize: 0.01, steps: 40 }).run(model, x, [0]);
+    const a = await r.adversarial.data();
+    expect(r.success[0]).toBe(1);
+    for (let j = 0; j < D; j++) expect(a[j]).toBeCloseTo(0.5 - 0.1 * Math.sign(w[j]), 5);
+    tf.dispose([x, r.adversarial]);
+  });
+});

@@ -140,6 +140,21 @@ describe('renderTableMarkdown', () => {
   });
 });
 
+describe('renderTableMarkdown attack summary', () => {
+  test('rows with success, mean L2 and L∞ (beyond-the-boundary attacks report their strength)', () => {
+    const md = renderTableMarkdown({
+      dataset: 'mnist',
+      attacks: [
+        { attack: 'C&W L2 κ=20', params: 'κ=20, 20×500', nClean: 982, nAdv: 117, successRate: 1, meanL2: 2.1604, meanLinf: 0.4081, detectors: [{ detector: 'PCL input', auroc: 0.78, fprAt: [0.69, 0.79, 0.82, 0.9] }] },
+        { attack: 'PGD L∞ ε=0.1', nClean: 982, nAdv: 0, successRate: 0, detectors: [] },
+      ],
+    });
+    expect(md.split('## Attacks')[1]).toBe(
+      '\n\n| Attack | success | mean L2 | mean L∞ |\n|---|---:|---:|---:|\n| C&W L2 κ=20 (κ=20, 20×500) | 100.0 % | 2.160 | 0.408 |\n| PGD L∞ ε=0.1 | 0.0 % | – | – |\n',
+    );
+  });
+});
+
 describe('thinSpCurve', () => {
   test('keeps the ends of runs of equal rates, drops SP = 0, caps the length', () => {
     const pts = [0, 1, 2, 3, 4, 5].map((sp) => ({ sp, fpr: sp < 4 ? 0.1 : 0.5, tpr: sp < 4 ? 0.5 : 0.9 }));

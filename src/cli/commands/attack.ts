@@ -19,9 +19,10 @@ const anyNumber = (name: string) => num(name, () => true, 'a number');
 
 /** CLI option → [attack, parameter name]. */
 const ATTACK_OPTIONS: Record<string, [string[], string]> = {
-  eps: [['fgsm', 'bim'], 'eps'],
+  eps: [['fgsm', 'bim', 'pgd-l2'], 'eps'],
   stepSize: [['bim'], 'stepSize'],
-  steps: [['bim'], 'steps'],
+  relStepSize: [['pgd-l2'], 'relStepSize'],
+  steps: [['bim', 'pgd-l2'], 'steps'],
   randomStart: [['bim'], 'randomStart'],
   theta: [['jsma'], 'theta'],
   gamma: [['jsma'], 'gamma'],
@@ -62,9 +63,10 @@ export function register(program: Command): void {
     .requiredOption('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR | imagenet10:DIR (its test split is attacked)')
     .addOption(new Option('--attack <name>', 'attack').choices([...ATTACK_NAMES, 'pgd', 'cw']).makeOptionMandatory())
     .requiredOption('--out <dir>', 'output folder (x_adv.idx, y_true.idx, x_clean_index.idx, success.idx, y_adv.idx, summary.json); replaced atomically')
-    .option('--eps <x>', 'fgsm, bim: L∞ budget ε (default 0.1)', nonNegative('--eps'))
+    .option('--eps <x>', 'fgsm, bim: L∞ budget ε (default 0.1); pgd-l2: L2 budget ε (default 2)', nonNegative('--eps'))
     .option('--step-size <x>', 'bim: step size α (default 0.01)', nonNegative('--step-size'))
-    .option('--steps <n>', 'bim: iterations (default 20)', positiveInt('--steps'))
+    .option('--rel-step-size <x>', 'pgd-l2: step size as a fraction of ε (default 0.05)', nonNegative('--rel-step-size'))
+    .option('--steps <n>', 'bim: iterations (default 20); pgd-l2: iterations (default 50)', positiveInt('--steps'))
     .option('--random-start', 'bim: start at a random point of the ε-ball (PGD)')
     .option('--theta <x>', 'jsma: change per feature θ, negative to decrease (default 1)', anyNumber('--theta'))
     .option('--gamma <x>', 'jsma: max fraction of features changed γ (default 0.05)', nonNegative('--gamma'))

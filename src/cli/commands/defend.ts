@@ -22,6 +22,7 @@ export function register(program: Command): void {
     .addOption(new Option('--latent-scoring <rule>', "latent score: 'likelihood' (the paper), 'ratio' (class likelihood ratio), 'combined' (either unusual), 'disagreement' (the fine-tuned replica doubts the victim's class) or 'combined-disagreement' (any of the three unusual; default)").choices([...LATENT_SCORINGS]))
     .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica', positiveInt('--latent-epochs'))
     .option('--patches-per-class <n>', 'random training patches per class for dictionary learning', positiveInt('--patches-per-class'))
+    .option('--input-stride <n>', 'input defender: score overlapping patches every n pixels (default: non-overlapping tiles, the paper)', positiveInt('--input-stride'))
     .addHelpText('after', '\nPrints a JSON summary (defenders and their per-class thresholds) on stdout.')
     .action(async (o) => {
       const summary = await defendVictim({
@@ -38,6 +39,7 @@ export function register(program: Command): void {
         latentEpochs: o.latentEpochs,
         latentScoring: o.latentScoring,
         patchesPerClass: o.patchesPerClass,
+        inputStride: o.inputStride,
       });
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     });

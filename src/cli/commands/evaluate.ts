@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { evaluateBundle } from '../../pipeline/evaluate-bundle.js';
+import { DEFAULT_ATTACKS, evaluateBundle } from '../../pipeline/evaluate-bundle.js';
 import { list, nonNegativeInt, percent, positiveInt } from '../args.js';
 import { summarizeResults } from './summary.js';
 
@@ -7,11 +7,11 @@ import { summarizeResults } from './summary.js';
 export function register(program: Command): void {
   program
     .command('evaluate')
-    .description('attack test images with the paper\'s attacks and measure detection (results.json, table.md, report.html)')
+    .description('attack test images with the paper\'s attacks and the beyond-the-boundary ones and measure detection (results.json, table.md, report.html)')
     .requiredOption('--defender <dir>', 'detector bundle folder (from `pcl defend`)')
     .requiredOption('--dataset <spec>', 'dataset whose test split is attacked: mnist | idx:DIR | cifar10:DIR')
     .requiredOption('--out <dir>', 'output folder')
-    .option('--attacks <list>', 'comma-separated: fgsm,jsma,deepfool,cw-l2 (and bim)', list('--attacks'), ['fgsm', 'jsma', 'deepfool', 'cw-l2'])
+    .option('--attacks <list>', 'comma-separated: fgsm,jsma,deepfool,cw-l2,highconf (C&W κ 5–40, PGD L∞ and L2; also bim, pgd-l2)', list('--attacks'), [...DEFAULT_ATTACKS])
     .option('--n <n>', 'test images to attack', positiveInt('--n'), 1000)
     .option('--sp <percent>', 'security parameter of the single operating points', percent('--sp'))
     .option('--quick', 'reduced attack budgets (fewer FGSM ε, C&W 5×100)')

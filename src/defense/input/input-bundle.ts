@@ -4,8 +4,7 @@ import { ManifestError } from '../../errors.js';
 import { readBundle, saveBundle, writeBundle } from '../persistence.js';
 import type { BundleLocation } from '../../io/store/router.js';
 import { gramMatrix } from './omp.js';
-import type { InputDefenderParams } from './params.js';
-import { patchGrid } from './patches.js';
+import { scoringGrid, type InputDefenderParams } from './params.js';
 import type { InputFitInfo, InputState } from './state.js';
 
 /** Writes the bundle of a fitted input defender into `dir` (atomically). */
@@ -47,7 +46,7 @@ export async function readInputBundle(
     const params = make(manifest.params as Partial<InputDefenderParams>);
     const attr = manifest.attributes as { imageShape: [number, number, number]; patchSize: number; numClasses: number; fitInfo?: InputFitInfo };
     const [h, w, c] = attr.imageShape;
-    const grid = patchGrid(h, w, c, attr.patchSize);
+    const grid = scoringGrid(h, w, c, attr.patchSize, params.stride);
     const dicts: Float32Array[] = [];
     const trainScores: Float32Array[] = [];
     for (let k = 0; k < attr.numClasses; k++) {

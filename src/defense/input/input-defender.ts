@@ -11,14 +11,14 @@ import { thresholdFromScores, type DetectOptions, type DetectionReport, type Det
 import { learnDictionaryTask, type DictionaryTask, type DictionaryTaskResult } from './dictionary-task.js';
 import { gramMatrix } from './omp.js';
 import { readInputBundle, saveInputBundle } from './input-bundle.js';
-import { INPUT_DEFAULTS, MIN_PARALLEL_PATCHES, dictParams, validateInputParams, type InputDefenderParams } from './params.js';
+import { INPUT_DEFAULTS, MIN_PARALLEL_PATCHES, dictParams, scoringGrid, validateInputParams, type InputDefenderParams } from './params.js';
 import type { InputFitInfo, InputState } from './state.js';
 
 export type { InputDefenderParams } from './params.js';
 export type { InputFitInfo } from './state.js';
 import type { ShardCodingTask } from './omp-task.js';
 import { reconstructByClass, reconstructImages, reconstructPatches } from './sparse-coding.js';
-import { defaultPatchSize, patchGrid, samplePatches, type PatchGrid } from './patches.js';
+import { defaultPatchSize, samplePatches, type PatchGrid } from './patches.js';
 import { psnr } from './psnr.js';
 /** A parallel map over worker threads (the engine's `WorkerPool.map` shape). */
 export type ParallelMap = <P, R>(moduleUrl: string, exportName: string, payloads: P[]) => Promise<R[]>;
@@ -118,7 +118,7 @@ export class InputDefender implements Detector {
     assert(y.rank === 1 && y.shape[0] === x.shape[0], () => `InputDefender.fit: expected y of shape [${x.shape[0]}], got [${y.shape}]`, ShapeError);
     const [n, h, w, c] = x.shape;
     const p = this.params.patchSize === 'auto' ? defaultPatchSize(h, w) : this.params.patchSize;
-    const grid = patchGrid(h, w, c, p);
+    const grid = scoringGrid(h, w, c, p, this.params.stride);
     const images = (await x.data()) as Float32Array;
     const labels = Int32Array.from(await y.data());
     let maxLabel = -1;
@@ -347,7 +347,7 @@ export class InputDefender implements Detector {
   static async load(dir: BundleLocation, ctx: LoadContext = {}, runtime: Partial<Pick<InputDefenderParams, 'scoreWorkers' | 'scoreBatchSize'>> = {}): Promise<InputDefender> {
     const victim = ctx.victim as Classifier | undefined;
     let det: InputDefender | undefined;
-    const state = await readInputBundle(dir, InputDefender.detectorName, (p) => (det = new InputDefender(victim, { ...p, ...runtime })).params);
+    const state = await readInputBundle(dir, InputDefender.detectorName, (p) => (det = new InputDefender(victim, { stride: 'tile', ...p, ...runtime })).params);
     if (victim) {
       assert(victim.numClasses === state.numClasses, () => `InputDefender.load: the bundle has ${state.numClasses} classes, the victim ${victim.numClasses}`, ShapeError);
     }

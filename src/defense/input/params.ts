@@ -1,10 +1,19 @@
 import { ArgumentError, assert } from '../../errors.js';
 import { DICTIONARY_LEARNING_DEFAULTS, validateDictionaryParams, type DictionaryLearningParams } from './dictionary-learning.js';
+import { stridedGrid } from './overlap.js';
+import { patchGrid, type PatchGrid } from './patches.js';
 
 /** Hyperparameters of {@link InputDefender}. */
 export interface InputDefenderParams {
   /** Patch side p, or 'auto' = 8 where it tiles the image, else 7 where that does (MNIST), else 8. */
   patchSize: number | 'auto';
+  /**
+   * Scoring stride of the patch grid: `'tile'` (the paper: non-overlapping p × p patches, the
+   * default) or an integer s ≤ p, the step between overlapping patches; each pixel of the rebuilt
+   * image is then the mean over every patch covering it. s = 2 on MNIST doubles the detection of
+   * C&W κ = 20 and of PGD at clean FP 5 % (bench/results/highconf.md) at ≈ 9× the coding work.
+   */
+  stride: number | 'tile';
   /** Atoms per class dictionary, k_max (default 225). */
   nAtoms: number;
   /** Lasso penalty β of dictionary learning (default 0.1; pixels in [0, 1]). */
@@ -41,6 +50,7 @@ export const MIN_PARALLEL_PATCHES = 4096;
 
 export const INPUT_DEFAULTS: Readonly<InputDefenderParams> = Object.freeze({
   patchSize: 'auto',
+  stride: 'tile',
   nAtoms: DICTIONARY_LEARNING_DEFAULTS.nAtoms,
   alpha: DICTIONARY_LEARNING_DEFAULTS.alpha,
   patchesPerClass: 150_000,
@@ -60,6 +70,10 @@ export function validateInputParams(p: InputDefenderParams): InputDefenderParams
   const posInt = (name: keyof InputDefenderParams, lo = 1) =>
     assert(Number.isInteger(p[name]) && (p[name] as number) >= lo, () => `InputDefender: expected ${name} an integer ≥ ${lo}, got ${p[name]}`, ArgumentError);
   if (p.patchSize !== 'auto') posInt('patchSize');
+  if (p.stride !== 'tile') {
+    posInt('stride');
+    if (p.patchSize !== 'auto') assert((p.stride as number) <= p.patchSize, () => `InputDefender: expected stride ≤ patchSize = ${p.patchSize}, got ${p.stride}`, ArgumentError);
+  }
   posInt('patchesPerClass');
   posInt('nNonzero');
   posInt('workers', 0);
@@ -71,6 +85,11 @@ export function validateInputParams(p: InputDefenderParams): InputDefenderParams
   assert(p.nNonzero <= Math.min(255, p.nAtoms), () => `InputDefender: nNonzero ${p.nNonzero} exceeds min(255, nAtoms = ${p.nAtoms})`, ArgumentError);
   validateDictionaryParams(dictParams(p, 0));
   return p;
+}
+
+/** The scoring grid of an image h × w × c with patch side p under `stride` (see {@link InputDefenderParams.stride}). */
+export function scoringGrid(h: number, w: number, c: number, p: number, stride: number | 'tile'): PatchGrid {
+  return stride === 'tile' ? patchGrid(h, w, c, p) : stridedGrid(h, w, c, p, Math.min(stride, p));
 }
 
 export function dictParams(p: InputDefenderParams, seed: number): Partial<DictionaryLearningParams> {

@@ -130,8 +130,9 @@ export function assembleGridPatches(patches: ArrayLike<number>, means: ArrayLike
   assert(patches.length === np * dim, () => `assembleGridPatches: expected patches of length ${np * dim}, got ${patches.length}`, ShapeError);
   assert(means.length === np * c, () => `assembleGridPatches: expected means of length ${np * c}, got ${means.length}`, ShapeError);
   const out = new Float32Array(n * h * w * c);
-  const overlapping = h % p !== 0 || w % p !== 0;
-  const count = overlapping ? new Uint8Array(h * w) : undefined;
+  // patches overlap (border patches of a side p does not divide, or a strided grid): average the copies
+  const overlapping = grid.patchesPerImage * p * p > h * w;
+  const count = overlapping ? new Uint16Array(h * w) : undefined;
   if (count) for (const y0 of ys) for (const x0 of xs) for (let dy = 0; dy < p; dy++) for (let dx = 0; dx < p; dx++) count[(y0 + dy) * w + x0 + dx]++;
   let k = 0;
   for (let i = 0; i < n; i++) {

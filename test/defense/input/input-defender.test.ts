@@ -203,4 +203,46 @@ describe('InputDefender', () => {
       parallel.dispose();
     }
   });
+
+  test('overlapping patches (stride < p): the score is the overlapping-patch PSNR, survives save → load, and a stride-less bundle loads as tiled', async () => {
+    const { overlappingPsnr, stridedGrid } = await import('../../../src/defense/input/overlap.js');
+    const { gramMatrix } = await import('../../../src/defense/input/omp.js');
+    const ov = await new InputDefender(undefined, { ...params, stride: 2 }).fit(xTrain, yTrain, { seed: 4 });
+    expect(ov.grid.patchesPerImage).toBe(9); // origins 0, 2, 4 on each side of 8 with p = 4
+    // same dictionaries as the tiled fit (the stride only changes scoring)
+    expect(Array.from(ov.dictionary(1))).toEqual(Array.from(det.dictionary(1)));
+    const s = await ov.score(xNoisy, yTest);
+    const dicts = [ov.dictionary(0), ov.dictionary(1)];
+    const ref = await overlappingPsnr(
+      (await xNoisy.data()) as Float32Array,
+      100,
+      stridedGrid(8, 8, 1, 4, 2),
+      dicts,
+      dicts.map((d) => gramMatrix(d, 16, 16)),
+      Int32Array.from(await yTest.data()),
+      2,
+    );
+    for (let i = 0; i < 10; i++) expect(-s[i]).toBeCloseTo(ref[i], 3);
+    // the overlapping reconstruction averages several codes per pixel: noisy images rebuild differently than on the tiling
+    const tiled = await det.score(xNoisy, yTest);
+    expect(Array.from(s)).not.toEqual(Array.from(tiled));
+    const dir = mkdtempSync(path.join(tmpdir(), 'pcl-input-stride-'));
+    dirs.push(dir);
+    await ov.save(path.join(dir, 'b'));
+    const back = await InputDefender.load(path.join(dir, 'b'));
+    expect(back.params.stride).toBe(2);
+    expect(Array.from(await back.score(xNoisy, yTest))).toEqual(Array.from(s));
+    // bundles written before the stride existed have no 'stride' in their params: they load tiled
+    await ov.save(path.join(dir, 'old'));
+    const mpath = path.join(dir, 'old', 'manifest.json');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const manifest = JSON.parse(readFileSync(mpath, 'utf8'));
+    delete manifest.params.stride;
+    writeFileSync(mpath, JSON.stringify(manifest));
+    const tiledLoaded = await InputDefender.load(path.join(dir, 'old'));
+    expect(Array.from(await tiledLoaded.score(xNoisy, yTest))).toEqual(Array.from(tiled));
+    expect(tiledLoaded.params.stride).toBe('tile');
+    expect(() => new InputDefender(undefined, { ...params, stride: 5 })).toThrow(/expected stride ≤ patchSize = 4, got 5/);
+    expect(() => new InputDefender(undefined, { ...params, stride: 0 })).toThrow(/expected stride an integer ≥ 1/);
+  });
 });
