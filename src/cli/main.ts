@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { setProgressEnabled } from '../util/progress.js';
 import { PACKAGE_VERSION } from '../defense/persistence.js';
 import { register as registerAttack } from './commands/attack.js';
+import { register as registerChallenge } from './commands/challenge.js';
 import { register as registerDefend } from './commands/defend.js';
 import { register as registerDetect } from './commands/detect.js';
 import { register as registerEvaluate } from './commands/evaluate.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     registerDetect,
     registerEvaluate,
     registerReproduce,
+    registerChallenge,
   ];
   for (const r of registrations) r(program);
   return program;

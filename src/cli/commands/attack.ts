@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ArgumentError } from '../../errors.js';
 import { ATTACK_NAMES, JSMA_TARGET_POLICIES, generateAttackSet } from '../../attacks/index.js';
+import { attackChallenge } from '../../challenge/attack.js';
 import { progressBar, type Progress } from '../../util/progress.js';
 
 function num(name: string, check: (n: number) => boolean, what: string) {
@@ -57,8 +58,9 @@ export function register(program: Command): void {
   program
     .command('attack')
     .description('attack the correctly classified test images of a dataset and write the adversarial set (IDX + summary.json)')
-    .requiredOption('--model <dir>', "victim model folder written by 'pcl train'")
-    .requiredOption('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR | imagenet10:DIR (its test split is attacked)')
+    .option('--model <dir>', "victim model folder written by 'pcl train' (required unless --challenge)")
+    .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR | imagenet10:DIR (its test split is attacked; required unless --challenge)')
+    .option('--challenge <dir>', "attack exactly the rows of a challenge folder ('pcl challenge pack') on its victim; x_adv.idx is then a valid submission (projected onto the budget)")
     .addOption(new Option('--attack <name>', 'attack').choices([...ATTACK_NAMES, 'pgd', 'cw']).makeOptionMandatory())
     .requiredOption('--out <dir>', 'output folder (x_adv.idx, y_true.idx, x_clean_index.idx, success.idx, y_adv.idx, summary.json); replaced atomically')
     .option('--eps <x>', 'fgsm, bim: L∞ budget ε (default 0.1)', nonNegative('--eps'))
@@ -83,9 +85,28 @@ export function register(program: Command): void {
     .option('--all', 'also attack the images the victim already misclassifies')
     .option('--workers <n>', 'worker threads attacking batches in parallel (same result as 1)', positiveInt('--workers'), 1)
     .addHelpText('after', '\nDefaults are the paper\'s Table 3 where it gives one. Prints summary.json on stdout.')
-    .action(async (o: Record<string, unknown> & { model: string; dataset: string; attack: string; out: string; n: number; batchSize: number; seed: number; all?: boolean; workers: number }) => {
+    .action(async (o: Record<string, unknown> & { model?: string; dataset?: string; challenge?: string; attack: string; out: string; n: number; batchSize: number; seed: number; all?: boolean; workers: number }) => {
       const params = attackParamsFromOptions(o.attack, o);
       let bar: Progress | undefined;
+      const onProgress = (done: number, total: number) => {
+        bar ??= progressBar(`attack ${o.attack}`, total);
+        bar.update(done);
+      };
+      if (o.challenge !== undefined) {
+        for (const opt of ['model', 'dataset', 'all'] as const) {
+          if (o[opt] !== undefined) throw new ArgumentError(`--${opt} does not apply with --challenge (the challenge fixes the victim and the rows)`);
+        }
+        try {
+          const summary = await attackChallenge({ challenge: o.challenge, attack: o.attack, params, batchSize: o.batchSize, seed: o.seed, out: o.out, onProgress });
+          bar?.stop();
+          bar = undefined;
+          process.stdout.write(`${JSON.stringify({ out: o.out, ...summary })}\n`);
+        } finally {
+          bar?.stop();
+        }
+        return;
+      }
+      if (o.model === undefined || o.dataset === undefined) throw new ArgumentError(`pcl attack: --model and --dataset are required (or --challenge DIR)`);
       try {
         const summary = await generateAttackSet({
           model: o.model,
@@ -98,10 +119,7 @@ export function register(program: Command): void {
           all: o.all === true,
           workers: o.workers,
           out: o.out,
-          onProgress: (done, total) => {
-            bar ??= progressBar(`attack ${o.attack}`, total);
-            bar.update(done);
-          },
+          onProgress,
         });
         bar?.stop();
         bar = undefined;
