@@ -158,7 +158,15 @@ export class FullAdaptiveAttack implements Attack<FullAdaptiveParams> {
   readonly latent: readonly LatentDefender[];
   readonly input?: InputDefender;
 
-  constructor(target: FullAdaptiveTarget, params: Partial<FullAdaptiveParams> = {}) {
+  /**
+   * @param guidePool clean images of every class (e.g. training images) from which objective
+   *   'features' picks its guides ({@link chooseGuides}) when `run` is not given any; not disposed.
+   */
+  constructor(
+    target: FullAdaptiveTarget,
+    params: Partial<FullAdaptiveParams> = {},
+    readonly guidePool?: { x: tf.Tensor4D; y: ArrayLike<number> },
+  ) {
     for (const key of Object.keys(params)) {
       if (!(key in FULL_ADAPTIVE_DEFAULTS)) throw new ArgumentError(`FullAdaptiveAttack: unknown parameter '${key}'; expected one of ${Object.keys(FULL_ADAPTIVE_DEFAULTS).join(', ')}`);
     }
@@ -195,12 +203,15 @@ export class FullAdaptiveAttack implements Attack<FullAdaptiveParams> {
       if (d.numClasses !== k) throw new ArgumentError(`${who}: defender '${d.label}' has ${d.numClasses} classes, the model has ${k}`);
     }
     const features = this.params.objective === 'features';
-    const guides = opts.guides;
+    let ownGuides: FeatureGuides | undefined;
+    if (features && !opts.guides && this.guidePool) ownGuides = await chooseGuides(model, x, y, this.guidePool);
+    const guides = opts.guides ?? ownGuides;
     if (features) {
       if (!guides || guides.images.shape[0] !== n || guides.targets.length !== n) throw new ArgumentError(`${who}: objective 'features' needs guides for the ${n} rows (see chooseGuides), got ${guides ? guides.targets.length : 'none'}`);
       for (let i = 0; i < n; i++) if (guides.targets[i] === y[i]) throw new ArgumentError(`${who}: guide ${i} is of the true class ${y[i]}; a guide must be of another class`);
     }
     const { latentWeight, inputWeight, featureWeight, margin, confidence, binarySteps, iterations, lr, initialConst, abortEarly, sp } = this.params;
+    // from here on every tensor is freed in the finally below (the own guides included)
     const [lo, hi] = model.bounds;
     const lower = new Float64Array(n);
     const upper = new Float64Array(n).fill(1e10);
@@ -209,12 +220,13 @@ export class FullAdaptiveAttack implements Attack<FullAdaptiveParams> {
 
     const latent = this.latent.map((d) => latentTerm(d, sp));
     let input: InputTerm | undefined;
-    if (this.input) {
+    // the input defender is in the loss (BPDA) for 'scores' with μ > 0, and in the success check of 'features'
+    if (this.input && (features || inputWeight > 0)) {
       const bpda = new InputBpda(this.input);
       const ts = bpda.thresholdsAndScales(sp);
       input = { bpda, thr: ts.thresholds, scale: ts.scales };
     }
-    const useInputLoss = !features && input !== undefined && inputWeight > 0;
+    const useInputLoss = !features && input !== undefined;
     const yt = tf.tensor1d(y, 'int32');
     const oh = tf.tidy(() => tf.oneHot(yt, k).toFloat() as tf.Tensor2D);
     const ohBig = tf.mul(oh, 1e4);
@@ -343,7 +355,7 @@ export class FullAdaptiveAttack implements Attack<FullAdaptiveParams> {
         if (t.hdda) disposeHddaTensors(t.hdda);
         tf.dispose([t.thr, t.scale]);
       }
-      tf.dispose([yt, oh, ohBig, timg, xShr, w, bestKey, bestAdv, ...guidePhi, ...(tt ? [tt, ohT!] : [])]);
+      tf.dispose([yt, oh, ohBig, timg, xShr, w, bestKey, bestAdv, ...guidePhi, ...(tt ? [tt, ohT!] : []), ...(ownGuides ? [ownGuides.images] : [])]);
     }
   }
 }
@@ -379,4 +391,32 @@ export async function chooseGuides(model: AttackModel, x: tf.Tensor4D, y: Labels
     d.dispose();
   }
   return { images: tf.tidy(() => tf.gather(pool.x, tf.tensor1d(pick, 'int32')) as tf.Tensor4D), targets };
+}
+
+/** Names of the attacks that need a fitted detector (not in the plain registry). */
+export const ADAPTIVE_ATTACK_NAMES = Object.freeze(['adaptive', 'adaptive-latent', 'feature'] as const);
+export type AdaptiveAttackName = (typeof ADAPTIVE_ATTACK_NAMES)[number];
+
+/**
+ * Builds an attack that knows the detector: `adaptive` (latent + input defenders through BPDA),
+ * `adaptive-latent` (latent defenders only, μ = 0) or `feature` (Tramèr's feature matching, guides
+ * from `guidePool`). Unknown names or parameters throw an ArgumentError.
+ */
+export function makeAdaptiveAttack(
+  name: string,
+  detector: FullAdaptiveTarget,
+  params: Partial<FullAdaptiveParams> = {},
+  guidePool?: { x: tf.Tensor4D; y: ArrayLike<number> },
+): FullAdaptiveAttack {
+  switch (name) {
+    case 'adaptive':
+      return new FullAdaptiveAttack(detector, { ...params, objective: 'scores' });
+    case 'adaptive-latent':
+      return new FullAdaptiveAttack(detector, { ...params, objective: 'scores', inputWeight: 0 });
+    case 'feature':
+      if (!guidePool) throw new ArgumentError(`attack 'feature' needs a pool of clean images to pick its guides from`);
+      return new FullAdaptiveAttack(detector, { ...params, objective: 'features' }, guidePool);
+    default:
+      throw new ArgumentError(`unknown adaptive attack '${name}'; expected one of ${ADAPTIVE_ATTACK_NAMES.join(', ')}`);
+  }
 }

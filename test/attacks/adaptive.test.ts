@@ -1,0 +1,116 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { FullAdaptiveAttack, chooseGuides } from '../../src/attacks/adaptive.js';
+import { CarliniWagnerL2 } from '../../src/attacks/carlini-wagner-l2.js';
+import { runAttack } from '../../src/attacks/registry.js';
+import { loadDataset, disposeDataset, type Dataset } from '../../src/data/index.js';
+import { PCLDetector } from '../../src/defense/pcl.js';
+import { initEngine } from '../../src/engine/backend.js';
+import { ArgumentError } from '../../src/errors.js';
+import { Classifier } from '../../src/models/classifier.js';
+import { trainClassifier } from '../../src/models/train.js';
+import { buildModel } from '../../src/models/zoo.js';
+
+// A small real PCL (MLP victim on 3,000 MNIST images; latent fc2 + input defender with 49-atom
+// dictionaries) attacked on 10 correctly classified test images with a short schedule.
+let train: Dataset;
+let victim: Classifier;
+let det: PCLDetector;
+let x: tf.Tensor4D;
+let y: Int32Array;
+const SP = 5;
+const SCHEDULE = { binarySteps: 4, iterations: 60, initialConst: 0.1 };
+
+beforeAll(async () => {
+  await initEngine();
+  train = await loadDataset('mnist', { split: 'train', limit: 3000, seed: 1 });
+  const model = buildModel('mnist-mlp', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+  await trainClassifier(model, train, { epochs: 4, batchSize: 64, lr: 2e-3, seed: 0 });
+  victim = new Classifier(model);
+  det = new PCLDetector(victim, {
+    latent: { epochs: 1 },
+    input: { patchesPerClass: 3000, nAtoms: 49, workers: 1, codes: 'omp' },
+    calibrationFraction: 0.2,
+  });
+  await det.fit(train.x, train.y, { seed: 0 });
+  const t = await loadDataset('mnist', { split: 'test', limit: 40, seed: 9 });
+  try {
+    const pred = await victim.predict(t.x).data();
+    const yy = await t.y.data();
+    const keep = Array.from(pred.keys()).filter((i) => pred[i] === yy[i]).slice(0, 10);
+    x = tf.gather(t.x, tf.tensor1d(keep, 'int32')) as tf.Tensor4D;
+    y = Int32Array.from(keep, (i) => yy[i]);
+  } finally {
+    disposeDataset(t);
+  }
+});
+
+afterAll(() => {
+  det?.dispose();
+  x?.dispose();
+  if (train) disposeDataset(train);
+});
+
+/** Rows that fool the victim and that the full detector (OR rule at SP) does not flag. */
+async function evading(adv: tf.Tensor4D, success: Uint8Array): Promise<{ evade: number; inputAlarms: number }> {
+  const d = await det.detect(adv, { sp: SP, fusion: 'or' });
+  let evade = 0;
+  let inputAlarms = 0;
+  for (let i = 0; i < success.length; i++) {
+    if (success[i] && !d.adversarial[i]) evade++;
+    if (success[i] && d.alarms[1][i]) inputAlarms++;
+  }
+  return { evade, inputAlarms };
+}
+
+describe('FullAdaptiveAttack', () => {
+  test('full adaptive (latent + input through BPDA) evades the full detector on more rows than plain C&W and than the latent-only attack', async () => {
+    const cw = await runAttack(new CarliniWagnerL2(SCHEDULE), victim, x, y);
+    const lat = await runAttack(new FullAdaptiveAttack(det, { ...SCHEDULE, sp: SP, inputWeight: 0 }), victim, x, y);
+    const full = await runAttack(new FullAdaptiveAttack(det, { ...SCHEDULE, sp: SP }), victim, x, y);
+    try {
+      const eCw = await evading(cw.adversarial, cw.success);
+      const eLat = await evading(lat.adversarial, lat.success);
+      const eFull = await evading(full.adversarial, full.success);
+      console.log(JSON.stringify({ eCw, eLat, eFull, cwL2: Array.from(cw.l2), latL2: Array.from(lat.l2), fullL2: Array.from(full.l2) }));
+      expect(eFull.evade).toBeGreaterThan(eCw.evade);
+      expect(eFull.evade).toBeGreaterThanOrEqual(eLat.evade);
+      // the BPDA term is what gets examples past the input defender
+      expect(eFull.inputAlarms).toBeLessThan(Math.max(1, eLat.inputAlarms));
+    } finally {
+      tf.dispose([cw.adversarial, lat.adversarial, full.adversarial]);
+    }
+  });
+
+  test('feature attack: targets the clean guide’s class, and leaks no tensors', async () => {
+    const guides = await chooseGuides(victim, x, y, { x: train.x, y: await train.y.data() });
+    try {
+      for (let i = 0; i < y.length; i++) expect(guides.targets[i]).not.toBe(y[i]);
+      const before = tf.memory().numTensors;
+      const r = await new FullAdaptiveAttack(det, { ...SCHEDULE, sp: SP, objective: 'features' }).run(victim, x, y, { guides });
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(Array.from(r.targets!)).toEqual(Array.from(guides.targets));
+      for (let i = 0; i < y.length; i++) if (r.success[i]) expect(r.predicted[i]).toBe(guides.targets[i]);
+      expect(r.success.reduce((a, b) => a + b, 0)).toBeGreaterThan(y.length / 2);
+      r.adversarial.dispose();
+    } finally {
+      guides.images.dispose();
+    }
+  });
+
+  test('full adaptive leaks no tensors; names and validation', async () => {
+    const a = new FullAdaptiveAttack(det, { binarySteps: 1, iterations: 5, sp: SP });
+    expect(a.name).toBe('adaptive');
+    expect(new FullAdaptiveAttack(det, { inputWeight: 0 }).name).toBe('adaptive-latent');
+    expect(new FullAdaptiveAttack(det, { objective: 'features' }).name).toBe('feature');
+    const xs = x.slice([0, 0, 0, 0], [3, -1, -1, -1]);
+    const before = tf.memory().numTensors;
+    const r = await a.run(victim, xs, y.subarray(0, 3));
+    expect(tf.memory().numTensors).toBe(before + 1);
+    r.adversarial.dispose();
+    xs.dispose();
+    expect(() => new FullAdaptiveAttack(det, { bogus: 1 } as never)).toThrow(/unknown parameter 'bogus'/);
+    expect(() => new FullAdaptiveAttack(det, { sp: 120 })).toThrow(ArgumentError);
+    await expect(new FullAdaptiveAttack(det, { objective: 'features' }).run(victim, x, y)).rejects.toThrow(/needs guides/);
+  });
+});
