@@ -111,7 +111,11 @@ export async function runSecurityProtocol(detector: PCLDetector, x: tf.Tensor4D,
   try {
     let sum = 0;
     let k = 0;
-    for (let i = 0; i < n; i++) if (cw.r.success[i]) ((sum += cw.r.l2[i]), k++);
+    for (let i = 0; i < n; i++) {
+      if (!cw.r.success[i]) continue;
+      sum += cw.r.l2[i];
+      k++;
+    }
     referenceL2 = k ? sum / k : NaN;
     budgets = budgetGrid(referenceL2);
     const j = await judge(cw.r);

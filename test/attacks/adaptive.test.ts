@@ -10,6 +10,8 @@ import { ArgumentError } from '../../src/errors.js';
 import { Classifier } from '../../src/models/classifier.js';
 import { trainClassifier } from '../../src/models/train.js';
 import { buildModel } from '../../src/models/zoo.js';
+import { renderSecurityHtml, securityMarkdown } from '../../src/eval/security-report.js';
+import { runSecurityProtocol } from '../../src/pipeline/security.js';
 
 // A small real PCL (MLP victim on 3,000 MNIST images; latent fc2 + input defender with 49-atom
 // dictionaries) attacked on 10 correctly classified test images with a short schedule.
@@ -112,5 +114,32 @@ describe('FullAdaptiveAttack', () => {
     expect(() => new FullAdaptiveAttack(det, { bogus: 1 } as never)).toThrow(/unknown parameter 'bogus'/);
     expect(() => new FullAdaptiveAttack(det, { sp: 120 })).toThrow(ArgumentError);
     await expect(new FullAdaptiveAttack(det, { objective: 'features' }).run(victim, x, y)).rejects.toThrow(/needs guides/);
+  });
+
+  test('the security protocol: every attack judged at every SP, curves by budget, rendered as the report section', async () => {
+    const xs = x.slice([0, 0, 0, 0], [4, -1, -1, -1]);
+    try {
+      const sec = await runSecurityProtocol(det, xs, y.subarray(0, 4), {
+        sps: [1, 5],
+        schedule: { binarySteps: 2, iterations: 20, initialConst: 0.1 },
+        guidePool: { x: train.x, y: await train.y.data() },
+      });
+      expect(sec.rows.map((r) => `${r.attack}@${r.sp}`)).toEqual(['cw-l2@1', 'cw-l2@5', 'adaptive-latent@1', 'adaptive-latent@5', 'adaptive@1', 'adaptive@5', 'feature@1', 'feature@5']);
+      expect(sec.referenceL2).toBeGreaterThan(0);
+      for (const r of sec.rows) {
+        expect(r.evadeWithinBudget).toHaveLength(sec.budgets.length);
+        expect(r.evadeWithinBudget[r.evadeWithinBudget.length - 1]).toBeLessThanOrEqual(r.evadeRate + 1e-12);
+        // the curve never decreases with the budget
+        for (let i = 1; i < r.evadeWithinBudget.length; i++) expect(r.evadeWithinBudget[i]).toBeGreaterThanOrEqual(r.evadeWithinBudget[i - 1]);
+      }
+      // plain C&W is judged at both SPs from one run: a tighter SP (5) flags at least as much as SP 1
+      expect(sec.rows[1].detectionRate).toBeGreaterThanOrEqual(sec.rows[0].detectionRate);
+      const html = await renderSecurityHtml(sec);
+      expect(html).toMatch(/<h2>Security<\/h2>/);
+      expect((html.match(/<svg/g) ?? []).length).toBe(2);
+      expect(securityMarkdown(sec)).toMatch(/\| adaptive: full PCL \(latent \+ input BPDA\) \(aimed at SP 5 %\) \| SP 5 % \(or\) \|/);
+    } finally {
+      xs.dispose();
+    }
   });
 });
