@@ -2,7 +2,7 @@
  * The "Security" section of the report (HTML and markdown) from the adaptive-attack protocol.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { SecurityResults, SecurityRow } from '../pipeline/security.js';
+import type { SecurityResults, SecurityRow } from './security.js';
 import { escapeHtml, formatPercent, vegaLiteToSvg } from './report-html.js';
 
 const ATTACK_LABELS: Record<string, string> = {

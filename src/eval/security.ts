@@ -3,6 +3,7 @@
  * on per-row verdicts, no tensors.
  */
 import { ShapeError, assert } from '../errors.js';
+import type { FusionRule } from '../defense/pcl.js';
 
 /** What one attack achieved against the detector at one SP (one decision rule). */
 export interface SecurityFigures {
@@ -63,3 +64,39 @@ export function securityFigures(fooled: ArrayLike<number>, alarm: ArrayLike<numb
     evadeWithinBudget: budgets.map((b) => (n ? evL2.filter((v) => v <= b).length / n : NaN)),
   };
 }
+
+/** The C&W schedule every attack of the protocol shares. */
+export interface SecuritySchedule {
+  binarySteps: number;
+  iterations: number;
+  lr: number;
+  initialConst: number;
+}
+
+/** One attack judged at one SP. */
+export interface SecurityRow extends SecurityFigures {
+  attack: string;
+  /** SP the attack aimed under (null for plain C&W, which knows no detector). */
+  aimedSp: number | null;
+  /** SP and rule the detector judged at. */
+  sp: number;
+  rule: FusionRule;
+  /** Wall seconds of the attack run (shared between the SPs it is judged at). */
+  seconds: number;
+}
+
+/** What {@link runSecurityProtocol} returns (the "security" section of results.json). */
+export interface SecurityResults {
+  n: number;
+  sps: number[];
+  rules: FusionRule[];
+  schedule: SecuritySchedule;
+  /** Mean L2 of plain C&W on the undefended victim (the cost reference). */
+  referenceL2: number;
+  /** L2 budgets of the curves. */
+  budgets: number[];
+  /** Clean false-alarm rate on the attacked (clean, correctly classified) rows, per SP and rule. */
+  cleanFalseAlarm: { sp: number; rule: FusionRule; rate: number }[];
+  rows: SecurityRow[];
+}
+

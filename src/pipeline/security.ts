@@ -9,15 +9,9 @@ import { runAttack } from '../attacks/registry.js';
 import type { AttackResult } from '../attacks/types.js';
 import { ArgumentError } from '../errors.js';
 import type { FusionRule, PCLDetector } from '../defense/pcl.js';
-import { budgetGrid, securityFigures, type SecurityFigures } from '../eval/security.js';
+import { budgetGrid, securityFigures, type SecurityResults, type SecurityRow, type SecuritySchedule } from '../eval/security.js';
 
-/** The C&W schedule every attack of the protocol shares. */
-export interface SecuritySchedule {
-  binarySteps: number;
-  iterations: number;
-  lr: number;
-  initialConst: number;
-}
+export type { SecurityResults, SecurityRow, SecuritySchedule } from '../eval/security.js';
 
 /** Default schedule: 6 binary steps × 200 Adam iterations, lr 0.1, c₀ 0.01 (bench/attacks' cw-fast). */
 export const SECURITY_SCHEDULE: Readonly<SecuritySchedule> = Object.freeze({ binarySteps: 6, iterations: 200, lr: 0.1, initialConst: 1e-2 });
@@ -35,33 +29,6 @@ export interface SecurityOptions {
   /** Progress messages. */
   log?: (msg: string) => void;
   onProgress?: (done: number, total: number) => void;
-}
-
-/** One attack judged at one SP. */
-export interface SecurityRow extends SecurityFigures {
-  attack: string;
-  /** SP the attack aimed under (null for plain C&W, which knows no detector). */
-  aimedSp: number | null;
-  /** SP and rule the detector judged at. */
-  sp: number;
-  rule: FusionRule;
-  /** Wall seconds of the attack run (shared between the SPs it is judged at). */
-  seconds: number;
-}
-
-/** What {@link runSecurityProtocol} returns (the "security" section of results.json). */
-export interface SecurityResults {
-  n: number;
-  sps: number[];
-  rules: FusionRule[];
-  schedule: SecuritySchedule;
-  /** Mean L2 of plain C&W on the undefended victim (the cost reference). */
-  referenceL2: number;
-  /** L2 budgets of the curves. */
-  budgets: number[];
-  /** Clean false-alarm rate on the attacked (clean, correctly classified) rows, per SP and rule. */
-  cleanFalseAlarm: { sp: number; rule: FusionRule; rate: number }[];
-  rows: SecurityRow[];
 }
 
 const ALL = ['cw-l2', 'adaptive-latent', 'adaptive', 'feature'];

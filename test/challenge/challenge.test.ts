@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { attackChallenge } from '../../src/challenge/attack.js';
 import { CHALLENGE_FILES, CHALLENGE_MANIFEST, SubmissionError, readChallenge, type Challenge } from '../../src/challenge/manifest.js';
@@ -251,3 +254,48 @@ describe('pack → attack → score end to end', () => {
     expect(JSON.parse(await fs.readFile(foreign, 'utf8')).entries).toEqual([]);
   });
 });
+
+// the real `pcl` binary (compiled dist/, as users run it; `npm test` builds it first)
+const root = fileURLToPath(new URL('../..', import.meta.url));
+async function pcl(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await promisify(execFile)(process.execPath, [path.join(root, 'bin/pcl.js'), '--quiet', ...args], { cwd: root, maxBuffer: 64 << 20 });
+    return { stdout: r.stdout, stderr: r.stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+describe('pcl challenge / pcl attack --challenge (CLI)', () => {
+  test('attack the rows with the full adaptive attack, score with a leaderboard; a malformed submission exits 1 with one line and writes nothing', async () => {
+    if (!existsSync(path.join(root, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+    const out = path.join(tmp, 'cli-adaptive');
+    const a = await pcl(['attack', '--challenge', chDir, '--attack', 'adaptive', '--binary-steps', '2', '--iterations', '30', '--initial-c', '0.1', '--out', out]);
+    expect(a.code, a.stderr).toBe(0);
+    const summary = JSON.parse(a.stdout);
+    expect(summary).toMatchObject({ attack: 'adaptive', n: N, challenge: ch.manifest.id });
+    expect(summary.params.sp).toBe(5); // aimed at the challenge's SP by default
+    const lb = path.join(tmp, 'cli-leaderboard.json');
+    const s = await pcl(['challenge', 'score', '--challenge', chDir, '--submission', summary.submission, '--leaderboard', lb, '--name', 'adaptive', '--brief']);
+    expect(s.code, s.stderr).toBe(0);
+    const e = JSON.parse(s.stdout);
+    expect(e).toMatchObject({ name: 'adaptive', n: N, sp: 5 });
+    expect(e.rows).toBeUndefined();
+    expect(JSON.parse(await fs.readFile(lb, 'utf8')).entries).toHaveLength(1);
+    const bad = ch.xClean.slice();
+    bad[4 * SIZE] = NaN;
+    const f = await sub('cli-nan.idx', bad, [N, 28, 28, 1]);
+    const r = await pcl(['challenge', 'score', '--challenge', chDir, '--submission', f, '--leaderboard', lb]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^pcl: .*cli-nan.idx: NaN or infinite values in row 4/);
+    expect(JSON.parse(await fs.readFile(lb, 'utf8')).entries).toHaveLength(1);
+    const h = await pcl(['challenge', 'pack', '--help']);
+    expect(h.stdout).toMatch(/--l2 <b>/);
+    const m = await pcl(['attack', '--attack', 'adaptive', '--dataset', 'mnist', '--out', path.join(tmp, 'x')]);
+    expect(m.code).toBe(1);
+    expect(m.stderr).toMatch(/--attack adaptive needs --defender DIR/);
+  });
+});
+
