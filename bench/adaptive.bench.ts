@@ -16,7 +16,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { adaptiveAttack } from '../src/attacks/adaptive-latent.js';
+import { adaptiveAttack } from '../src/attacks/adaptive-report.js';
 import { disposeDataset, loadDataset } from '../src/data/index.js';
 import { LatentDefender } from '../src/defense/latent/latent-defender.js';
 import { PCLDetector, type PCLDetection } from '../src/defense/pcl.js';

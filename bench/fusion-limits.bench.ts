@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/fusion-limits.bench.ts
  */
-import { calibratedFusionScores, fitCalibratedFusion, type DefenderScores, type FusionMethod, type PValueCalibration } from '../src/eval/fusion.js';
+import { calibratedFusionScores, fitCalibratedFusion, type DefenderScores, type FusionMethod, type PValueCalibration } from '../src/defense/fusion/index.js';
 import { fprAtTpr } from '../src/eval/roc.js';
 import { Rng } from '../src/util/rng.js';
 

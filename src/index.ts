@@ -10,6 +10,8 @@ export { progressBar, setProgressEnabled, type Progress } from './util/progress.
 export { Classifier } from './models/classifier.js';
 export * from './defense/types.js';
 export * from './defense/persistence.js';
+export * from './defense/fusion/index.js';
+export { writeDirAtomic, writeFileAtomic } from './io/atomic.js';
 export * from './io/idx.js';
 export * from './data/index.js';
 export * from './models/zoo.js';

@@ -1,14 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, NotFittedError } from '../errors.js';
 import { LatentDefender } from '../defense/latent/latent-defender.js';
-import { negLogTailPValue, scoringNeedsComponents } from '../defense/latent/scoring.js';
-import { PCLDetector, type PCLDetection } from '../defense/pcl.js';
-import type { Replica } from '../defense/latent/replica.js';
+import { PCLDetector } from '../defense/pcl.js';
+import { defenderExcess, disposeTarget, prepareTarget } from './adaptive-loss.js';
 import { tanhBox, updateTradeOffConstants } from './carlini-wagner-l2.js';
 import { checkInputs, checkInt, checkRange, measure } from './common.js';
-import { disposeHddaTensors, hddaLogLikTensor, hddaTensors, type HddaTensors } from './hdda-tf.js';
-import { runAttack, type RunAttackOptions } from './registry.js';
 import type { Attack, AttackModel, AttackResult, Labels, RunOptions } from './types.js';
+
+export { componentThresholds, type ComponentThresholds, type LatentComponent } from './adaptive-thresholds.js';
 
 /** Hyperparameters of {@link AdaptiveLatentAttack}. */
 export interface AdaptiveLatentParams {
@@ -44,149 +43,6 @@ export const ADAPTIVE_LATENT_DEFAULTS: Readonly<AdaptiveLatentParams> = Object.f
   initialConst: 1e-2,
   abortEarly: true,
 });
-
-/** A score component of a latent defender (see `LatentScoring`). */
-export type LatentComponent = 'likelihood' | 'ratio' | 'disagreement';
-
-/**
- * What a latent defender scores, as per-component, per-class thresholds: the defender flags a
- * sample of (victim-predicted) class k at SP iff some component j has s_j > `thresholds[j][k]`.
- * `scales[j][k]` is the clean tail scale β of that component (the slope of the defender's
- * −log p-value past its largest clean score), the unit the attack's hinge is measured in.
- */
-export interface ComponentThresholds {
-  components: LatentComponent[];
-  /** [component][class]; ±1e30 stands for ±∞. */
-  thresholds: Float32Array[];
-  /** [component][class], > 0. */
-  scales: Float32Array[];
-}
-
-const BIG = 1e30;
-
-/** Tail scale β of ascending clean scores, as `negLogTailPValue` computes it (floored at 1e-6). */
-function tailScale(sorted: Float32Array): number {
-  const n = sorted.length;
-  if (n < 2) return 1;
-  const m = Math.max(1, Math.min(n - 1, Math.floor(0.01 * n)));
-  const u = sorted[n - 1 - m];
-  let excess = 0;
-  for (let i = n - m; i < n; i++) excess += sorted[i] - u;
-  return Math.max(excess / m, 1e-6);
-}
-
-/** sup{s : negLogTailPValue(sorted, s) ≤ tau} (the function is non-decreasing in s), by bisection. */
-function invertNegLogTail(sorted: Float32Array, tau: number): number {
-  const n = sorted.length;
-  if (n === 0 || tau === Infinity) return BIG;
-  if (!(tau >= 0)) return -BIG; // every −log p is ≥ 0: nothing passes a negative threshold
-  // the defender compares float32 scores with float32 thresholds: round as it does
-  const f = (s: number) => Math.fround(negLogTailPValue(sorted, s));
-  let lo = sorted[0] - 1;
-  let step = Math.max(sorted[n - 1] - sorted[0], 1);
-  let hi = sorted[n - 1] + step;
-  while (f(hi) <= tau) {
-    step *= 2;
-    hi = sorted[n - 1] + step;
-    if (!Number.isFinite(hi)) return BIG;
-  }
-  for (let i = 0; i < 200 && hi - lo > 1e-9 * Math.max(1, Math.abs(hi)); i++) {
-    const mid = (lo + hi) / 2;
-    if (f(mid) <= tau) lo = mid;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/**
- * Per-component, per-class thresholds of the fitted `defender` at security parameter `sp`, exact for
- * every scoring: for a single-component scoring the defender's own thresholds; for `'combined'` and
- * `'combined-disagreement'` (score = max_j −log p_j(s_j), threshold τ_k) the component score at which
- * that component's −log p-value reaches τ_k, so "flagged" ⇔ ∃j: s_j > t_jk.
- */
-export function componentThresholds(defender: LatentDefender, sp: number): ComponentThresholds {
-  const k = defender.numClasses;
-  const tau = defender.thresholds(sp);
-  const clamp = (v: number) => Math.max(-BIG, Math.min(BIG, v));
-  const scoring = defender.params.scoring;
-  if (!scoringNeedsComponents(scoring)) {
-    const sorted = Array.from({ length: k }, (_, c) => defender.trainScores(c));
-    return {
-      components: [scoring as LatentComponent],
-      thresholds: [Float32Array.from(tau, clamp)],
-      scales: [Float32Array.from(sorted, tailScale)],
-    };
-  }
-  const comps = defender.scoreComponents!;
-  const components: LatentComponent[] = scoring === 'combined-disagreement' ? ['likelihood', 'ratio', 'disagreement'] : ['likelihood', 'ratio'];
-  return {
-    components,
-    thresholds: components.map((j) => Float32Array.from({ length: k }, (_, c) => clamp(invertNegLogTail(comps[j]![c], tau[c])))),
-    scales: components.map((j) => Float32Array.from({ length: k }, (_, c) => tailScale(comps[j]![c]))),
-  };
-}
-
-/** One latent defender prepared for the attack's loss (tensors freed by `disposeTarget`). */
-interface DefenderTarget {
-  replica: Readonly<Replica>;
-  hdda?: HddaTensors;
-  components: LatentComponent[];
-  /** [K, J] thresholds and scales (J = number of components). */
-  thr: tf.Tensor2D;
-  scale: tf.Tensor2D;
-}
-
-function prepareTarget(d: LatentDefender, sp: number): DefenderTarget {
-  const ct = componentThresholds(d, sp);
-  const k = d.numClasses;
-  const j = ct.components.length;
-  const toKJ = (rows: Float32Array[]) => {
-    const m = new Float32Array(k * j);
-    rows.forEach((r, jj) => r.forEach((v, c) => (m[c * j + jj] = v)));
-    return tf.tensor2d(m, [k, j]);
-  };
-  const needsHdda = ct.components.some((c) => c !== 'disagreement');
-  return {
-    replica: d.replica,
-    hdda: needsHdda ? hddaTensors(d.densities) : undefined,
-    components: ct.components,
-    thr: toKJ(ct.thresholds),
-    scale: toKJ(ct.scales),
-  };
-}
-
-function disposeTarget(t: DefenderTarget): void {
-  if (t.hdda) disposeHddaTensors(t.hdda);
-  tf.dispose([t.thr, t.scale]);
-}
-
-/**
- * Standardised excess (s_j − t_j(ĉ)) / β_j(ĉ) of every score component of defender `t` for images
- * `im` [n,h,w,c] scored under classes `ohC` (one-hot [n, K]): [n, J]; ≤ 0 everywhere ⇔ not flagged.
- * Differentiable w.r.t. `im` (the surrogates: −log p(φ|ĉ) by the tfjs HDDA, the log likelihood
- * ratio against the other classes, and the replica's cross-entropy −log p_replica(ĉ|x)).
- */
-function defenderExcess(t: DefenderTarget, im: tf.Tensor4D, ohC: tf.Tensor2D): tf.Tensor2D {
-  const n = im.shape[0];
-  const [phiRaw, out] = t.replica.model.apply(im) as tf.Tensor[];
-  const cols: tf.Tensor1D[] = [];
-  let ll: tf.Tensor2D | undefined;
-  if (t.hdda) ll = hddaLogLikTensor(t.hdda, phiRaw.reshape([n, -1]) as tf.Tensor2D);
-  for (const c of t.components) {
-    if (c === 'likelihood') {
-      cols.push(tf.neg(tf.sum(tf.mul(ll!, ohC), 1)) as tf.Tensor1D);
-    } else if (c === 'ratio') {
-      const own = tf.sum(tf.mul(ll!, ohC), 1);
-      const others = tf.logSumExp(tf.sub(ll!, tf.mul(ohC, BIG)), 1);
-      cols.push(tf.sub(others, own) as tf.Tensor1D);
-    } else {
-      const lp = t.replica.outputIsProbs ? tf.log(tf.clipByValue(out, 1e-30, 1)) : tf.logSoftmax(out);
-      cols.push(tf.neg(tf.sum(tf.mul(lp.reshape([n, -1]), ohC), 1)) as tf.Tensor1D);
-    }
-  }
-  const s = tf.stack(cols, 1);
-  return tf.div(tf.sub(s, tf.matMul(ohC, t.thr)), tf.matMul(ohC, t.scale)) as tf.Tensor2D;
-}
 
 /** What the attack was aimed at: one fitted LatentDefender, several, or a fitted PCLDetector. */
 export type AdaptiveTarget = LatentDefender | readonly LatentDefender[] | PCLDetector;
@@ -390,67 +246,5 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
       for (const t of targets) disposeTarget(t);
       tf.dispose([yt, oh, ohBig, timg, xShr, w, bestKey, bestAdv, ...(tt ? [tt, ohT!] : [])]);
     }
-  }
-}
-
-/** What {@link adaptiveAttack} returns: the attack result and the detector's verdict on it. */
-export interface AdaptiveAttackReport {
-  /** The attack result (`success` = the victim is fooled). Its tensor is owned by the caller. */
-  result: AttackResult;
-  /** Labels of the latent defenders (same order as `latentAlarms`). */
-  latentLabels: string[];
-  /** Per latent defender, its alarm (1 = flagged) on each adversarial example at `sp`. */
-  latentAlarms: Uint8Array[];
-  /** 1 where any latent defender flags the example. */
-  latentAny: Uint8Array;
-  /** The full detector's verdict (`PCLDetector.detect` at `sp`, its own fusion rule), for a PCLDetector target. */
-  detection?: PCLDetection;
-  /** Victim fooled AND no latent defender flags it. */
-  evadesLatent: Uint8Array;
-  /** Victim fooled AND the full PCL detector does not flag it (PCLDetector targets only). */
-  evadesDetector?: Uint8Array;
-}
-
-/**
- * Runs {@link AdaptiveLatentAttack} against `victim` and the latent defenders of `detector` on
- * `x` [n,h,w,c] with true labels `y`, in batches, then asks the detector itself (`detect`, at
- * SP = `params.sp`, default 1 %) which adversarial examples it flags: latent defenders alone and,
- * for a PCLDetector, the full decision (input defender included, though the attack ignores it).
- * Inputs are not disposed; `report.result.adversarial` is owned by the caller.
- */
-export async function adaptiveAttack(
-  victim: AttackModel,
-  detector: AdaptiveTarget,
-  x: tf.Tensor4D,
-  y: Labels,
-  params: Partial<AdaptiveLatentParams> = {},
-  opts: RunAttackOptions = {},
-): Promise<AdaptiveAttackReport> {
-  const attack = new AdaptiveLatentAttack(detector, params);
-  const sp = attack.params.sp;
-  const result = await runAttack(attack, victim, x, y, opts);
-  try {
-    const n = result.success.length;
-    let latentLabels: string[];
-    let latentAlarms: Uint8Array[];
-    let detection: PCLDetection | undefined;
-    if (detector instanceof PCLDetector) {
-      detection = await detector.detect(result.adversarial, { sp });
-      const idx = detector.defenders.map((d, j) => (d instanceof LatentDefender ? j : -1)).filter((j) => j >= 0);
-      latentLabels = idx.map((j) => detector.defenders[j].label);
-      latentAlarms = idx.map((j) => detection!.alarms[j]);
-    } else {
-      latentLabels = attack.defenders.map((d) => d.label);
-      latentAlarms = [];
-      for (const d of attack.defenders) latentAlarms.push(await d.detect(result.adversarial, undefined, sp));
-    }
-    const latentAny = new Uint8Array(n);
-    for (const a of latentAlarms) for (let i = 0; i < n; i++) latentAny[i] |= a[i];
-    const evadesLatent = Uint8Array.from(result.success, (s, i) => (s && !latentAny[i] ? 1 : 0));
-    const evadesDetector = detection ? Uint8Array.from(result.success, (s, i) => (s && !detection!.adversarial[i] ? 1 : 0)) : undefined;
-    return { result, latentLabels, latentAlarms, latentAny, detection, evadesLatent, evadesDetector };
-  } catch (e) {
-    result.adversarial.dispose();
-    throw e;
   }
 }

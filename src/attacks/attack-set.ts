@@ -7,7 +7,7 @@ import { WorkerPool } from '../engine/pool.js';
 import { Rng } from '../util/rng.js';
 import { concatField } from '../util/typed.js';
 import { ArgumentError, DataFormatError, ShapeError } from '../errors.js';
-import { writeDirAtomic } from '../defense/persistence.js';
+import { writeDirAtomic } from '../io/atomic.js';
 import { loadDataset, disposeDataset } from '../data/index.js';
 import { readIdx, writeIdx } from '../io/idx.js';
 import { Classifier } from '../models/classifier.js';

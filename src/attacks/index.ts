@@ -18,11 +18,10 @@ export { hddaTensors, hddaLogLikTensor, disposeHddaTensors, type HddaTensors } f
 export {
   AdaptiveLatentAttack,
   ADAPTIVE_LATENT_DEFAULTS,
-  adaptiveAttack,
   componentThresholds,
   type AdaptiveLatentParams,
-  type AdaptiveAttackReport,
   type AdaptiveTarget,
   type ComponentThresholds,
   type LatentComponent,
 } from './adaptive-latent.js';
+export { adaptiveAttack, type AdaptiveAttackReport } from './adaptive-report.js';

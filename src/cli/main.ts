@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { setProgressEnabled } from '../util/progress.js';
-import { PACKAGE_VERSION } from '../defense/persistence.js';
+import { PACKAGE_VERSION } from '../version.js';
 import { register as registerAttack } from './commands/attack.js';
 import { register as registerChallenge } from './commands/challenge.js';
 import { register as registerDefend } from './commands/defend.js';

@@ -10,7 +10,7 @@ import {
   type CalibratedFusionModel,
   type FusionMethod,
   type PValueCalibration,
-} from '../eval/fusion.js';
+} from './fusion/index.js';
 import { Classifier } from '../models/classifier.js';
 import { Rng } from '../util/rng.js';
 import { info } from '../util/progress.js';
@@ -39,7 +39,7 @@ export interface PCLDetectorParams {
    * the *combined* false-alarm rate equals SP.
    */
   fusion: FusionRule;
-  /** p-value combination of the calibrated fusion: 'fisher' (default), 'omnibus' or 'sidak' (see `eval/fusion.ts`). */
+  /** p-value combination of the calibrated fusion: 'fisher' (default), 'omnibus' or 'sidak' (see `defense/fusion/`). */
   fusionMethod: FusionMethod;
   /** Fraction of the clean training data held out of fitting, to calibrate the fusion (default 0.1). */
   calibrationFraction: number;
@@ -107,7 +107,7 @@ interface PCLState {
  *
  * Decision rules: the paper's OR at one shared security parameter (each defender flags the SP % most
  * unusual of its own clean training samples), or a calibrated fusion whose *combined* false-alarm
- * rate equals SP (see `eval/fusion.ts`).
+ * rate equals SP (see `defense/fusion/`).
  *
  * @see Rouhani, Samragh, Javidi & Koushanfar, "Towards safe deep learning: unsupervised defense
  *   against generic adversarial attacks", 2018, §3–4.

@@ -1,13 +1,17 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ManifestError } from '../errors.js';
+import { PACKAGE_VERSION } from '../version.js';
 import type { Detector } from './types.js';
+
+// moved to io/atomic.ts and version.ts; re-exported here so existing imports keep working
+export { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
+export { PACKAGE_VERSION };
 
 export const BUNDLE_FORMAT = 'pcl-detector';
 export const BUNDLE_FORMAT_VERSION = 1;
-export const PACKAGE_VERSION = '0.1.0';
 
 export interface BundleManifest {
   format: string;
@@ -27,41 +31,6 @@ export interface BundleManifest {
 
 export function sha256(buf: Uint8Array): string {
   return createHash('sha256').update(buf).digest('hex');
-}
-
-/**
- * Writes a folder atomically: `fill(tmpDir)` writes into a temporary sibling folder, which then
- * replaces `dir` in one rename. A failure leaves the previous `dir` (if any) untouched.
- */
-export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Promise<void>): Promise<void> {
-  const abs = path.resolve(dir);
-  await fs.mkdir(path.dirname(abs), { recursive: true });
-  const tmp = `${abs}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await fs.mkdir(tmp, { recursive: true });
-  try {
-    await fill(tmp);
-  } catch (e) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  const old = `${abs}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
-  let hadOld = false;
-  try {
-    await fs.rename(abs, old);
-    hadOld = true;
-  } catch {
-    /* no previous folder */
-  }
-  await fs.rename(tmp, abs);
-  if (hadOld) await fs.rm(old, { recursive: true, force: true });
-}
-
-/** Writes `data` to `file` via a temporary name and a rename (no half-written file on failure). */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await fs.writeFile(tmp, data);
-  await fs.rename(tmp, file);
 }
 
 /**

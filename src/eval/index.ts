@@ -2,6 +2,7 @@
 export * from './roc.js';
 export * from './metrics.js';
 export * from './fusion.js';
+export * from './fusion-weights.js';
 export * from './risk.js';
 export * from './confusion.js';
 export * from './paper.js';

@@ -16,9 +16,9 @@
  * attacks", §6 (evaluation protocol, Table 1) — PCL-METHOD.md §6.
  */
 import { ArgumentError, ShapeError, assert } from '../errors.js';
+import { checkScores, type ScoreArray } from '../util/scores.js';
 
-/** Any indexable array of numbers: `number[]`, `Float32Array`, `Float64Array`… */
-export type ScoreArray = ArrayLike<number>;
+export { checkScores, type ScoreArray };
 
 /** One point of an empirical ROC curve for the rule "flag iff score ≥ threshold". */
 export interface RocPoint {
@@ -44,23 +44,6 @@ export interface SpPoint extends RatePoint {
 
 /** The detection rates of the paper's Table 1, as fractions. */
 export const DETECTION_LEVELS: readonly number[] = Object.freeze([0.9, 0.95, 0.98, 0.99]);
-
-/** Validates a score array at the public boundary. */
-export function checkScores(who: string, name: string, s: ScoreArray): void {
-  assert(
-    s !== null && typeof s === 'object' && typeof s.length === 'number',
-    () => `${who}: expected '${name}' to be an array of numbers, got ${s === null ? 'null' : typeof s}`,
-  );
-  assert(s.length > 0, () => `${who}: expected '${name}' to be a non-empty array of scores, got length 0`, ShapeError);
-  for (let i = 0; i < s.length; i++) {
-    const v = s[i];
-    if (typeof v !== 'number' || Number.isNaN(v) || v === Infinity) {
-      throw new ArgumentError(
-        `${who}: expected '${name}' to hold numbers other than NaN and +Infinity, got ${String(v)} at index ${i}`,
-      );
-    }
-  }
-}
 
 function checkRate(who: string, name: string, r: number): void {
   assert(

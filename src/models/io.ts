@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ManifestError } from '../errors.js';
-import { writeDirAtomic } from '../defense/persistence.js';
+import { writeDirAtomic } from '../io/atomic.js';
 
 /** File names of a saved classifier folder. */
 export const MODEL_JSON = 'model.json';

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { loadDataset, disposeDataset } from '../data/index.js';
 import { PCLDetector, type FusionRule } from '../defense/pcl.js';
 import type { LatentScoring } from '../defense/latent/scoring.js';
-import type { FusionMethod } from '../eval/fusion.js';
+import type { FusionMethod } from '../defense/fusion/combine.js';
 import { initEngine } from '../engine/backend.js';
 import { Classifier } from '../models/classifier.js';
 import { loadClassifier } from '../models/io.js';

@@ -1,201 +1,26 @@
-import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
-import { makeAttack, runAttack, type AttackName, type AttackResult } from '../attacks/index.js';
-import { writeDirAtomic } from '../defense/persistence.js';
-import { readIdx, writeIdx } from '../io/idx.js';
+import { makeAttack, runAttack } from '../attacks/index.js';
 import { runInPool } from '../attacks/attack-set.js';
 import { defaultPoolSize } from '../engine/pool.js';
-import type { Dataset } from '../data/index.js';
 import type { PCLDetector } from '../defense/pcl.js';
-import type { Detector } from '../defense/types.js';
 import { assert } from '../errors.js';
-import { confusionMatrix, type ConfusionMatrix } from '../eval/confusion.js';
-import { calibratedFusionThreshold, fusedScores, orCurve, orRates, pValueMatrix, type CalibratedFusionModel, type FusionMethod, type PValueCalibration } from '../eval/fusion.js';
+import { confusionMatrix } from '../eval/confusion.js';
+import { calibratedFusionThreshold, type CalibratedFusionModel } from '../defense/fusion/index.js';
+import type { Detector } from '../defense/types.js';
 import { paperTable1 } from '../eval/paper.js';
-import { riskOperatingPoint, type RiskCosts } from '../eval/risk.js';
-import {
-  DETECTION_LEVELS,
-  aucFromCurve,
-  auc,
-  flagRate,
-  fprAtTprFromCurve,
-  fprAtTprs,
-  roc,
-  spSweep,
-  spGrid,
-  type RatePoint,
-  type SpPoint,
-} from '../eval/roc.js';
+import { riskOperatingPoint } from '../eval/risk.js';
+import { flagRate } from '../eval/roc.js';
 import { progressBar, info } from '../util/progress.js';
-import { concatTyped } from '../util/typed.js';
+import { attackCache, type AttackOutcome } from './attack-cache.js';
+import type { AttackGroupResult, DetectorResult, EvaluateOptions, EvaluationResults, ScoredSet } from './evaluate-types.js';
+import { concatSets, fusedRule, orRule, scoreSet, singleDetector } from './evaluation-rules.js';
 
-/** One attack configuration of an evaluation; several may share a table row (`group`). */
-export interface AttackPlan {
-  name: AttackName;
-  params: Record<string, unknown>;
-  /** Table row it is pooled into, e.g. 'FGSM' (the paper pools its Table 3 parameters). */
-  group: string;
-  /** Short label, e.g. 'ε=0.1'. */
-  label: string;
-}
-
-/**
- * The paper's attack schedule (PCL-METHOD §5, Table 3). `quick` keeps each attack but cuts its
- * budget (fewer FGSM ε, C&W 5×100 instead of 20×500) so the whole pipeline runs in minutes.
- */
-export function paperAttackPlans(quick = false, cw?: { binarySteps: number; iterations: number }): AttackPlan[] {
-  const eps = quick ? [0.1, 0.2, 0.3] : [0.05, 0.1, 0.2, 0.3, 0.4, 0.5];
-  const cwPlan = (binarySteps: number, iterations: number): AttackPlan => ({
-    name: 'cw-l2',
-    params: { confidence: 0, binarySteps, iterations, lr: 0.1 },
-    group: 'C&W L2',
-    label: `κ=0, ${binarySteps}×${iterations}`,
-  });
-  return [
-    ...eps.map((e) => ({ name: 'fgsm' as const, params: { eps: e }, group: 'FGSM', label: `ε=${e}` })),
-    { name: 'jsma', params: { theta: 1, gamma: 0.05 }, group: 'JSMA', label: 'θ=1, γ=5%' },
-    { name: 'deepfool', params: { maxIter: 50, overshoot: 0.02 }, group: 'DeepFool', label: 'maxIter=50' },
-    cw ? cwPlan(cw.binarySteps, cw.iterations) : quick ? cwPlan(5, 100) : cwPlan(20, 500),
-  ];
-}
-
-/** Scores of the clean or adversarial samples under every evaluated detector. */
-interface ScoredSet {
-  /** Victim's prediction per sample. */
-  yPred: Int32Array;
-  /** True label per sample. */
-  yTrue: Int32Array;
-  /** detector label → score [n] (higher = more adversarial). */
-  scores: Record<string, Float32Array>;
-}
-
-/** Metrics of one detector (or rule) on one attack group. */
-export interface DetectorResult {
-  detector: string;
-  auroc: number;
-  /** FP rate (fraction) at 90/95/98/99 % detection. */
-  fprAt: number[];
-  /** ROC points (for the plots). */
-  curve: RatePoint[];
-  /** FP/TP vs SP, for rules with a security parameter. */
-  spCurve?: SpPoint[];
-  /** FP and TP at the evaluation's SP (per-class thresholds or calibrated fusion). */
-  atSp?: { sp: number; fp: number; tp: number };
-}
-
-export interface AttackGroupResult {
-  group: string;
-  plans: { label: string; name: string; params: Record<string, unknown>; attacked: number; successes: number; successRate: number; meanL2: number; meanLinf: number; seconds: number }[];
-  nClean: number;
-  nAdv: number;
-  successRate: number;
-  detectors: DetectorResult[];
-  paperFprAt?: number[];
-  paperNote?: string;
-  confusion?: { without: ConfusionMatrix; with: ConfusionMatrix };
-  risk?: { detector: string; costs: RiskCosts; pAttack: number; lambda: number; sp: number; fpr: number; tpr: number; expectedCost: number };
-}
-
-export interface EvaluationResults {
-  dataset: string;
-  n: number;
-  sp: number;
-  seed: number;
-  victimAccuracy: number;
-  defenders: string[];
-  groups: AttackGroupResult[];
-  /** Detection rate vs FGSM ε per defender at SP 0.1/1/5 % (Fig. 6). */
-  fgsmSweep: { detector: string; sp: number; points: { epsilon: number; detectionRate: number }[] }[];
-  /** Fig. 10: ROC with one vs several checkpoints, per attack group. */
-  checkpointRocs: { group: string; curves: { label: string; auroc: number; fprAt: number[]; curve: RatePoint[] }[] }[];
-  timings: { stage: string; seconds: number; items?: number; note?: string }[];
-  /** Guarded-inference throughput relative to the bare victim (measured in one run). */
-  guardedThroughputRatio: number;
-}
-
-export interface EvaluateOptions {
-  /** Test images to use (their first `n`, already subset by the caller). */
-  test: Dataset;
-  attacks: AttackPlan[];
-  /** Security parameter (percent) of the single operating points (default 1). */
-  sp?: number;
-  /** Extra fitted detectors evaluated beside PCL: baselines, other checkpoints. */
-  extraDetectors?: Detector[];
-  /** Labels of latent detectors (from the PCL bundle and `extraDetectors`) combined for Fig. 10. */
-  checkpointLabels?: string[];
-  batchSize?: number;
-  seed?: number;
-  /**
-   * Folder of the victim model (e.g. the bundle's `victim/`): lets the iterative attacks (JSMA,
-   * DeepFool, C&W) run on `workers` worker threads, each loading the model.
-   */
-  modelDir?: string;
-  /** Worker threads for the iterative attacks (default: `defaultPoolSize()`; needs `modelDir`). */
-  workers?: number;
-  /**
-   * Folder caching attack results (keyed by attack, parameters, seed, batch size and a hash of the
-   * attacked images): re-running an evaluation with a refitted detector skips the attacks.
-   */
-  cacheDir?: string;
-  /** The risk view: costs and prior P(attack) that choose an operating point. */
-  risk?: { costs: RiskCosts; pAttack: number };
-}
-
-const LEVELS = DETECTION_LEVELS as number[];
+export { paperAttackPlans, type AttackPlan } from './attack-plans.js';
+export type { AttackGroupResult, DetectorResult, EvaluateOptions, EvaluationResults } from './evaluate-types.js';
 
 function gatherRows(x: tf.Tensor4D, idx: number[]): tf.Tensor4D {
   return tf.tidy(() => tf.gather(x, tf.tensor1d(idx, 'int32')) as tf.Tensor4D);
-}
-
-/** What the evaluation uses of an attack run. */
-type AttackOutcome = Pick<AttackResult, 'adversarial' | 'success' | 'l2' | 'linf'>;
-type CachedAttackResult = AttackOutcome & { seconds: number };
-
-/**
- * A cache entry for one attack run: `<cacheDir>/<key>/` with `x_adv.idx`, `success.idx`, `l2.idx`,
- * `linf.idx` and `key.json`; the key hashes everything the result depends on (the victim is implied by
- * the images it classified correctly, which are hashed too).
- */
-async function attackCache(
-  cacheDir: string,
-  k: { attack: string; params: object; seed: number; batchSize: number; yClean: Int32Array; xClean: tf.Tensor4D },
-) {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ attack: k.attack, params: k.params, seed: k.seed, batchSize: k.batchSize }));
-  h.update(new Uint8Array(k.yClean.buffer, k.yClean.byteOffset, k.yClean.byteLength));
-  const xd = (await k.xClean.data()) as Float32Array;
-  h.update(new Uint8Array(xd.buffer, xd.byteOffset, xd.byteLength));
-  const dir = path.join(cacheDir, `${k.attack}-${h.digest('hex').slice(0, 16)}`);
-  const shape = k.xClean.shape;
-  return {
-    async read(): Promise<CachedAttackResult | undefined> {
-      try {
-        const meta = JSON.parse(await fs.readFile(path.join(dir, 'key.json'), 'utf8')) as { seconds: number };
-        const [x, success, l2, linf] = await Promise.all(['x_adv', 'success', 'l2', 'linf'].map((f) => readIdx(path.join(dir, `${f}.idx`))));
-        return {
-          adversarial: tf.tensor4d(x.data as Float32Array, shape),
-          success: Uint8Array.from(success.data),
-          l2: Float32Array.from(l2.data),
-          linf: Float32Array.from(linf.data),
-          seconds: meta.seconds,
-        };
-      } catch {
-        return undefined;
-      }
-    },
-    async write(r: AttackOutcome, seconds: number): Promise<void> {
-      await writeDirAtomic(dir, async (tmp) => {
-        await writeIdx(path.join(tmp, 'x_adv.idx'), (await r.adversarial.data()) as Float32Array, shape);
-        await writeIdx(path.join(tmp, 'success.idx'), r.success, [r.success.length]);
-        await writeIdx(path.join(tmp, 'l2.idx'), r.l2, [r.l2.length]);
-        await writeIdx(path.join(tmp, 'linf.idx'), r.linf, [r.linf.length]);
-        await fs.writeFile(path.join(tmp, 'key.json'), JSON.stringify({ attack: k.attack, params: k.params, seed: k.seed, batchSize: k.batchSize, seconds }));
-      });
-    },
-  };
 }
 
 /** Median wall time of `fn` over 3 runs after one warm-up, in seconds. */
@@ -208,86 +33,6 @@ async function medianSeconds(fn: () => Promise<void>): Promise<number> {
     ts.push((performance.now() - t) / 1000);
   }
   return ts.sort((a, b) => a - b)[1];
-}
-
-/** Scores `x` under the PCL defenders and every extra detector, given the victim's labels. */
-async function scoreSet(det: PCLDetector, extra: Detector[], x: tf.Tensor4D, yTrue: Int32Array): Promise<ScoredSet> {
-  const s = await det.scoreAll(x);
-  const scores: Record<string, Float32Array> = {};
-  det.defenders.forEach((d, j) => (scores[d.label] = s.scores[j]));
-  if (extra.length) {
-    const yT = tf.tensor1d(s.yPred, 'int32');
-    try {
-      for (const d of extra) scores[d.label] = await d.score(x, yT);
-    } finally {
-      yT.dispose();
-    }
-  }
-  return { yPred: s.yPred, yTrue, scores };
-}
-
-function concatSets(sets: ScoredSet[]): ScoredSet {
-  const scores: Record<string, Float32Array> = {};
-  for (const key of Object.keys(sets[0]?.scores ?? {})) {
-    scores[key] = concatTyped(sets.map((s) => s.scores[key]), Float32Array);
-  }
-  const ints = (f: (s: ScoredSet) => Int32Array) => concatTyped(sets.map(f), Int32Array);
-  return { yPred: ints((s) => s.yPred), yTrue: ints((s) => s.yTrue), scores };
-}
-
-function calibrationOf(d: Detector): PValueCalibration {
-  return { label: d.label, sortedScores: Array.from({ length: d.numClasses }, (_, k) => d.trainScores(k)) };
-}
-
-/**
- * The paper's ROC of per-class-threshold detectors swept over one shared SP: with one detector, that
- * detector alone; with several, their OR. The curve is exact (`orCurve`: every operating point of the
- * rule family); the FP/TP-vs-SP chart (Fig. 7) samples the same family on a log grid.
- */
-function spRule(name: string, ds: Detector[], clean: ScoredSet, adv: ScoredSet, sp: number): DetectorResult {
-  const cals = ds.map(calibrationOf);
-  const c = { scores: ds.map((d) => clean.scores[d.label]), classes: clean.yPred };
-  const a = { scores: ds.map((d) => adv.scores[d.label]), classes: adv.yPred };
-  const exact = orCurve(cals, c, a);
-  const rates = orRates(cals, c, a);
-  const r = rates(sp);
-  return {
-    detector: name,
-    auroc: aucFromCurve(exact),
-    fprAt: LEVELS.map((l) => fprAtTprFromCurve(exact, l)),
-    curve: exact.map(({ fpr, tpr }) => ({ fpr, tpr })),
-    spCurve: spSweep(rates, spGrid()),
-    atSp: { sp, fp: r.fp, tp: r.tp },
-  };
-}
-
-function singleDetector(name: string, d: Detector, clean: ScoredSet, adv: ScoredSet, sp: number): DetectorResult {
-  return spRule(name, [d], clean, adv, sp);
-}
-
-function orRule(name: string, ds: Detector[], clean: ScoredSet, adv: ScoredSet, sp: number): DetectorResult {
-  return spRule(name, ds, clean, adv, sp);
-}
-
-/** Fusion of per-defender p-values (Fisher unless `method`); threshold-free ROC (+ the calibrated point when given). */
-function fusedRule(
-  name: string,
-  ds: Detector[],
-  clean: ScoredSet,
-  adv: ScoredSet,
-  calibrated?: { threshold: number; sp: number },
-  method: FusionMethod = 'fisher',
-): DetectorResult {
-  const cals = ds.map(calibrationOf);
-  const fc = fusedScores(pValueMatrix(cals, { scores: ds.map((d) => clean.scores[d.label]), classes: clean.yPred }), method);
-  const fa = fusedScores(pValueMatrix(cals, { scores: ds.map((d) => adv.scores[d.label]), classes: adv.yPred }), method);
-  const curve = roc(fc, fa).map(({ fpr, tpr }) => ({ fpr, tpr }));
-  const out: DetectorResult = { detector: name, auroc: auc(fc, fa), fprAt: fprAtTprs(fc, fa, LEVELS), curve };
-  if (calibrated) {
-    const rate = (s: Float64Array) => s.reduce((k, v) => k + (v > calibrated.threshold ? 1 : 0), 0) / s.length;
-    out.atSp = { sp: calibrated.sp, fp: rate(fc), tp: rate(fa) };
-  }
-  return out;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../defense/persistence.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { renderReport, renderTableMarkdown, type ReportData } from '../eval/report-html.js';
 import { simplifyCurve } from '../eval/report-html.js';
 import type { EvaluationResults } from './evaluate.js';

@@ -6,7 +6,7 @@ import { loadDataset, disposeDataset, parseDatasetSpec, type Dataset } from '../
 import { MahalanobisDetector, PcaCentreDetector } from '../defense/baselines/index.js';
 import { LatentDefender } from '../defense/latent/latent-defender.js';
 import { PCLDetector, splitHoldout } from '../defense/pcl.js';
-import { writeDirAtomic } from '../defense/persistence.js';
+import { writeDirAtomic } from '../io/atomic.js';
 import type { Detector } from '../defense/types.js';
 import { initEngine } from '../engine/backend.js';
 import { ArgumentError } from '../errors.js';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { AdaptiveLatentAttack, adaptiveAttack, componentThresholds } from '../../src/attacks/adaptive-latent.js';
+import { AdaptiveLatentAttack, componentThresholds } from '../../src/attacks/adaptive-latent.js';
+import { adaptiveAttack } from '../../src/attacks/adaptive-report.js';
 import { disposeDataset, loadDataset, type Dataset } from '../../src/data/index.js';
 import { hddaLogLikAll } from '../../src/defense/latent/hdda.js';
 import { LatentDefender } from '../../src/defense/latent/latent-defender.js';

@@ -5,18 +5,16 @@ import {
   logCombinedPValues,
   fusedScores,
   orFlags,
-  orRates,
   fitCalibratedFusion,
   calibratedFusionScores,
   calibratedFusionThreshold,
   calibratedFusionFlags,
-  calibratedFusionRates,
-  selectFusionWeights,
   minFlagSp,
-  orCurve,
   type PValueCalibration,
   type DefenderScores,
-} from '../../src/eval/fusion.js';
+} from '../../src/defense/fusion/index.js';
+import { orRates, calibratedFusionRates, orCurve } from '../../src/eval/fusion.js';
+import { selectFusionWeights } from '../../src/eval/fusion-weights.js';
 import { roc, auc, aucFromCurve, fprAtTpr, fprAtTprFromCurve, dominates, spSweep, spGrid, spBreakpoints } from '../../src/eval/roc.js';
 import { empiricalPValue, thresholdFromScores } from '../../src/defense/types.js';
 import { ArgumentError, ShapeError } from '../../src/errors.js';

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { LATENT_SCORINGS } from '../../defense/latent/scoring.js';
-import { FUSION_METHODS } from '../../eval/fusion.js';
+import { FUSION_METHODS } from '../../defense/fusion/combine.js';
 import { defendVictim } from '../../pipeline/defend.js';
 import { list, nonNegativeInt, percent, positiveInt } from '../args.js';
 

@@ -4,117 +4,20 @@ import { WorkerPool } from '../../engine/pool.js';
 import type { Classifier } from '../../models/classifier.js';
 import { progressBar } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
-import { readBundle, registerDetector, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
+import { registerDetector, type LoadContext } from '../persistence.js';
 import { thresholdFromScores, type Detector, type FitOptions } from '../types.js';
-import { DICTIONARY_LEARNING_DEFAULTS, validateDictionaryParams, type DictionaryLearningParams } from './dictionary-learning.js';
 import { learnDictionaryTask, type DictionaryTask, type DictionaryTaskResult } from './dictionary-task.js';
 import { gramMatrix } from './omp.js';
+import { readInputBundle, saveInputBundle } from './input-bundle.js';
+import { INPUT_DEFAULTS, MIN_PARALLEL_PATCHES, dictParams, validateInputParams, type InputDefenderParams } from './params.js';
+import type { InputFitInfo, InputState } from './state.js';
+
+export type { InputDefenderParams } from './params.js';
+export type { InputFitInfo } from './state.js';
 import type { ShardCodingTask } from './omp-task.js';
 import { reconstructByClass, reconstructImages, reconstructPatches } from './sparse-coding.js';
 import { defaultPatchSize, patchGrid, samplePatches, type PatchGrid } from './patches.js';
 import { psnr } from './psnr.js';
-
-/** Hyperparameters of {@link InputDefender}. */
-export interface InputDefenderParams {
-  /** Patch side p, or 'auto' = 8 where it tiles the image, else 7 where that does (MNIST), else 8. */
-  patchSize: number | 'auto';
-  /** Atoms per class dictionary, k_max (default 225). */
-  nAtoms: number;
-  /** Lasso penalty β of dictionary learning (default 0.1; pixels in [0, 1]). */
-  alpha: number;
-  /** Random training patches per class (default 150,000). */
-  patchesPerClass: number;
-  /** Dictionary-learning mini-batch size (default 256). */
-  batchSize: number;
-  /** Passes over the training patches (default 1). */
-  epochs: number;
-  /** Dictionary-learning codes: 'lars' (Lasso by LARS, default), 'cd' or 'omp' (see dictionary-learning.ts). */
-  codes: DictionaryLearningParams['codes'];
-  /** OMP sparsity k used to reconstruct images at scoring time (and for 'omp' codes; default 5). */
-  nNonzero: number;
-  /** MAX_I of the PSNR: the largest possible pixel value (default 1 for inputs in [0, 1]). */
-  maxValue: number;
-  /** Worker threads for the per-class dictionary fits (default 2; 0 or 1 = in-process). */
-  workers: number;
-  /** Images per scoring batch (bounds memory; default 2048). */
-  scoreBatchSize: number;
-  /**
-   * Worker threads that share the sparse coding of large scoring batches (default 1 = this
-   * thread). The pool starts on first use and stops on `dispose()`; results are identical.
-   */
-  scoreWorkers: number;
-  /** Seed of patch sampling and dictionary learning (default 0; `fit`'s `opts.seed` overrides it). */
-  seed: number;
-}
-
-/** Below this many patches a batch is coded in this thread even when scoring workers are set. */
-const MIN_PARALLEL_PATCHES = 4096;
-
-const DEFAULTS: Readonly<InputDefenderParams> = Object.freeze({
-  patchSize: 'auto',
-  nAtoms: DICTIONARY_LEARNING_DEFAULTS.nAtoms,
-  alpha: DICTIONARY_LEARNING_DEFAULTS.alpha,
-  patchesPerClass: 150_000,
-  batchSize: DICTIONARY_LEARNING_DEFAULTS.batchSize,
-  epochs: DICTIONARY_LEARNING_DEFAULTS.epochs,
-  codes: DICTIONARY_LEARNING_DEFAULTS.codes,
-  nNonzero: 5,
-  maxValue: 1,
-  workers: 2,
-  scoreBatchSize: 2048,
-  scoreWorkers: 1,
-  seed: 0,
-});
-
-function validateParams(p: InputDefenderParams): InputDefenderParams {
-  const posInt = (name: keyof InputDefenderParams, lo = 1) =>
-    assert(Number.isInteger(p[name]) && (p[name] as number) >= lo, () => `InputDefender: expected ${name} an integer ≥ ${lo}, got ${p[name]}`, ArgumentError);
-  if (p.patchSize !== 'auto') posInt('patchSize');
-  posInt('patchesPerClass');
-  posInt('nNonzero');
-  posInt('workers', 0);
-  posInt('scoreBatchSize');
-  posInt('scoreWorkers');
-  posInt('seed', 0);
-  assert(p.maxValue > 0, () => `InputDefender: expected maxValue > 0, got ${p.maxValue}`, ArgumentError);
-  assert(p.nNonzero <= Math.min(255, p.nAtoms), () => `InputDefender: nNonzero ${p.nNonzero} exceeds min(255, nAtoms = ${p.nAtoms})`, ArgumentError);
-  validateDictionaryParams(dictParams(p, 0));
-  return p;
-}
-
-function dictParams(p: InputDefenderParams, seed: number): Partial<DictionaryLearningParams> {
-  return { nAtoms: p.nAtoms, alpha: p.alpha, batchSize: p.batchSize, epochs: p.epochs, codes: p.codes, ompNonzero: p.nNonzero, seed };
-}
-
-/** What the last fit measured. */
-export interface InputFitInfo {
-  /** Seconds of dictionary learning per class (inside its worker). */
-  dictionarySeconds: number[];
-  /** Wall-clock seconds of all dictionary fits together. */
-  dictionaryWallSeconds: number;
-  /** How the dictionaries were fitted: 'workers:N' or 'in-process'. */
-  parallelism: string;
-  /** Atoms re-seeded during learning, per class. */
-  reseeded: number[];
-  /** Clean training images kept for the thresholds, per class. */
-  trainCounts: number[];
-}
-
-interface InputState {
-  h: number;
-  w: number;
-  c: number;
-  grid: PatchGrid;
-  numClasses: number;
-  /** Per class: dictionary [nAtoms, dim] atom-major, unit-norm rows. */
-  dicts: Float32Array[];
-  /** Per class: Gram matrix [nAtoms, nAtoms]. */
-  grams: Float64Array[];
-  /** Per class: −PSNR of clean training images, ascending. */
-  trainScores: Float32Array[];
-  info?: InputFitInfo;
-}
-
 /** A parallel map over worker threads (the engine's `WorkerPool.map` shape). */
 export type ParallelMap = <P, R>(moduleUrl: string, exportName: string, payloads: P[]) => Promise<R[]>;
 
@@ -157,7 +60,7 @@ export class InputDefender implements Detector {
     readonly victim: Classifier | undefined,
     params: Partial<InputDefenderParams> = {},
   ) {
-    this.params = Object.freeze(validateParams({ ...DEFAULTS, ...params }));
+    this.params = Object.freeze(validateInputParams({ ...INPUT_DEFAULTS, ...params }));
   }
 
   get isFitted(): boolean {
@@ -415,27 +318,7 @@ export class InputDefender implements Detector {
   /** Writes the bundle (manifest.json + weights.bin: dictionaries and clean scores) atomically. */
   async save(dir: string): Promise<void> {
     assertFitted(this.state_, 'InputDefender');
-    const st = this.state_;
-    const named: tf.NamedTensorMap = {};
-    try {
-      for (let k = 0; k < st.numClasses; k++) {
-        named[`input/dict/${k}`] = tf.tensor2d(st.dicts[k], [this.params.nAtoms, st.grid.dim]);
-        named[`input/trainScores/${k}`] = tf.tensor1d(st.trainScores[k]);
-      }
-      await writeDirAtomic(dir, (tmp) =>
-        writeBundle(
-          tmp,
-          {
-            name: InputDefender.detectorName,
-            params: { ...this.params },
-            attributes: { imageShape: [st.h, st.w, st.c], patchSize: st.grid.p, numClasses: st.numClasses, ...(st.info ? { fitInfo: st.info } : {}) },
-          },
-          named,
-        ),
-      );
-    } finally {
-      Object.values(named).forEach((t) => t.dispose());
-    }
+    await saveInputBundle(dir, InputDefender.detectorName, this.params, this.state_);
   }
 
   /**
@@ -443,31 +326,14 @@ export class InputDefender implements Detector {
    * `runtime` overrides the settings that do not change results (scoring threads and batch size).
    */
   static async load(dir: string, ctx: LoadContext = {}, runtime: Partial<Pick<InputDefenderParams, 'scoreWorkers' | 'scoreBatchSize'>> = {}): Promise<InputDefender> {
-    const { manifest, tensors } = await readBundle(dir, InputDefender.detectorName);
-    try {
-      const victim = ctx.victim as Classifier | undefined;
-      const det = new InputDefender(victim, { ...(manifest.params as Partial<InputDefenderParams>), ...runtime });
-      const attr = manifest.attributes as { imageShape: [number, number, number]; patchSize: number; numClasses: number; fitInfo?: InputFitInfo };
-      const [h, w, c] = attr.imageShape;
-      const grid = patchGrid(h, w, c, attr.patchSize);
-      const dicts: Float32Array[] = [];
-      const trainScores: Float32Array[] = [];
-      for (let k = 0; k < attr.numClasses; k++) {
-        const d = tensors[`input/dict/${k}`];
-        const s = tensors[`input/trainScores/${k}`];
-        assert(d !== undefined && s !== undefined, () => `${dir}/weights.bin: missing the weights of class ${k} (input/dict/${k}, input/trainScores/${k})`, ShapeError);
-        assert(d.size === det.params.nAtoms * grid.dim, () => `${dir}/weights.bin: input/dict/${k} has ${d.size} values, expected ${det.params.nAtoms}·${grid.dim}`, ShapeError);
-        dicts.push(Float32Array.from(d.dataSync()));
-        trainScores.push(Float32Array.from(s.dataSync()));
-      }
-      if (victim) {
-        assert(victim.numClasses === attr.numClasses, () => `InputDefender.load: the bundle has ${attr.numClasses} classes, the victim ${victim.numClasses}`, ShapeError);
-      }
-      det.state_ = { h, w, c, grid, numClasses: attr.numClasses, dicts, grams: dicts.map((d) => gramMatrix(d, det.params.nAtoms, grid.dim)), trainScores, info: attr.fitInfo };
-      return det;
-    } finally {
-      Object.values(tensors).forEach((t) => t.dispose());
+    const victim = ctx.victim as Classifier | undefined;
+    let det: InputDefender | undefined;
+    const state = await readInputBundle(dir, InputDefender.detectorName, (p) => (det = new InputDefender(victim, { ...p, ...runtime })).params);
+    if (victim) {
+      assert(victim.numClasses === state.numClasses, () => `InputDefender.load: the bundle has ${state.numClasses} classes, the victim ${victim.numClasses}`, ShapeError);
     }
+    det!.state_ = state;
+    return det!;
   }
 
   /** Forgets the fitted state (plain arrays; no tensors are held) and stops the scoring workers, if any. */

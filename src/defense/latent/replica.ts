@@ -1,6 +1,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError } from '../../errors.js';
+import { mapRows } from './common.js';
 import { MODEL_JSON, MODEL_WEIGHTS, fileSystemHandler, loadModelOnly } from '../../models/io.js';
 
 /**
@@ -156,4 +157,37 @@ export async function saveModelCopy(model: tf.LayersModel, dir: string): Promise
 /** Loads a model written by {@link saveModelCopy} (single weights file). Caller owns the model. */
 export async function loadModelCopy(dir: string): Promise<tf.LayersModel> {
   return loadModelOnly(dir);
+}
+
+
+/**
+ * One forward pass of the replica over `x` in batches: the normalised checkpoint features φ ([n·p]
+ * row-major) and, with `withLogProbs`, the log-probabilities of its output ([n·K]: log of the
+ * softmax output, floored at 1e-30, or log-softmax of logits).
+ */
+export function forwardReplica(
+  replica: Replica,
+  x: tf.Tensor4D,
+  batchSize: number,
+  withLogProbs: boolean,
+): { phi: Float32Array; dim: number; logProbs?: Float32Array } {
+  if (!withLogProbs) {
+    const { data, dim } = mapRows(x, batchSize, (xb) => (replica.model.apply(xb) as tf.Tensor[])[0]);
+    return { phi: data, dim };
+  }
+  const k = replica.model.outputs[1].shape[replica.model.outputs[1].shape.length - 1]!;
+  const { data, dim: total } = mapRows(x, batchSize, (xb) => {
+    const [phi, out] = replica.model.apply(xb) as tf.Tensor[];
+    const lp = replica.outputIsProbs ? tf.log(tf.clipByValue(out, 1e-30, 1)) : tf.logSoftmax(out);
+    return tf.concat([phi.reshape([xb.shape[0], -1]), lp.reshape([xb.shape[0], k])], 1);
+  });
+  const n = x.shape[0];
+  const dim = total - k;
+  const phi = new Float32Array(n * dim);
+  const logProbs = new Float32Array(n * k);
+  for (let s = 0; s < n; s++) {
+    phi.set(data.subarray(s * total, s * total + dim), s * dim);
+    logProbs.set(data.subarray(s * total + dim, (s + 1) * total), s * k);
+  }
+  return { phi, dim, logProbs };
 }

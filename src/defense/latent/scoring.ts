@@ -1,5 +1,7 @@
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
 import { empiricalPValue } from '../types.js';
+import { sortedPerClass } from './common.js';
+import { hddaLogLikAll, hddaLogLikBatch, type HddaClass } from './hdda.js';
 
 /**
  * How a latent defender turns the class log-likelihoods ℓ_k = log p(φ | k) of a feature φ into a
@@ -180,4 +182,56 @@ export function latentScores(
   if (scoring === 'combined') return combinedScores(logLik, numClasses, classOf, { likelihood: components.likelihood, ratio: components.ratio });
   if (!components.disagreement) throw new ArgumentError("latentScores: scoring 'combined-disagreement' needs the disagreement training score component");
   return combinedScores(logLik, numClasses, classOf, components, logProbs);
+}
+
+/**
+ * Scores of features under a fitted latent model: `phi` [n·p] row-major normalised checkpoint
+ * features, `logProbs` [n·K] the replica's log-probabilities (needed by the disagreement scorings),
+ * `classOf` [n] the class each row is scored under (the victim's prediction). Returns float32 [n].
+ */
+export function scoreFeatures(
+  hdda: readonly HddaClass[],
+  phi: Float32Array,
+  logProbs: Float32Array | undefined,
+  classOf: ArrayLike<number>,
+  numClasses: number,
+  scoring: LatentScoring,
+  components?: ScoreComponents,
+): Float32Array {
+  if (scoring === 'likelihood') return Float32Array.from(hddaLogLikBatch(hdda as HddaClass[], phi, classOf), (v) => -v);
+  if (scoring === 'disagreement') return Float32Array.from(disagreementScores(logProbs!, numClasses, classOf));
+  return Float32Array.from(latentScores(hddaLogLikAll(hdda as HddaClass[], phi), numClasses, classOf, scoring, components, logProbs));
+}
+
+/**
+ * The clean training scores a latent defender keeps: per class, sorted ascending, of the training
+ * samples the victim classifies correctly (`correct[s] = 1`), scored under their true label `yTrue`;
+ * for the combined scorings also the sorted scores of each component (the p-values' reference).
+ */
+export function trainingScores(
+  hdda: readonly HddaClass[],
+  phi: Float32Array,
+  logProbs: Float32Array | undefined,
+  yTrue: Int32Array,
+  correct: ArrayLike<number>,
+  numClasses: number,
+  scoring: LatentScoring,
+): { perClass: Float32Array[]; components?: ScoreComponents } {
+  const k = numClasses;
+  let scores: ArrayLike<number>;
+  let components: ScoreComponents | undefined;
+  if (scoring === 'likelihood' || scoring === 'disagreement') {
+    scores = scoreFeatures(hdda, phi, logProbs, yTrue, k, scoring);
+  } else {
+    const ll = hddaLogLikAll(hdda as HddaClass[], phi);
+    if (scoringNeedsComponents(scoring)) {
+      components = {
+        likelihood: sortedPerClass(baseScores(ll, k, yTrue, 'likelihood'), yTrue, k, correct),
+        ratio: sortedPerClass(baseScores(ll, k, yTrue, 'ratio'), yTrue, k, correct),
+        ...(scoring === 'combined-disagreement' ? { disagreement: sortedPerClass(disagreementScores(logProbs!, k, yTrue), yTrue, k, correct) } : {}),
+      };
+    }
+    scores = latentScores(ll, k, yTrue, scoring, components, logProbs);
+  }
+  return { perClass: sortedPerClass(scores, yTrue, k, correct), components };
 }

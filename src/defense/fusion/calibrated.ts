@@ -1,0 +1,78 @@
+/**
+ * Calibrated fusion: combine the defenders' p-values into one statistic, then choose the threshold on
+ * the statistic of a *held-out* clean set, so that the combined false-alarm rate equals the target SP
+ * by construction, whatever the dependence between defenders. The held-out set must be disjoint from
+ * the data the defenders were fitted and calibrated on. This is the decision model a detector uses at
+ * inference; it is plain data (JSON-able after `Array.from` of the typed arrays).
+ */
+import { ShapeError, assert } from '../../errors.js';
+import { fusedScores, type FusionMethod } from './combine.js';
+import { pValueMatrix, toF32, type DefenderScores, type PValueCalibration } from './p-values.js';
+
+/**
+ * A fitted calibrated fusion: plain data (JSON-serialisable after `Array.from` of the typed arrays).
+ * Decision: adversarial iff the fused score > {@link calibratedFusionThreshold}(model, sp).
+ */
+export interface CalibratedFusionModel {
+  method: FusionMethod;
+  /** Per defender, the clean calibration scores the p-values are taken against. */
+  calibrations: PValueCalibration[];
+  /** Fused scores of the held-out clean set, ascending; the SP quantiles of these are the thresholds. */
+  heldoutSorted: Float64Array;
+  /** Mixing coefficients, one per defender (see {@link fusedScores}); undefined = unweighted. */
+  weights?: number[];
+}
+
+/**
+ * Fits a calibrated fusion: computes the held-out clean samples' fused scores
+ * (−ln combined p-value, see {@link fusedScores}) and keeps them sorted, so that for any SP the threshold
+ * flags exactly ⌊SP·n/100⌋ held-out samples (fewer on ties) — the *combined* false-alarm rate is SP
+ * up to sampling error, whatever the dependence between defenders.
+ *
+ * @param calibrations per defender, its clean calibration scores (usually the detector's training scores)
+ * @param heldout clean samples disjoint from the calibration data (e.g. a validation split), scored by
+ *   every defender, with the victim's predicted classes
+ * @param method how to combine p-values; default 'fisher' (pools evidence from all defenders)
+ * @param weights optional mixing coefficients, one per defender (see {@link fusedScores}, {@link selectFusionWeights})
+ */
+export function fitCalibratedFusion(
+  calibrations: readonly PValueCalibration[],
+  heldout: DefenderScores,
+  method: FusionMethod = 'fisher',
+  weights?: readonly number[],
+): CalibratedFusionModel {
+  assert(Array.isArray(calibrations) && calibrations.length > 0, () => `fitCalibratedFusion: expected at least one calibration, got ${calibrations?.length}`);
+  const sorted = fusedScores(pValueMatrix(calibrations, heldout), method, weights);
+  sorted.sort();
+  return {
+    method,
+    calibrations: calibrations.map((c) => ({ label: c.label, sortedScores: c.sortedScores.map(toF32) })),
+    heldoutSorted: sorted,
+    ...(weights ? { weights: [...weights] } : {}),
+  };
+}
+
+/** Fused scores of new samples under a fitted model; shape [n], higher = more adversarial. */
+export function calibratedFusionScores(model: CalibratedFusionModel, data: DefenderScores): Float64Array {
+  return fusedScores(pValueMatrix(model.calibrations, data), model.method, model.weights);
+}
+
+/**
+ * Threshold on the fused score for a target combined false-alarm rate `sp` (percent): the same
+ * quantile rule as `thresholdFromScores`, on the held-out fused scores (flag iff score > threshold).
+ */
+export function calibratedFusionThreshold(model: CalibratedFusionModel, sp: number): number {
+  assert(sp >= 0 && sp <= 100, () => `calibratedFusionThreshold: expected sp in [0, 100] (percent), got ${sp}`);
+  const s = model.heldoutSorted;
+  assert(s.length > 0, () => `calibratedFusionThreshold: the model has no held-out scores`, ShapeError);
+  const nOut = Math.floor((sp / 100) * s.length + 1e-9);
+  if (nOut >= s.length) return -Infinity;
+  return s[s.length - 1 - nOut];
+}
+
+/** Flags (1 = adversarial) at combined false-alarm target `sp` (percent); shape [n]. */
+export function calibratedFusionFlags(model: CalibratedFusionModel, data: DefenderScores, sp: number): Uint8Array {
+  const t = calibratedFusionThreshold(model, sp);
+  return calibratedFusionScores(model, data).reduce((f, v, i) => ((f[i] = v > t ? 1 : 0), f), new Uint8Array(data.scores[0]?.length ?? 0));
+}
+
