@@ -6,7 +6,7 @@ import { measure, summarize } from '../attacks/common.js';
 import { makeAttack, runAttack } from '../attacks/registry.js';
 import type { Attack } from '../attacks/types.js';
 import { PCLDetector } from '../defense/pcl.js';
-import { writeDirAtomic } from '../defense/persistence.js';
+import { writeDirAtomic } from '../io/atomic.js';
 import { initEngine } from '../engine/backend.js';
 import { writeIdx } from '../io/idx.js';
 import { readChallenge, type Challenge } from './manifest.js';

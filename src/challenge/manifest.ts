@@ -20,7 +20,8 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ManifestError, PclError } from '../errors.js';
-import { PACKAGE_VERSION, listFiles } from '../defense/persistence.js';
+import { listFiles } from '../defense/persistence.js';
+import { PACKAGE_VERSION } from '../version.js';
 import { readIdx } from '../io/idx.js';
 
 export const CHALLENGE_FORMAT = 'pcl-challenge';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, assert } from '../errors.js';
 import { PCLDetector, type FusionRule } from '../defense/pcl.js';
-import { writeDirAtomic } from '../defense/persistence.js';
+import { writeDirAtomic } from '../io/atomic.js';
 import { initEngine } from '../engine/backend.js';
 import { loadDataset, disposeDataset } from '../data/index.js';
 import { writeIdx } from '../io/idx.js';

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError } from '../errors.js';
 import { PCLDetector, type FusionRule } from '../defense/pcl.js';
-import { writeFileAtomic } from '../defense/persistence.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { initEngine } from '../engine/backend.js';
 import { readChallenge, sha256Hex, SubmissionError, type Challenge, type ChallengeBudget } from './manifest.js';
 import { readSubmission, validateSubmission } from './submission.js';
