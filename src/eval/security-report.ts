@@ -3,7 +3,8 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import type { SecurityResults, SecurityRow } from './security.js';
-import { escapeHtml, formatPercent, vegaLiteToSvg } from './report-html.js';
+import { vegaLiteToSvg } from './report-charts.js';
+import { escapeHtml, formatPercent } from './report-format.js';
 
 const ATTACK_LABELS: Record<string, string> = {
   'cw-l2': 'C&W L2 (plain)',

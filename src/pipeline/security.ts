@@ -36,8 +36,8 @@ const ALL = ['cw-l2', 'adaptive-latent', 'adaptive', 'feature'];
 /**
  * Runs the protocol on clean, correctly classified rows `x` [n,h,w,c] with true labels `y`: plain C&W
  * L2 once (its mean L2 is the reference cost), then every adaptive attack once per SP, aiming under
- * that SP's thresholds. Every example is judged by `detector.detect` at each SP under the OR rule
- * (what the attacks aim at) and the bundle's own rule when it differs. Inputs are not disposed.
+ * that SP's thresholds. Every example is judged by the detector at each SP under the OR rule
+ * (what the attacks aim at) and, when the bundle has one, the calibrated fusion. Inputs are not disposed.
  */
 export async function runSecurityProtocol(detector: PCLDetector, x: tf.Tensor4D, y: Int32Array, opts: SecurityOptions = {}): Promise<SecurityResults> {
   const sps = opts.sps ?? [1, 5];
@@ -46,7 +46,8 @@ export async function runSecurityProtocol(detector: PCLDetector, x: tf.Tensor4D,
   if (!attacks.includes('cw-l2')) throw new ArgumentError(`security: 'cw-l2' is required (its mean L2 is the reference cost)`);
   if (attacks.includes('feature') && !opts.guidePool) throw new ArgumentError(`security: the 'feature' attack needs guidePool (clean images to pick guides from)`);
   const schedule = { ...SECURITY_SCHEDULE, ...opts.schedule };
-  const rules: FusionRule[] = detector.params.fusion === 'or' ? ['or'] : ['or', detector.params.fusion];
+  // the OR rule is what the attacks aim at; the calibrated fusion (when the bundle has one) is judged too
+  const rules: FusionRule[] = detector.params.fusion === 'calibrated' || detector.fusionModel ? ['or', 'calibrated'] : ['or'];
   const victim = detector.victim;
   const batchSize = opts.batchSize ?? 100;
   const n = y.length;

@@ -124,7 +124,11 @@ describe('FullAdaptiveAttack', () => {
         schedule: { binarySteps: 2, iterations: 20, initialConst: 0.1 },
         guidePool: { x: train.x, y: await train.y.data() },
       });
-      expect(sec.rows.map((r) => `${r.attack}@${r.sp}`)).toEqual(['cw-l2@1', 'cw-l2@5', 'adaptive-latent@1', 'adaptive-latent@5', 'adaptive@1', 'adaptive@5', 'feature@1', 'feature@5']);
+      // the fixture has a calibrated fusion: every attack is judged under OR and under it
+      expect(sec.rules).toEqual(['or', 'calibrated']);
+      const or = sec.rows.filter((r) => r.rule === 'or');
+      expect(or.map((r) => `${r.attack}@${r.sp}`)).toEqual(['cw-l2@1', 'cw-l2@5', 'adaptive-latent@1', 'adaptive-latent@5', 'adaptive@1', 'adaptive@5', 'feature@1', 'feature@5']);
+      expect(sec.rows).toHaveLength(16);
       expect(sec.referenceL2).toBeGreaterThan(0);
       for (const r of sec.rows) {
         expect(r.evadeWithinBudget).toHaveLength(sec.budgets.length);
@@ -133,7 +137,7 @@ describe('FullAdaptiveAttack', () => {
         for (let i = 1; i < r.evadeWithinBudget.length; i++) expect(r.evadeWithinBudget[i]).toBeGreaterThanOrEqual(r.evadeWithinBudget[i - 1]);
       }
       // plain C&W is judged at both SPs from one run: a tighter SP (5) flags at least as much as SP 1
-      expect(sec.rows[1].detectionRate).toBeGreaterThanOrEqual(sec.rows[0].detectionRate);
+      expect(or[1].detectionRate).toBeGreaterThanOrEqual(or[0].detectionRate);
       const html = await renderSecurityHtml(sec);
       expect(html).toMatch(/<h2>Security<\/h2>/);
       expect((html.match(/<svg/g) ?? []).length).toBe(2);
