@@ -29,6 +29,11 @@ export interface SecurityOptions {
   /** Progress messages. */
   log?: (msg: string) => void;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called with every attack's result before its tensor is freed (e.g. to write a challenge
+   * submission); `aimedSp` is null for plain C&W. The result's tensor stays owned by the protocol.
+   */
+  onResult?: (attack: string, aimedSp: number | null, result: AttackResult) => Promise<void>;
 }
 
 const ALL = ['cw-l2', 'adaptive-latent', 'adaptive', 'feature'];
@@ -86,6 +91,7 @@ export async function runSecurityProtocol(detector: PCLDetector, x: tf.Tensor4D,
     }
     referenceL2 = k ? sum / k : NaN;
     budgets = budgetGrid(referenceL2);
+    await opts.onResult?.('cw-l2', null, cw.r);
     const j = await judge(cw.r);
     for (const sp of sps) {
       for (const rule of rules) {
@@ -104,6 +110,7 @@ export async function runSecurityProtocol(detector: PCLDetector, x: tf.Tensor4D,
       const attack = makeAdaptiveAttack(name, detector, params, opts.guidePool);
       const a = await run(() => runAttack(attack, victim, x, y, { batchSize }));
       try {
+        await opts.onResult?.(name, sp, a.r);
         const j = await judge(a.r);
         // the feature attack is targeted: "fooled" is the victim's verdict (any wrong label), as for the others
         const fooled = Uint8Array.from(a.r.predicted, (p, i) => (p !== y[i] ? 1 : 0));
