@@ -30,3 +30,7 @@ export { detectImages, type DetectOutput } from './pipeline/detect.js';
 export { evaluateBundle, type EvaluateBundleOptions } from './pipeline/evaluate-bundle.js';
 export { reproduce, type ReproduceOptions } from './pipeline/reproduce.js';
 export { readImages } from './pipeline/images.js';
+export * from './challenge/index.js';
+export { runSecurityProtocol, SECURITY_SCHEDULE, type SecurityOptions } from './pipeline/security.js';
+export { securityFigures, budgetGrid, type SecurityFigures, type SecurityResults, type SecurityRow, type SecuritySchedule } from './eval/security.js';
+export { renderSecurityHtml, securityMarkdown, securityCurveSpec } from './eval/security-report.js';
