@@ -1,28 +1,155 @@
 /**
  * pcl-defense: Parallel Checkpointing Learners for TensorFlow.js classifiers.
- * Re-exports only.
+ *
+ * The public API, listed by hand (foolbox's `attacks/__init__.py` style): what a user scripts against,
+ * with its aliases. Worker entry points (`*-task.ts`), bundle internals and scratch helpers are not
+ * exported; import them from their modules inside this repository if you must.
  */
-export * from './errors.js';
+
+// errors
+export { PclError, ShapeError, NotFittedError, ManifestError, DataFormatError, ArgumentError } from './errors.js';
+export { PACKAGE_VERSION } from './version.js';
+
+// engine
 export { initEngine, engineInfo, type BackendName, type EngineInfo } from './engine/backend.js';
 export { WorkerPool, defaultPoolSize, type WorkerPoolOptions, type MapOptions, type ModuleRef } from './engine/pool.js';
 export { Rng } from './util/rng.js';
 export { progressBar, setProgressEnabled, type Progress } from './util/progress.js';
-export { Classifier } from './models/classifier.js';
-export * from './defense/types.js';
-export * from './defense/persistence.js';
-export * from './defense/fusion/index.js';
+
+// data and models
+export { loadDataset, parseDatasetSpec, mnistDir, disposeDataset, subsetIndices, CIFAR10_CLASSES } from './data/index.js';
+export type { Dataset, DatasetKind, DatasetSpec, LoadOptions, Split } from './data/index.js';
+export { readIdx, writeIdx, decodeIdx, encodeIdx, type IdxArray, type IdxDtype, type IdxTypedArray } from './io/idx.js';
 export { writeDirAtomic, writeFileAtomic } from './io/atomic.js';
-export * from './io/idx.js';
-export * from './data/index.js';
-export * from './models/zoo.js';
-export * from './models/train.js';
-export * from './models/io.js';
-export * from './eval/index.js';
-export * from './defense/latent/index.js';
-export * from './defense/input/index.js';
-export * from './defense/baselines/index.js';
-export * from './attacks/index.js';
-export * from './defense/pcl.js';
+export { Classifier } from './models/classifier.js';
+export { buildModel, ARCHS, DEFAULT_INPUT_SHAPE, type Arch, type BuildOptions } from './models/zoo.js';
+export {
+  trainClassifier,
+  trainVictim,
+  evaluateAccuracy,
+  TRAIN_DEFAULTS,
+  type TrainOptions,
+  type TrainResult,
+  type TrainEpochLog,
+  type TrainVictimOptions,
+  type TrainOptimizer,
+  type LrSchedule,
+  type Augmentation,
+} from './models/train.js';
+export { loadClassifier, saveClassifier, type ClassifierMetrics } from './models/io.js';
+
+// the detector contract and bundles
+export {
+  thresholdFromScores,
+  empiricalPValue,
+  tailPValue,
+  type Detector,
+  type DetectOptions,
+  type DetectionReport,
+  type DetectionSummary,
+  type FitOptions,
+  type Labels,
+  type ScoreSurrogate,
+} from './defense/types.js';
+export {
+  loadDetector,
+  registerDetector,
+  BUNDLE_FORMAT,
+  BUNDLE_FORMAT_VERSION,
+  type BundleManifest,
+  type DetectorLoader,
+  type LoadContext,
+} from './defense/persistence.js';
+
+// PCL and its defenders
+export { PCLDetector, splitHoldout, type PCLDetectorParams, type PCLDetection, type PCLDetectOptions, type PCLScores, type FusionRule } from './defense/pcl.js';
+export {
+  LatentDefender,
+  fineTuneSettingsFromMetrics,
+  type LatentDefenderParams,
+  type LatentFitInfo,
+  type EpochLog,
+  type FineTuneMode,
+  type OptimizerName,
+} from './defense/latent/latent-defender.js';
+export { LATENT_DEFAULTS } from './defense/latent/params.js';
+export { MultiLatentDefender, type MultiLatentParams, type CombineRule } from './defense/latent/multi-latent-defender.js';
+export { LATENT_SCORINGS, latentScores, type LatentScoring, type ScoreComponents } from './defense/latent/scoring.js';
+export { LatentScoreSurrogate, componentThresholds, type ComponentThresholds, type LatentComponent } from './defense/latent/surrogate.js';
+export { fitHdda, hddaLogLikBatch, hddaLogLikAll, HDDA_DEFAULTS, type HddaClass, type HddaOptions } from './defense/latent/hdda.js';
+export { centerLoss } from './defense/latent/center-loss.js';
+export { InputDefender, type InputDefenderParams, type InputFitInfo, type ParallelMap } from './defense/input/input-defender.js';
+export { learnDictionary, DICTIONARY_LEARNING_DEFAULTS, type DictionaryLearningParams, type LearnedDictionary } from './defense/input/dictionary-learning.js';
+export { omp, ompGram, gramMatrix, type SparseCodes, type OmpOptions } from './defense/input/omp.js';
+export { psnr } from './defense/input/psnr.js';
+export { MahalanobisDetector, PcaCentreDetector, type MahalanobisParams, type PcaCentreParams } from './defense/baselines/index.js';
+
+// decision rules (fusion of several defenders)
+export * from './defense/fusion/index.js';
+
+// attacks
+export {
+  FGSM,
+  BIM,
+  PGD,
+  JSMA,
+  DeepFool,
+  CarliniWagnerL2,
+  FGSM_DEFAULTS,
+  BIM_DEFAULTS,
+  JSMA_DEFAULTS,
+  DEEPFOOL_DEFAULTS,
+  CW_L2_DEFAULTS,
+  ATTACKS,
+  ATTACK_NAMES,
+  makeAttack,
+  runAttack,
+  summarize,
+  generateAttackSet,
+  readAttackSet,
+  AdaptiveLatentAttack,
+  ADAPTIVE_LATENT_DEFAULTS,
+  adaptiveAttack,
+  type FgsmParams,
+  type BimParams,
+  type JsmaParams,
+  type DeepFoolParams,
+  type CarliniWagnerL2Params,
+  type AdaptiveLatentParams,
+  type AdaptiveAttackReport,
+  type AdaptiveTarget,
+  type AttackName,
+  type AttackSet,
+  type AttackSetOptions,
+  type AttackSetSummary,
+  type RunAttackOptions,
+} from './attacks/index.js';
+export type { Attack, AttackModel, AttackResult, RunOptions } from './attacks/types.js';
+
+// evaluation
+export {
+  roc,
+  auc,
+  fprAtTpr,
+  fprAtTprs,
+  spSweep,
+  spGrid,
+  dominates,
+  DETECTION_LEVELS,
+  type RocPoint,
+  type RatePoint,
+  type SpPoint,
+  type FlagRates,
+  type ScoreArray,
+} from './eval/roc.js';
+export { orRates, orCurve, calibratedFusionRates } from './eval/fusion.js';
+export { selectFusionWeights, type FusionWeightChoice } from './eval/fusion-weights.js';
+export { riskOperatingPoint, likelihoodRatioThreshold, expectedCost, type RiskCosts, type RiskOperatingPoint } from './eval/risk.js';
+export { confusionMatrix, summarizeConfusion, type ConfusionMatrix, type ConfusionSummary } from './eval/confusion.js';
+export { PAPER_TABLE1, paperTable1 } from './eval/paper.js';
+export { renderReport, renderTableMarkdown, type ReportData } from './eval/report-html.js';
+
+// the pipeline (what the CLI runs)
 export { evaluatePCL, paperAttackPlans, type AttackPlan, type EvaluationResults, type EvaluateOptions } from './pipeline/evaluate.js';
 export { writeEvaluationOutputs, reportData } from './pipeline/outputs.js';
 export { defendVictim, type DefendOptions } from './pipeline/defend.js';

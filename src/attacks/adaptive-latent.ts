@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, NotFittedError } from '../errors.js';
-import { LatentDefender } from '../defense/latent/latent-defender.js';
 import { PCLDetector } from '../defense/pcl.js';
-import { defenderExcess, disposeTarget, prepareTarget } from './adaptive-loss.js';
-import { tanhBox, updateTradeOffConstants } from './carlini-wagner-l2.js';
+import type { Detector, ScoreSurrogate } from '../defense/types.js';
+import { carliniWagnerL2Core, type CwExtraLoss } from './carlini-wagner-l2.js';
 import { checkInputs, checkInt, checkRange, measure } from './common.js';
 import type { Attack, AttackModel, AttackResult, Labels, RunOptions } from './types.js';
 
-export { componentThresholds, type ComponentThresholds, type LatentComponent } from './adaptive-thresholds.js';
+export { componentThresholds, type ComponentThresholds, type LatentComponent } from '../defense/latent/surrogate.js';
 
 /** Hyperparameters of {@link AdaptiveLatentAttack}. */
 export interface AdaptiveLatentParams {
@@ -44,8 +43,12 @@ export const ADAPTIVE_LATENT_DEFAULTS: Readonly<AdaptiveLatentParams> = Object.f
   abortEarly: true,
 });
 
-/** What the attack was aimed at: one fitted LatentDefender, several, or a fitted PCLDetector. */
-export type AdaptiveTarget = LatentDefender | readonly LatentDefender[] | PCLDetector;
+/**
+ * What the attack is aimed at: one fitted detector, several, or a fitted PCLDetector. Every detector
+ * that publishes a differentiable `surrogate` (the latent defenders; any other that implements it)
+ * goes into the loss; the others are listed in `ignoredDefenders`.
+ */
+export type AdaptiveTarget = Detector | readonly Detector[] | PCLDetector;
 
 /**
  * Adaptive white-box Carlini–Wagner L2 against the victim **and** every latent defender at once
@@ -55,10 +58,14 @@ export type AdaptiveTarget = LatentDefender | readonly LatentDefender[] | PCLDet
  *
  * with ĉ the class the victim predicts for x' once fooled (the best class other than y; the target
  * when `targets` are given), s_j the differentiable surrogates of each component the defender scores
- * (`'combined-disagreement'`: −log p(φ|ĉ) by a tfjs twin of `hddaLogLikAll`, the negative log
+ * as each defender publishes them (`Detector.surrogate`: for a latent defender with
+ * `'combined-disagreement'`, −log p(φ|ĉ) by a tfjs twin of `hddaLogLikAll`, the negative log
  * likelihood ratio against the other classes, and the replica's −log p_replica(ĉ|x')), t_j their
- * exact per-class thresholds at `sp` ({@link componentThresholds}) and β_j their clean tail scales.
- * c is binary-searched per row (×10 until the first success, then bisection). With λ > 0 a row's
+ * exact per-class thresholds at `sp` and β_j their clean tail scales. The attack reads nothing else
+ * of a defender.
+ * c is binary-searched per row (×10 until the first success, then bisection; a long search ends at
+ * each row's upper bound, as plain C&W: both run the one loop {@link carliniWagnerL2Core}, this attack
+ * plugging its defender term in as the extra loss). With λ > 0 a row's
  * success (for the search and for keeping the best point) means fooled AND under every latent
  * threshold; among those the smallest L2 is kept, else the fooled point closest to evading. With
  * λ = 0 it is plain C&W L2 (the defenders are not even evaluated).
@@ -74,9 +81,9 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
   readonly norm = 'l2' as const;
   readonly targeted = false;
   readonly params: Readonly<AdaptiveLatentParams>;
-  /** The latent defenders in the loss. */
-  readonly defenders: readonly LatentDefender[];
-  /** Labels of the target's defenders left out of the loss (not differentiable: the input defender). */
+  /** The defenders in the loss: those of the target that publish a differentiable `surrogate`. */
+  readonly defenders: readonly Detector[];
+  /** Labels of the target's defenders left out of the loss (no surrogate, e.g. the input defender without BPDA). */
   readonly ignoredDefenders: readonly string[];
 
   constructor(target: AdaptiveTarget, params: Partial<AdaptiveLatentParams> = {}) {
@@ -95,18 +102,18 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
     checkRange('AdaptiveLatentAttack', 'lr', p.lr, Number.MIN_VALUE, Infinity);
     checkRange('AdaptiveLatentAttack', 'initialConst', p.initialConst, Number.MIN_VALUE, Infinity);
     this.params = Object.freeze(p);
-    let all: readonly unknown[];
+    let all: readonly Detector[];
     if (target instanceof PCLDetector) all = target.defenders;
-    else if (target instanceof LatentDefender) all = [target];
-    else if (Array.isArray(target)) all = target;
-    else throw new ArgumentError('AdaptiveLatentAttack: target must be a LatentDefender, an array of them or a PCLDetector');
-    this.defenders = all.filter((d): d is LatentDefender => d instanceof LatentDefender);
-    this.ignoredDefenders = all.filter((d) => !(d instanceof LatentDefender)).map((d) => (d as { label?: string }).label ?? String(d));
+    else if (Array.isArray(target)) all = target as readonly Detector[];
+    else if (target && typeof (target as Detector).score === 'function') all = [target as Detector];
+    else throw new ArgumentError('AdaptiveLatentAttack: target must be a Detector (e.g. a LatentDefender), an array of them or a PCLDetector');
+    this.defenders = all.filter(hasSurrogate);
+    this.ignoredDefenders = all.filter((d) => !hasSurrogate(d)).map((d) => d.label ?? String(d));
     if (target instanceof PCLDetector ? !target.isFitted : this.defenders.some((d) => !d.isFitted)) {
       throw new NotFittedError('AdaptiveLatentAttack: the target detector is not fitted; fit or load it first');
     }
     if (p.lambda > 0 && this.defenders.length === 0) {
-      throw new ArgumentError(`AdaptiveLatentAttack: lambda = ${p.lambda} > 0 needs at least one LatentDefender in the target, found none`);
+      throw new ArgumentError(`AdaptiveLatentAttack: lambda = ${p.lambda} > 0 needs at least one LatentDefender (or another defender with a differentiable surrogate) in the target, found none`);
     }
   }
 
@@ -132,119 +139,38 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
         }
       }
     }
-    const { lambda, margin, confidence, binarySteps, iterations, lr, initialConst, abortEarly } = this.params;
-    const useDefenders = lambda > 0;
-    const [lo, hi] = model.bounds;
-    const lower = new Float64Array(n);
-    const upper = new Float64Array(n).fill(1e10);
-    const consts = new Float64Array(n).fill(initialConst);
-    const checkEvery = Math.max(1, Math.floor(iterations / 10));
-
-    const targets = useDefenders ? this.defenders.map((d) => prepareTarget(d, this.params.sp)) : [];
-    const yt = tf.tensor1d(y, 'int32');
-    const oh = tf.tidy(() => tf.oneHot(yt, k).toFloat());
-    const ohBig = tf.mul(oh, 1e4);
-    const tt = tgt ? tf.tensor1d(tgt, 'int32') : undefined;
-    const ohT = tt ? tf.tidy(() => tf.oneHot(tt, k).toFloat() as tf.Tensor2D) : undefined;
-    const { mid, half, timg, xShr } = tanhBox(x, lo, hi);
-    const w = tf.tidy(() => tf.variable(tf.zerosLike(x), true));
-    let bestKey: tf.Tensor1D = tf.fill([n], Infinity);
-    let bestAdv: tf.Tensor4D = x.clone();
-    let totalIters = 0;
-    try {
-      for (let step = 0; step < binarySteps; step++) {
-        const c = tf.tensor1d(Float32Array.from(consts));
-        const opt = tf.train.adam(lr, 0.9, 0.999, 1e-8);
-        let stepSucc: tf.Tensor1D = tf.zeros([n]);
-        let prev = Infinity;
-        try {
-          tf.tidy(() => w.assign(tf.zerosLike(x)));
-          for (let it = 0; it < iterations; it++) {
-            totalIters++;
-            let img: tf.Tensor4D | undefined;
-            let z: tf.Tensor2D | undefined;
-            let worst: tf.Tensor1D | undefined;
-            const cost: tf.Scalar | null = tf.tidy(() =>
-              opt.minimize(
-                () => {
-                  const im = tf.add(tf.mul(tf.tanh(tf.add(w, timg)), half), mid) as tf.Tensor4D;
-                  const zz = model.logits(im);
-                  img = tf.keep(im);
-                  z = tf.keep(zz);
-                  // ĉ: the target, else the best class other than y (the victim's class once fooled)
-                  const ohC = ohT ?? (tf.oneHot(tf.argMax(tf.sub(zz, ohBig), 1), k).toFloat() as tf.Tensor2D);
-                  const zC = tf.sum(tf.mul(zz, ohC), 1);
-                  const f = ohT
-                    ? tf.relu(tf.add(tf.sub(tf.max(tf.sub(zz, tf.mul(ohT, 1e4)), 1), zC), confidence))
-                    : tf.relu(tf.add(tf.sub(tf.sum(tf.mul(zz, oh), 1), zC), confidence));
-                  let term: tf.Tensor1D = f as tf.Tensor1D;
-                  if (useDefenders) {
-                    const excess = tf.concat(targets.map((t) => defenderExcess(t, im, ohC as tf.Tensor2D)), 1);
-                    worst = tf.keep(tf.max(excess, 1) as tf.Tensor1D);
-                    term = tf.add(term, tf.mul(tf.sum(tf.relu(tf.add(excess, margin)), 1), lambda));
-                  }
-                  const l2 = tf.sum(tf.square(tf.sub(im, xShr)));
-                  return tf.add(l2, tf.sum(tf.mul(c, term))) as tf.Scalar;
-                },
-                true,
-                [w],
-              ) as tf.Scalar,
-            );
-            const next = tf.tidy(() => {
-              const l2sq = tf.sum(tf.square(tf.sub(img!, x)), [1, 2, 3]);
-              const fooled = ohT
-                ? tf.equal(tf.argMax(tf.sub(z!, tf.mul(ohT, confidence)), 1), tt!)
-                : tf.notEqual(tf.argMax(tf.add(z!, tf.mul(oh, confidence)), 1), yt);
-              let key: tf.Tensor1D;
-              let good: tf.Tensor;
-              if (worst) {
-                const evades = tf.lessEqual(worst, 0);
-                good = tf.logicalAnd(fooled, evades);
-                // fooled and evading: rank by L2; fooled only: after all of those, by how far past a threshold
-                key = tf.where(fooled, tf.where(evades, l2sq, tf.add(worst, 1e6)), tf.fill([n], Infinity)) as tf.Tensor1D;
-              } else {
-                good = fooled;
-                key = tf.where(fooled, l2sq, tf.fill([n], Infinity)) as tf.Tensor1D;
-              }
-              const better = tf.less(key, bestKey);
-              const m = tf.cast(better, 'float32').reshape([n, 1, 1, 1]);
-              return {
-                key: tf.where(better, key, bestKey) as tf.Tensor1D,
-                adv: tf.add(tf.mul(bestAdv, tf.sub(1, m)), tf.mul(img!, m)) as tf.Tensor4D,
-                succ: tf.maximum(stepSucc, tf.cast(good, 'float32')) as tf.Tensor1D,
-              };
-            });
-            tf.dispose([img!, z!, bestKey, bestAdv, stepSucc, ...(worst ? [worst] : [])]);
-            bestKey = next.key;
-            bestAdv = next.adv;
-            stepSucc = next.succ;
-            if (abortEarly && it % checkEvery === 0 && cost) {
-              const l = (await cost.data())[0];
-              cost.dispose();
-              if (l > prev * 0.9999) break;
-              prev = l;
-            } else {
-              cost?.dispose();
-            }
+    const { lambda, margin, sp } = this.params;
+    const surrogates: ScoreSurrogate[] = lambda > 0 ? this.defenders.map((d) => d.surrogate!({ sp })) : [];
+    // the defender term: λ · Σ_defenders Σ_j max(excess_j + margin, 0); violation = the largest excess
+    const extraLoss: CwExtraLoss | undefined =
+      surrogates.length > 0
+        ? (im, ohC) => {
+            const excess = tf.concat(surrogates.map((s) => s.excess(im, ohC)), 1);
+            return {
+              penalty: tf.mul(tf.sum(tf.relu(tf.add(excess, margin)), 1), lambda) as tf.Tensor1D,
+              violation: tf.max(excess, 1) as tf.Tensor1D,
+            };
           }
-          updateTradeOffConstants(await stepSucc.data(), consts, lower, upper);
-        } finally {
-          tf.dispose([c, stepSucc]);
-          opt.dispose();
-        }
-        opts.onProgress?.((step + 1) / binarySteps);
-      }
-      const adversarial = tf.tidy(() => tf.clipByValue(bestAdv, lo, hi) as tf.Tensor4D);
+        : undefined;
+    try {
+      const { adversarial, iterations } = await carliniWagnerL2Core(model, x, y, this.params, {
+        targets: tgt,
+        extraLoss,
+        onProgress: opts.onProgress ? (done, total) => opts.onProgress!(done / total) : undefined,
+      });
       try {
         const m = await measure(model, x, adversarial, y, tgt);
-        return { adversarial, labels: y, iterations: new Int32Array(n).fill(totalIters), ...(tgt ? { targets: tgt } : {}), ...m };
+        return { adversarial, labels: y, iterations: new Int32Array(n).fill(iterations), ...(tgt ? { targets: tgt } : {}), ...m };
       } catch (e) {
         adversarial.dispose();
         throw e;
       }
     } finally {
-      for (const t of targets) disposeTarget(t);
-      tf.dispose([yt, oh, ohBig, timg, xShr, w, bestKey, bestAdv, ...(tt ? [tt, ohT!] : [])]);
+      for (const s of surrogates) s.dispose();
     }
   }
+}
+
+function hasSurrogate(d: Detector): boolean {
+  return typeof d.surrogate === 'function';
 }

@@ -1,6 +1,5 @@
 /** Runs the adaptive attack and asks the detector which of its examples it flags. */
 import type * as tf from '@tensorflow/tfjs';
-import { LatentDefender } from '../defense/latent/latent-defender.js';
 import { PCLDetector, type PCLDetection } from '../defense/pcl.js';
 import { AdaptiveLatentAttack, type AdaptiveLatentParams, type AdaptiveTarget } from './adaptive-latent.js';
 import { runAttack, type RunAttackOptions } from './registry.js';
@@ -10,7 +9,7 @@ import type { AttackModel, AttackResult, Labels } from './types.js';
 export interface AdaptiveAttackReport {
   /** The attack result (`success` = the victim is fooled). Its tensor is owned by the caller. */
   result: AttackResult;
-  /** Labels of the latent defenders (same order as `latentAlarms`). */
+  /** Labels of the defenders in the attack's loss (those with a differentiable surrogate: the latent defenders), same order as `latentAlarms`. */
   latentLabels: string[];
   /** Per latent defender, its alarm (1 = flagged) on each adversarial example at `sp`. */
   latentAlarms: Uint8Array[];
@@ -49,13 +48,14 @@ export async function adaptiveAttack(
     let detection: PCLDetection | undefined;
     if (detector instanceof PCLDetector) {
       detection = await detector.detect(result.adversarial, { sp });
-      const idx = detector.defenders.map((d, j) => (d instanceof LatentDefender ? j : -1)).filter((j) => j >= 0);
+      const inLoss = new Set(attack.defenders);
+      const idx = detector.defenders.map((d, j) => (inLoss.has(d) ? j : -1)).filter((j) => j >= 0);
       latentLabels = idx.map((j) => detector.defenders[j].label);
       latentAlarms = idx.map((j) => detection!.alarms[j]);
     } else {
       latentLabels = attack.defenders.map((d) => d.label);
       latentAlarms = [];
-      for (const d of attack.defenders) latentAlarms.push(await d.detect(result.adversarial, undefined, sp));
+      for (const d of attack.defenders) latentAlarms.push(await d.flags(result.adversarial, { sp }));
     }
     const latentAny = new Uint8Array(n);
     for (const a of latentAlarms) for (let i = 0; i < n; i++) latentAny[i] |= a[i];

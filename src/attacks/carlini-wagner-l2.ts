@@ -76,6 +76,171 @@ export function updateTradeOffConstants(success: ArrayLike<number>, consts: Floa
   }
 }
 
+/**
+ * An extra loss term plugged into the C&W optimisation ({@link carliniWagnerL2Core}), e.g. an adaptive
+ * attack's penalty for being flagged by a detector. Called inside the differentiated closure with the
+ * current images `im` [n,h,w,c] and `ohC` [n,K], the one-hot class the attack aims the victim at (the
+ * target, else the best class other than the label). Returns, per row, `penalty` [n] (added to the
+ * misclassification term, both scaled by the trade-off constant c) and `violation` [n]: ≤ 0 when the
+ * row meets the extra goal (e.g. no detector flags it). A row then counts as a success only when the
+ * victim is fooled AND `violation ≤ 0`. Tensors are created inside the caller's tidy.
+ */
+export type CwExtraLoss = (im: tf.Tensor4D, ohC: tf.Tensor2D) => { penalty: tf.Tensor1D; violation: tf.Tensor1D };
+
+/** The optimisation settings the C&W core needs (the fields of {@link CarliniWagnerL2Params}). */
+export type CwCoreParams = Pick<CarliniWagnerL2Params, 'confidence' | 'binarySteps' | 'iterations' | 'lr' | 'initialConst' | 'abortEarly'>;
+
+/** Options of {@link carliniWagnerL2Core}. */
+export interface CwCoreOptions {
+  /** Target class per row (targeted attack: success = classified as the target with margin κ). */
+  targets?: Int32Array;
+  /** Extra loss term (see {@link CwExtraLoss}); none = plain C&W L2. */
+  extraLoss?: CwExtraLoss;
+  /** Called after each binary-search step with (steps done, binarySteps). */
+  onProgress?: (done: number, total: number) => void;
+  /** Called before each binary-search step with the per-row constants it uses (for tests and logs). */
+  onStep?: (step: number, consts: Float64Array) => void;
+}
+
+/**
+ * The constants of binary-search step `step`: as Carlini's code, the last step of a long search
+ * (≥ 10 steps) uses each row's upper bound (the smallest constant known to succeed), so the final
+ * optimisation runs where success is known to be reachable. Updates `consts` in place.
+ */
+export function finalStepConstants(step: number, binarySteps: number, consts: Float64Array, upper: Float64Array): void {
+  if (binarySteps >= 10 && step === binarySteps - 1) {
+    for (let i = 0; i < consts.length; i++) if (upper[i] < 1e9) consts[i] = upper[i];
+  }
+}
+
+/**
+ * The one C&W L2 optimisation loop that {@link CarliniWagnerL2} and the adaptive attack share:
+ * minimises ‖x' − x‖₂² + c·[max(z_y − z_ĉ + κ, 0) + extra] over x' = tanh(w + atanh x)·(hi−lo)/2 +
+ * (hi+lo)/2 with Adam, binary-searching c per row ({@link updateTradeOffConstants},
+ * {@link finalStepConstants}) and keeping per row the smallest-L2 successful point (with an extra
+ * loss: the fooled point closest to meeting it when none does). `y` are the true labels [n].
+ * Returns the best points clipped to the bounds (owned by the caller) and the iterations run.
+ */
+export async function carliniWagnerL2Core(
+  model: AttackModel,
+  x: tf.Tensor4D,
+  y: Int32Array,
+  params: CwCoreParams,
+  opts: CwCoreOptions = {},
+): Promise<{ adversarial: tf.Tensor4D; iterations: number }> {
+  const n = y.length;
+  const k = model.numClasses;
+  const { confidence, binarySteps, iterations, lr, initialConst, abortEarly } = params;
+  const [lo, hi] = model.bounds;
+  const lower = new Float64Array(n);
+  const upper = new Float64Array(n).fill(1e10);
+  const consts = new Float64Array(n).fill(initialConst);
+  const checkEvery = Math.max(1, Math.floor(iterations / 10));
+  const extra = opts.extraLoss;
+
+  const yt = tf.tensor1d(y, 'int32');
+  const oh = tf.tidy(() => tf.oneHot(yt, k).toFloat() as tf.Tensor2D);
+  const ohBig = tf.mul(oh, 1e4);
+  const tt = opts.targets ? tf.tensor1d(opts.targets, 'int32') : undefined;
+  const ohT = tt ? tf.tidy(() => tf.oneHot(tt, k).toFloat() as tf.Tensor2D) : undefined;
+  const { mid, half, timg, xShr } = tanhBox(x, lo, hi);
+  const w = tf.tidy(() => tf.variable(tf.zerosLike(x), true));
+  let bestKey: tf.Tensor1D = tf.fill([n], Infinity);
+  let bestAdv: tf.Tensor4D = x.clone();
+  let totalIters = 0;
+  try {
+    for (let step = 0; step < binarySteps; step++) {
+      finalStepConstants(step, binarySteps, consts, upper);
+      opts.onStep?.(step, Float64Array.from(consts));
+      const c = tf.tensor1d(Float32Array.from(consts));
+      const opt = tf.train.adam(lr, 0.9, 0.999, 1e-8);
+      let stepSucc: tf.Tensor1D = tf.zeros([n]);
+      let prev = Infinity;
+      try {
+        tf.tidy(() => w.assign(tf.zerosLike(x)));
+        for (let it = 0; it < iterations; it++) {
+          totalIters++;
+          let img: tf.Tensor4D | undefined;
+          let z: tf.Tensor2D | undefined;
+          let violation: tf.Tensor1D | undefined;
+          const cost: tf.Scalar | null = tf.tidy(() =>
+            opt.minimize(
+              () => {
+                const im = tf.add(tf.mul(tf.tanh(tf.add(w, timg)), half), mid) as tf.Tensor4D;
+                const zz = model.logits(im);
+                img = tf.keep(im);
+                z = tf.keep(zz);
+                // ĉ: the target, else the best class other than y (the victim's class once fooled)
+                const ohC = ohT ?? (tf.oneHot(tf.argMax(tf.sub(zz, ohBig), 1), k).toFloat() as tf.Tensor2D);
+                const zC = tf.sum(tf.mul(zz, ohC), 1);
+                const f = ohT
+                  ? tf.relu(tf.add(tf.sub(tf.max(tf.sub(zz, tf.mul(ohT, 1e4)), 1), zC), confidence))
+                  : tf.relu(tf.add(tf.sub(tf.sum(tf.mul(zz, oh), 1), zC), confidence));
+                let term = f as tf.Tensor1D;
+                if (extra) {
+                  const e = extra(im, ohC);
+                  violation = tf.keep(e.violation);
+                  term = tf.add(term, e.penalty);
+                }
+                const l2 = tf.sum(tf.square(tf.sub(im, xShr)));
+                return tf.add(l2, tf.sum(tf.mul(c, term))) as tf.Scalar;
+              },
+              true,
+              [w],
+            ) as tf.Scalar,
+          );
+          // track the best point seen; all on device, no host read
+          const next = tf.tidy(() => {
+            const l2sq = tf.sum(tf.square(tf.sub(img!, x)), [1, 2, 3]);
+            const fooled = ohT
+              ? tf.equal(tf.argMax(tf.sub(z!, tf.mul(ohT, confidence)), 1), tt!)
+              : tf.notEqual(tf.argMax(tf.add(z!, tf.mul(oh, confidence)), 1), yt);
+            let key: tf.Tensor1D;
+            let good: tf.Tensor;
+            if (violation) {
+              const meets = tf.lessEqual(violation, 0);
+              good = tf.logicalAnd(fooled, meets);
+              // fooled and meeting the extra goal: rank by L2; fooled only: after all of those, by the violation
+              key = tf.where(fooled, tf.where(meets, l2sq, tf.add(violation, 1e6)), tf.fill([n], Infinity)) as tf.Tensor1D;
+            } else {
+              good = fooled;
+              key = tf.where(fooled, l2sq, tf.fill([n], Infinity)) as tf.Tensor1D;
+            }
+            const better = tf.less(key, bestKey);
+            // m ∈ {0,1} exactly, so best·(1−m) + img·m copies rows bit-exactly (cheaper than a broadcast where)
+            const m = tf.cast(better, 'float32').reshape([n, 1, 1, 1]);
+            return {
+              key: tf.where(better, key, bestKey) as tf.Tensor1D,
+              adv: tf.add(tf.mul(bestAdv, tf.sub(1, m)), tf.mul(img!, m)) as tf.Tensor4D,
+              succ: tf.maximum(stepSucc, tf.cast(good, 'float32')) as tf.Tensor1D,
+            };
+          });
+          tf.dispose([img!, z!, bestKey, bestAdv, stepSucc, ...(violation ? [violation] : [])]);
+          bestKey = next.key;
+          bestAdv = next.adv;
+          stepSucc = next.succ;
+          if (abortEarly && it % checkEvery === 0 && cost) {
+            const l = (await cost.data())[0];
+            cost.dispose();
+            if (l > prev * 0.9999) break;
+            prev = l;
+          } else {
+            cost?.dispose();
+          }
+        }
+        updateTradeOffConstants(await stepSucc.data(), consts, lower, upper);
+      } finally {
+        tf.dispose([c, stepSucc]);
+        opt.dispose();
+      }
+      opts.onProgress?.(step + 1, binarySteps);
+    }
+    return { adversarial: tf.tidy(() => tf.clipByValue(bestAdv, lo, hi) as tf.Tensor4D), iterations: totalIters };
+  } finally {
+    tf.dispose([yt, oh, ohBig, timg, xShr, w, bestKey, bestAdv, ...(tt ? [tt, ohT!] : [])]);
+  }
+}
+
 export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
   readonly name = 'cw-l2';
   readonly norm = 'l2' as const;
@@ -95,98 +260,15 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
   /** See `Attack.run`. `adversarial` [n,h,w,c] is owned by the caller. */
   async run(model: AttackModel, x: tf.Tensor4D, labels: Labels, opts: RunOptions = {}): Promise<AttackResult> {
     const y = await checkInputs('CarliniWagnerL2', model, x, labels);
-    const n = y.length;
-    const k = model.numClasses;
-    const { confidence, binarySteps, iterations, lr, initialConst, abortEarly } = this.params;
-    const [lo, hi] = model.bounds;
-    const lower = new Float64Array(n);
-    const upper = new Float64Array(n).fill(1e10);
-    const consts = new Float64Array(n).fill(initialConst);
-    const checkEvery = Math.max(1, Math.floor(iterations / 10));
-
-    const yt = tf.tensor1d(y, 'int32');
-    const oh = tf.oneHot(yt, k);
-    const ohBig = tf.mul(oh, 1e4);
-    const { mid, half, timg, xShr } = tanhBox(x, lo, hi);
-    const w = tf.tidy(() => tf.variable(tf.zerosLike(x), true));
-    let totalIters = 0;
-    let bestL2: tf.Tensor1D = tf.fill([n], Infinity);
-    let bestAdv: tf.Tensor4D = x.clone();
-        try {
-      for (let step = 0; step < binarySteps; step++) {
-        if (binarySteps >= 10 && step === binarySteps - 1) {
-          for (let i = 0; i < n; i++) if (upper[i] < 1e9) consts[i] = upper[i];
-        }
-        const c = tf.tensor1d(Float32Array.from(consts));
-        const opt = tf.train.adam(lr, 0.9, 0.999, 1e-8);
-        let stepSucc: tf.Tensor1D = tf.zeros([n]);
-        let prev = Infinity;
-        try {
-          tf.tidy(() => w.assign(tf.zerosLike(x)));
-          for (let it = 0; it < iterations; it++) {
-            totalIters++;
-            let img: tf.Tensor4D | undefined;
-            let z: tf.Tensor2D | undefined;
-            const cost: tf.Scalar | null = tf.tidy(() =>
-              opt.minimize(
-                () => {
-                  const im = tf.add(tf.mul(tf.tanh(tf.add(w, timg)), half), mid) as tf.Tensor4D;
-                  const zz = model.logits(im);
-                  img = tf.keep(im);
-                  z = tf.keep(zz);
-                  const l2 = tf.sum(tf.square(tf.sub(im, xShr)));
-                  const real = tf.sum(tf.mul(zz, oh), 1);
-                  const other = tf.max(tf.sub(zz, ohBig), 1); // best logit other than the label
-                  const f = tf.relu(tf.add(tf.sub(real, other), confidence));
-                  return tf.add(l2, tf.sum(tf.mul(c, f))) as tf.Scalar;
-                },
-                true,
-                [w],
-              ) as tf.Scalar,
-            );
-            // track the best (smallest-L2, κ-misclassified) point seen; all on device, no host read
-            const next = tf.tidy(() => {
-              const l2sq = tf.sum(tf.square(tf.sub(img!, x)), [1, 2, 3]);
-              const succ = tf.notEqual(tf.argMax(tf.add(z!, tf.mul(oh, confidence)), 1), yt);
-              const better = tf.logicalAnd(succ, tf.less(l2sq, bestL2));
-              // m ∈ {0,1} exactly, so best·(1−m) + img·m copies rows bit-exactly (cheaper than a broadcast where)
-              const m = tf.cast(better, 'float32').reshape([n, 1, 1, 1]);
-              return {
-                l2: tf.where(better, l2sq, bestL2) as tf.Tensor1D,
-                adv: tf.add(tf.mul(bestAdv, tf.sub(1, m)), tf.mul(img!, m)) as tf.Tensor4D,
-                succ: tf.maximum(stepSucc, tf.cast(succ, 'float32')) as tf.Tensor1D,
-              };
-            });
-            tf.dispose([img!, z!, bestL2, bestAdv, stepSucc]);
-            bestL2 = next.l2;
-            bestAdv = next.adv;
-            stepSucc = next.succ;
-            if (abortEarly && it % checkEvery === 0) {
-              const l = (await cost!.data())[0];
-              cost!.dispose();
-              if (l > prev * 0.9999) break;
-              prev = l;
-            } else {
-              cost?.dispose();
-            }
-          }
-          updateTradeOffConstants(await stepSucc.data(), consts, lower, upper);
-        } finally {
-          tf.dispose([c, stepSucc]);
-          opt.dispose();
-        }
-        opts.onProgress?.((step + 1) / binarySteps);
-      }
-      const adversarial = tf.tidy(() => tf.clipByValue(bestAdv, lo, hi) as tf.Tensor4D);
-      try {
-        const m = await measure(model, x, adversarial, y);
-        return { adversarial, labels: y, iterations: new Int32Array(n).fill(totalIters), ...m };
-      } catch (e) {
-        adversarial.dispose();
-        throw e;
-      }
-    } finally {
-      tf.dispose([yt, oh, ohBig, timg, xShr, w, bestL2, bestAdv]);
+    const { adversarial, iterations } = await carliniWagnerL2Core(model, x, y, this.params, {
+      onProgress: opts.onProgress ? (done, total) => opts.onProgress!(done / total) : undefined,
+    });
+    try {
+      const m = await measure(model, x, adversarial, y);
+      return { adversarial, labels: y, iterations: new Int32Array(y.length).fill(iterations), ...m };
+    } catch (e) {
+      adversarial.dispose();
+      throw e;
     }
   }
 }

@@ -18,7 +18,8 @@ import { InputDefender, type InputDefenderParams } from './input/input-defender.
 import { LatentDefender, type LatentDefenderParams } from './latent/latent-defender.js';
 import { loadModelCopy, saveModelCopy } from './latent/replica.js';
 import { listFiles, loadDetector, readBundle, writeBundle, writeDirAtomic } from './persistence.js';
-import type { Detector, FitOptions } from './types.js';
+import { checkSp, labelsFrom } from './detection.js';
+import type { DetectOptions, DetectionReport, DetectionSummary, Detector, FitOptions, Labels } from './types.js';
 
 /** How the defenders' alarms are combined into one decision. */
 export type FusionRule = 'or' | 'calibrated';
@@ -34,9 +35,10 @@ export interface PCLDetectorParams {
   /** Per-defender SP overrides, keyed by defender label ('latent:fc2', 'input'). */
   spOverrides: Record<string, number>;
   /**
-   * 'or' (the paper): adversarial iff any defender exceeds its own per-class threshold at its SP.
-   * 'calibrated': per-defender p-values fused (Fisher) and re-thresholded on held-out clean data so
-   * the *combined* false-alarm rate equals SP.
+   * 'calibrated' (default): per-defender p-values fused (Fisher) and re-thresholded on held-out clean
+   * data so the *combined* false-alarm rate equals SP. 'or' (the paper's rule): adversarial iff any
+   * defender exceeds its own per-class threshold at its SP; its false alarms add up over defenders
+   * (several times SP on clean test images, see bench/results/sp-calibration.md).
    */
   fusion: FusionRule;
   /** p-value combination of the calibrated fusion: 'fisher' (default), 'omnibus' or 'sidak' (see `defense/fusion/`). */
@@ -55,7 +57,7 @@ const DEFAULTS: Readonly<Omit<PCLDetectorParams, 'checkpoints'>> = Object.freeze
   inputDefender: true,
   sp: 1,
   spOverrides: {},
-  fusion: 'or',
+  fusion: 'calibrated',
   fusionMethod: 'fisher',
   calibrationFraction: 0.1,
   latent: {},
@@ -84,10 +86,17 @@ export interface PCLScores {
   scores: Float32Array[];
 }
 
-/** What {@link PCLDetector.detect} returns. */
-export interface PCLDetection extends PCLScores {
-  /** 1 = adversarial, [n]. */
-  adversarial: Uint8Array;
+/** Options of {@link PCLDetector.detect}: the detector options plus the decision rule. */
+export interface PCLDetectOptions extends DetectOptions {
+  /** Decision rule (default: `params.fusion`). */
+  fusion?: FusionRule;
+}
+
+/**
+ * What {@link PCLDetector.detect} returns: the one `DetectionReport` shape (scores per defender, in
+ * the order of `detector.defenders`), plus each defender's own alarm and the fused score.
+ */
+export interface PCLDetection extends DetectionReport<Float32Array[]>, PCLScores {
   /** Per defender, its own alarm at its SP, [n]. */
   alarms: Uint8Array[];
   /** The fused score of the calibrated fusion, when available, [n]. */
@@ -117,6 +126,8 @@ export class PCLDetector {
   readonly params: Readonly<PCLDetectorParams>;
   readonly defenders: Detector[];
   private state_?: PCLState;
+  /** True when `load` built the victim from the bundle's copy (then `dispose` frees it too). */
+  private ownsVictim_ = false;
 
   /**
    * Builds the default defenders for `victim` (not fitted). Pass `defenders` to use your own
@@ -213,7 +224,7 @@ export class PCLDetector {
       ? { scores: s.scores.map((sc) => Float32Array.from(keep, (i) => sc[i])), classes: Int32Array.from(keep, (i) => s.yPred[i]) }
       : { scores: s.scores, classes: s.yPred };
     info(`calibrated the fusion on ${heldout.classes.length} held-out clean samples${keep ? ` (the ${keep.length} of ${x.shape[0]} the victim classifies correctly)` : ''}`);
-    this.state_ = { heldout, fusion: fitCalibratedFusion(this.calibrations(), heldout, this.params.fusionMethod) };
+    this.state_ = { heldout, fusion: fitCalibratedFusion(this.calibrations(), heldout, this.params.fusionMethod, undefined, { tail: true }) };
     return this;
   }
 
@@ -227,7 +238,22 @@ export class PCLDetector {
     assertFitted(st, 'PCLDetector');
     assert(FUSION_METHODS.includes(method), () => `PCLDetector.fusionModelFor: 'method' must be one of ${FUSION_METHODS.join(', ')}, got '${method}'`);
     if (st.fusion && st.fusion.method === method && !st.fusion.weights) return st.fusion;
-    return st.heldout ? fitCalibratedFusion(this.calibrations(), st.heldout, method) : undefined;
+    // bundles of format 1 fused plain empirical p-values; keep their p-values when refitting
+    return st.heldout ? fitCalibratedFusion(this.calibrations(), st.heldout, method, undefined, { tail: st.fusion?.tail ?? true }) : undefined;
+  }
+
+  /**
+   * Refits the calibrated fusion from the stored held-out scores with `method` (default
+   * `params.fusionMethod`) and this version's tail p-values, without re-scoring any image; e.g. to
+   * upgrade a format-1 bundle's fusion (plain empirical p-values) in place. Resolves `this`.
+   */
+  refitFusion(method: FusionMethod = this.params.fusionMethod): this {
+    const st = this.state_;
+    assertFitted(st, 'PCLDetector');
+    assert(FUSION_METHODS.includes(method), () => `PCLDetector.refitFusion: 'method' must be one of ${FUSION_METHODS.join(', ')}, got '${method}'`);
+    assert(st.heldout !== undefined, () => 'PCLDetector.refitFusion: the detector keeps no held-out scores; call calibrate(cleanImages, labels)', ArgumentError);
+    st.fusion = fitCalibratedFusion(this.calibrations(), st.heldout, method, undefined, { tail: true });
+    return this;
   }
 
   /** Per-defender clean training scores per class (the basis of thresholds and p-values). */
@@ -238,14 +264,21 @@ export class PCLDetector {
     }));
   }
 
-  /** Runs the victim and every defender on `x` ([n,h,w,c]); inputs are not disposed. */
-  async scoreAll(x: tf.Tensor4D): Promise<PCLScores> {
-    assert(x.rank === 4, () => `PCLDetector.score: expected x of rank 4 [n,h,w,c], got shape [${x.shape}]`);
-    const yT = this.victim.predict(x);
+  /**
+   * Runs the victim (unless `yPred` is given) and every defender on `x` ([n,h,w,c]); inputs are not
+   * disposed. `onProgress(done, total)` counts defenders.
+   */
+  async scoreAll(x: tf.Tensor4D, yPred?: Labels, onProgress?: (done: number, total: number) => void): Promise<PCLScores> {
+    assert(x.rank === 4, () => `PCLDetector.score: expected x of rank 4 [n,h,w,c], got shape [${x.shape}]`, ShapeError);
+    const given = labelsFrom(yPred, x.shape[0], 'PCLDetector.score');
+    const yT = given ? tf.tensor1d(given, 'int32') : this.victim.predict(x);
     try {
       const yPred = new Int32Array(await yT.data());
       const scores: Float32Array[] = [];
-      for (const d of this.defenders) scores.push(await d.score(x, yT));
+      for (const d of this.defenders) {
+        scores.push(await d.score(x, yT));
+        onProgress?.(scores.length, this.defenders.length);
+      }
       return { yPred, scores };
     } finally {
       yT.dispose();
@@ -256,17 +289,52 @@ export class PCLDetector {
    * Flags adversarial inputs at security parameter `sp` (default: params.sp) with the given fusion
    * rule (default: params.fusion). Always returns every defender's raw score too.
    */
-  async detect(x: tf.Tensor4D, opts: { sp?: number; fusion?: FusionRule } = {}): Promise<PCLDetection> {
+  async detect(x: tf.Tensor4D, opts: PCLDetectOptions = {}): Promise<PCLDetection> {
     assertFitted(this.state_, 'PCLDetector');
-    const sp = opts.sp ?? this.params.sp;
-    assert(sp >= 0 && sp <= 100, () => `PCLDetector.detect: 'sp' must be a percentage in [0, 100], got ${sp}`);
+    const sp = checkSp('PCLDetector.detect', opts.sp ?? this.params.sp);
     const rule = opts.fusion ?? this.params.fusion;
-    const s = await this.scoreAll(x);
+    assert(rule === 'or' || rule === 'calibrated', () => `PCLDetector.detect: 'fusion' must be 'or' or 'calibrated', got '${rule}'`);
+    const n = x.shape?.[0] ?? 0;
+    const s = await this.scoreAll(x, opts.yPred, opts.onProgress ? (d, t) => opts.onProgress!(Math.round((n * d) / t), n) : undefined);
     return this.decide(s, sp, rule);
+  }
+
+  /** The flags of {@link detect}, [n], 1 = adversarial. */
+  async flags(x: tf.Tensor4D, opts: PCLDetectOptions = {}): Promise<Uint8Array> {
+    return (await this.detect(x, opts)).adversarial;
+  }
+
+  /**
+   * The fraction of the held-out clean images (kept by `fit`/`calibrate`: never fitted on, classified
+   * correctly by the victim) that `rule` flags at `sp`, with their number; undefined without held-out
+   * scores. For 'calibrated' these are the images its threshold was set on, so the rate is SP up to
+   * ties and rounding; for 'or' it is an honest measurement of what the paper's rule does to clean data.
+   */
+  cleanFalseAlarmRate(sp: number = this.params.sp, rule: FusionRule = this.params.fusion): { rate: number; n: number } | undefined {
+    const st = this.state_;
+    assertFitted(st, 'PCLDetector');
+    if (!st.heldout || st.heldout.classes.length === 0) return undefined;
+    if (rule === 'calibrated' && !st.fusion) return undefined;
+    const a = this.decideFlags({ yPred: st.heldout.classes, scores: st.heldout.scores }, checkSp('PCLDetector.cleanFalseAlarmRate', sp), rule).adversarial;
+    return { rate: a.reduce((p, v) => p + v, 0) / a.length, n: a.length };
   }
 
   /** Applies a decision rule to precomputed scores (no model evaluation). */
   decide(s: PCLScores, sp: number, rule: FusionRule = this.params.fusion): PCLDetection {
+    const { adversarial, alarms, fused } = this.decideFlags(s, sp, rule);
+    const clean = this.cleanFalseAlarmRate(sp, rule);
+    const report: DetectionSummary = {
+      detector: 'PCL',
+      rule,
+      sp,
+      flagged: adversarial.reduce((p, v) => p + v, 0),
+      total: adversarial.length,
+      ...(clean ? { cleanFalseAlarmRate: clean.rate, cleanSamples: clean.n } : {}),
+    };
+    return { ...s, adversarial, alarms, fused, report };
+  }
+
+  private decideFlags(s: PCLScores, sp: number, rule: FusionRule): { adversarial: Uint8Array; alarms: Uint8Array[]; fused?: Float64Array } {
     assertFitted(this.state_, 'PCLDetector');
     const n = s.yPred.length;
     const alarms = this.defenders.map((d, j) => {
@@ -282,12 +350,14 @@ export class PCLDetector {
       for (const a of alarms) for (let i = 0; i < n; i++) adversarial[i] |= a[i];
     } else {
       if (!this.state_.fusion || !fused) {
-        throw new ArgumentError(`PCLDetector.detect: fusion 'calibrated' needs a detector fitted with calibrationFraction > 0`);
+        throw new ArgumentError(
+          `PCLDetector.detect: fusion 'calibrated' needs held-out clean scores: fit with calibrationFraction > 0, call calibrate(cleanImages), or pass fusion: 'or'`,
+        );
       }
       const t = calibratedFusionThreshold(this.state_.fusion, sp);
       for (let i = 0; i < n; i++) adversarial[i] = fused[i] > t ? 1 : 0;
     }
-    return { ...s, adversarial, alarms, fused };
+    return { adversarial, alarms, fused };
   }
 
   /**
@@ -327,7 +397,7 @@ export class PCLDetector {
                 sp: this.spFor(d.label),
                 thresholds: Array.from(d.thresholds(this.spFor(d.label))),
               })),
-              fusion: st.fusion ? { method: st.fusion.method, heldout: st.fusion.heldoutSorted.length } : null,
+              fusion: st.fusion ? { method: st.fusion.method, heldout: st.fusion.heldoutSorted.length, tail: st.fusion.tail === true } : null,
             },
             children,
           },
@@ -347,13 +417,14 @@ export class PCLDetector {
    */
   static async load(dir: string): Promise<PCLDetector> {
     const { manifest, tensors } = await readBundle(dir, PCLDetector.detectorName);
+    let victim: Classifier | undefined;
+    const defenders: Detector[] = [];
     try {
-      const victim = new Classifier(await loadModelCopy(path.join(dir, 'victim')));
-      const attrs = manifest.attributes as { numClasses: number; defenders: { label: string; kind: string; dir: string }[]; fusion: { method: FusionMethod } | null };
+      victim = new Classifier(await loadModelCopy(path.join(dir, 'victim')));
+      const attrs = manifest.attributes as { numClasses: number; defenders: { label: string; kind: string; dir: string }[]; fusion: { method: FusionMethod; tail?: boolean } | null };
       if (attrs.numClasses !== victim.numClasses) {
         throw new ManifestError(`${path.join(dir, 'manifest.json')}: bundle has ${attrs.numClasses} classes, its victim copy has ${victim.numClasses}`);
       }
-      const defenders: Detector[] = [];
       for (const d of attrs.defenders) {
         const sub = path.join(dir, d.dir);
         await fs.access(sub).catch(() => {
@@ -370,6 +441,7 @@ export class PCLDetector {
           method: attrs.fusion.method,
           calibrations: det.calibrations(),
           heldoutSorted: Float64Array.from(t.dataSync()),
+          ...(attrs.fusion.tail ? { tail: true } : {}),
         };
       }
       let heldout: PCLState['heldout'];
@@ -383,15 +455,25 @@ export class PCLDetector {
         heldout = { scores, classes: Int32Array.from(hc.dataSync()) };
       }
       det.state_ = { fusion, heldout };
+      det.ownsVictim_ = true;
       return det;
+    } catch (e) {
+      for (const d of defenders) d.dispose();
+      victim?.model.dispose();
+      throw e;
     } finally {
       for (const t of Object.values(tensors)) t.dispose();
     }
   }
 
+  /** Frees every defender (and the victim, when {@link PCLDetector.load} built it from the bundle's copy). */
   dispose(): void {
     for (const d of this.defenders) d.dispose();
     this.state_ = undefined;
+    if (this.ownsVictim_) {
+      this.victim.model.dispose();
+      this.ownsVictim_ = false;
+    }
   }
 }
 

@@ -11,7 +11,15 @@ export { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
 export { PACKAGE_VERSION };
 
 export const BUNDLE_FORMAT = 'pcl-detector';
-export const BUNDLE_FORMAT_VERSION = 1;
+/**
+ * Version 2 (pcl-defense 0.1.0, issue 10): a `PCLDetector` bundle's calibrated fusion uses tail
+ * p-values (`attributes.fusion.tail`) and is the default decision rule of new bundles. Version 1
+ * bundles still load: their stored `params.fusion` (then 'or' by default) and plain empirical
+ * p-values are kept, so they decide exactly as before.
+ */
+export const BUNDLE_FORMAT_VERSION = 2;
+/** Format versions this pcl-defense reads. */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = Object.freeze([1, 2]);
 
 export interface BundleManifest {
   format: string;
@@ -100,9 +108,10 @@ export async function readBundle(
   if (manifest.format !== BUNDLE_FORMAT) {
     throw new ManifestError(`${mpath}: field 'format' is '${manifest.format}', expected '${BUNDLE_FORMAT}'`);
   }
-  if (manifest.formatVersion !== BUNDLE_FORMAT_VERSION) {
+  if (!READABLE_FORMAT_VERSIONS.includes(manifest.formatVersion)) {
     throw new ManifestError(
-      `${mpath}: field 'formatVersion' is ${manifest.formatVersion}, this pcl-defense reads version ${BUNDLE_FORMAT_VERSION}`,
+      `${mpath}: field 'formatVersion' is ${manifest.formatVersion}, this pcl-defense reads versions ${READABLE_FORMAT_VERSIONS.join(' and ')}` +
+        (manifest.formatVersion > BUNDLE_FORMAT_VERSION ? ' (the bundle was written by a newer pcl-defense; upgrade)' : ''),
     );
   }
   if (expectedName !== undefined && manifest.name !== expectedName) {

@@ -22,6 +22,7 @@ export interface DefendOptions {
   inputDefender?: boolean;
   /** Security parameter in percent (default 1). */
   sp?: number;
+  /** Default decision rule of the bundle (default 'calibrated': combined false-alarm rate = SP; 'or' = the paper's rule). */
   fusion?: FusionRule;
   /** p-value combination of the calibrated fusion (default: the PCLDetector default, 'fisher'). */
   fusionMethod?: FusionMethod;
@@ -69,7 +70,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
       checkpoints: opts.checkpoints,
       inputDefender: opts.inputDefender ?? true,
       sp: opts.sp ?? 1,
-      fusion: opts.fusion ?? 'or',
+      fusion: opts.fusion ?? 'calibrated',
       ...(opts.fusionMethod ? { fusionMethod: opts.fusionMethod } : {}),
       seed: opts.seed ?? 0,
       latent,

@@ -170,7 +170,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
         // the detector's own calibrated fusion first, then the other combinations its held-out scores allow
         for (const model of fusions) {
           const name = model === fusion ? 'PCL calibrated fusion' : `PCL calibrated fusion (${model.method})`;
-          rows.push(fusedRule(name, det.defenders, clean, adv, { threshold: calibratedFusionThreshold(model, sp), sp }, model.method));
+          rows.push(fusedRule(name, det.defenders, clean, adv, { threshold: calibratedFusionThreshold(model, sp), sp }, model.method, model.tail === true));
         }
       }
       // extra detectors (baselines, other scorings) get a row; other checkpoints only feed Fig. 10

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PCLDetector } from '../defense/pcl.js';
 import type { Detector } from '../defense/types.js';
-import { fusedScores, pValueMatrix, type FusionMethod, type PValueCalibration } from '../defense/fusion/index.js';
+import { fusedScores, fusedScoresFromEvidence, negLogPValueMatrix, pValueMatrix, type FusionMethod, type PValueCalibration } from '../defense/fusion/index.js';
 import { orCurve, orRates } from '../eval/fusion.js';
 import { DETECTION_LEVELS, aucFromCurve, auc, fprAtTprFromCurve, fprAtTprs, roc, spSweep, spGrid } from '../eval/roc.js';
 import { concatTyped } from '../util/typed.js';
@@ -72,7 +72,7 @@ export function orRule(name: string, ds: Detector[], clean: ScoredSet, adv: Scor
   return spRule(name, ds, clean, adv, sp);
 }
 
-/** Fusion of per-defender p-values (Fisher unless `method`); threshold-free ROC (+ the calibrated point when given). */
+/** Fusion of per-defender p-values (Fisher unless `method`; with `tail` as the detector's calibrated fusion); threshold-free ROC (+ the calibrated point when given). */
 export function fusedRule(
   name: string,
   ds: Detector[],
@@ -80,10 +80,15 @@ export function fusedRule(
   adv: ScoredSet,
   calibrated?: { threshold: number; sp: number },
   method: FusionMethod = 'fisher',
+  tail = false,
 ): DetectorResult {
   const cals = ds.map(calibrationOf);
-  const fc = fusedScores(pValueMatrix(cals, { scores: ds.map((d) => clean.scores[d.label]), classes: clean.yPred }), method);
-  const fa = fusedScores(pValueMatrix(cals, { scores: ds.map((d) => adv.scores[d.label]), classes: adv.yPred }), method);
+  const fuse = (set: ScoredSet) => {
+    const data = { scores: ds.map((d) => set.scores[d.label]), classes: set.yPred };
+    return tail ? fusedScoresFromEvidence(negLogPValueMatrix(cals, data), method) : fusedScores(pValueMatrix(cals, data), method);
+  };
+  const fc = fuse(clean);
+  const fa = fuse(adv);
   const curve = roc(fc, fa).map(({ fpr, tpr }) => ({ fpr, tpr }));
   const out: DetectorResult = { detector: name, auroc: auc(fc, fa), fprAt: fprAtTprs(fc, fa, LEVELS), curve };
   if (calibrated) {

@@ -247,7 +247,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         'Each table row pools the attack parameters listed (the paper pools its Table 3 parameters per attack).',
         'Risk view: costs η12 (missed attack) = 10, η21 (false alarm) = 1, prior P(attack) = 5 %.',
         "Latent scoring: 'combined-disagreement' (p-values of the class likelihood, the class likelihood ratio and the fine-tuned replica's probability of the victim's class, all against clean training data); the paper's likelihood scoring has its own row.",
-        "Calibrated fusion: per-defender p-values combined by Fisher's method (and, in its own row, the 'omnibus' over subsets of defenders), thresholded on held-out clean training images.",
+        "'PCL latent OR input' is the paper's rule: adversarial when any defender exceeds its own per-class threshold at the shared SP, so its false alarms add up over defenders.",
+        "Calibrated fusion (the default decision rule of a `pcl defend` bundle): per-defender p-values (with an exponential tail past the largest clean score) combined by Fisher's method (and, in its own row, the 'omnibus' over subsets of defenders), thresholded on held-out clean training images so that the combined false-alarm rate is SP.",
         ...(plan.cw && !quick ? [`C&W L2 ran ${plan.cw.binarySteps} binary-search steps × ${plan.cw.iterations} iterations instead of the paper's 20 × 500, to fit the CNN's attack time on 2 cores.`] : []),
       ],
     });

@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option('--checkpoints <layers>', 'comma-separated checkpoint layer names (default: the second-to-last layer)', list('--checkpoints'))
     .option('--no-input-defender', 'fit latent defenders only')
     .option('--sp <percent>', 'security parameter: percent of clean training samples flagged per class', percent('--sp'), 1)
-    .addOption(new Option('--fusion <rule>', "decision rule: 'or' (the paper) or 'calibrated' (combined false-alarm rate = SP)").choices(['or', 'calibrated']).default('or'))
+    .addOption(new Option('--fusion <rule>', "default decision rule of the bundle: 'calibrated' (combined false-alarm rate on held-out clean images = SP) or 'or' (the paper's rule: any defender alarms; false alarms add up)").choices(['or', 'calibrated']).default('calibrated'))
     .addOption(new Option('--fusion-method <method>', "p-value combination of the calibrated fusion: 'fisher' (pools all defenders), 'omnibus' (the best subset of defenders) or 'sidak' (min-p)").choices([...FUSION_METHODS]))
     .option('--seed <n>', 'seed', nonNegativeInt('--seed'), 0)
     .option('--limit <n>', 'fit on a seeded random subset of N training images', positiveInt('--limit'))

@@ -3,12 +3,12 @@ import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ManifestError, assert, assertFitted } from '../../errors.js';
 import { Classifier } from '../../models/classifier.js';
 import { readBundle, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
-import type { Detector, FitOptions } from '../types.js';
+import { labelsFrom, runDetect } from '../detection.js';
+import type { DetectOptions, DetectionReport, Detector, FitOptions, Labels } from '../types.js';
 import {
   checkImages,
   checkLabels,
   disposeMap,
-  flagsFrom,
   labelsOf,
   mapRows,
   scoresFromTensors,
@@ -95,8 +95,7 @@ export abstract class FeatureDetector<P extends FeatureDetectorParams> implement
     return this;
   }
 
-  private labels(x: tf.Tensor4D, yPred?: tf.Tensor1D): Int32Array {
-    if (yPred) return labelsOf(yPred);
+  private labels(x: tf.Tensor4D): Int32Array {
     const p = this.victim.predict(x, this.params.batchSize);
     try {
       return labelsOf(p);
@@ -105,12 +104,21 @@ export abstract class FeatureDetector<P extends FeatureDetectorParams> implement
     }
   }
 
-  async score(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<Float32Array> {
-    assertFitted(this.scores_, this.kind);
-    checkImages(x, this.victim.inputShape, `${this.kind}.score`);
-    checkLabels(yPred, x.shape[0], `${this.kind}.score`, 'yPred');
+  /** The victim's labels of `x` [n]: `yPred` (tensor or array) if given, else the victim's prediction. */
+  async predictedLabels(x: tf.Tensor4D, yPred: Labels | undefined, who = `${this.kind}.predictedLabels`): Promise<Int32Array> {
+    checkImages(x, this.victim.inputShape, who);
+    return labelsFrom(yPred, x.shape[0], who) ?? this.labels(x);
+  }
+
+  /** Scores under given classes (no victim pass), for the shared `detect`. */
+  async scoreGiven(x: tf.Tensor4D, classes: Int32Array): Promise<Float32Array> {
     const { data, dim } = this.features(x);
-    return this.scoreFeatures(data, dim, this.labels(x, yPred));
+    return this.scoreFeatures(data, dim, classes);
+  }
+
+  async score(x: tf.Tensor4D, yPred?: Labels): Promise<Float32Array> {
+    assertFitted(this.scores_, this.kind);
+    return this.scoreGiven(x, await this.predictedLabels(x, yPred, `${this.kind}.score`));
   }
 
   /** Raw score = −score (the negative distance), decreasing in `score` as the Detector contract asks. */
@@ -129,13 +137,18 @@ export abstract class FeatureDetector<P extends FeatureDetectorParams> implement
     return this.scores_[k];
   }
 
-  async detect(x: tf.Tensor4D, yPred?: tf.Tensor1D, sp = this.params.sp): Promise<Uint8Array> {
+  /** Flags, scores and labels at `opts.sp` (default `params.sp`), see {@link Detector.detect}. */
+  detect(x: tf.Tensor4D, opts?: DetectOptions): Promise<DetectionReport>;
+  /** @deprecated Positional form (flags only): use `detect(x, {yPred, sp})` or `flags`. */
+  detect(x: tf.Tensor4D, yPred: Labels | undefined, sp?: number): Promise<Uint8Array>;
+  async detect(x: tf.Tensor4D, a?: DetectOptions | Labels, b?: number): Promise<DetectionReport | Uint8Array> {
     assertFitted(this.scores_, this.kind);
-    checkImages(x, this.victim.inputShape, `${this.kind}.detect`);
-    checkLabels(yPred, x.shape[0], `${this.kind}.detect`, 'yPred');
-    const labels = this.labels(x, yPred);
-    const { data, dim } = this.features(x);
-    return flagsFrom(this.scoreFeatures(data, dim, labels), labels, this.thresholds(sp));
+    return runDetect(this, `${this.kind}.detect`, x, a, b, this.params.sp);
+  }
+
+  /** The flags of {@link detect}, [n], 1 = adversarial. */
+  async flags(x: tf.Tensor4D, opts: DetectOptions = {}): Promise<Uint8Array> {
+    return (await this.detect(x, opts)).adversarial;
   }
 
   /** Writes manifest.json + weights.bin (model tensors, `scores/k`) and a copy of the victim in `victim/`. */

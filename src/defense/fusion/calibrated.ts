@@ -6,8 +6,8 @@
  * inference; it is plain data (JSON-able after `Array.from` of the typed arrays).
  */
 import { ShapeError, assert } from '../../errors.js';
-import { fusedScores, type FusionMethod } from './combine.js';
-import { pValueMatrix, toF32, type DefenderScores, type PValueCalibration } from './p-values.js';
+import { fusedScores, fusedScoresFromEvidence, type FusionMethod } from './combine.js';
+import { negLogPValueMatrix, pValueMatrix, toF32, type DefenderScores, type PValueCalibration } from './p-values.js';
 
 /**
  * A fitted calibrated fusion: plain data (JSON-serialisable after `Array.from` of the typed arrays).
@@ -21,6 +21,8 @@ export interface CalibratedFusionModel {
   heldoutSorted: Float64Array;
   /** Mixing coefficients, one per defender (see {@link fusedScores}); undefined = unweighted. */
   weights?: number[];
+  /** p-values with the exponential tail past the largest calibration score ({@link negLogPValueMatrix}); what `PCLDetector` uses. */
+  tail?: boolean;
 }
 
 /**
@@ -34,27 +36,32 @@ export interface CalibratedFusionModel {
  *   every defender, with the victim's predicted classes
  * @param method how to combine p-values; default 'fisher' (pools evidence from all defenders)
  * @param weights optional mixing coefficients, one per defender (see {@link fusedScores}, {@link selectFusionWeights})
+ * @param opts.tail p-values with an exponential tail past every calibration score (see {@link negLogPValueMatrix})
  */
 export function fitCalibratedFusion(
   calibrations: readonly PValueCalibration[],
   heldout: DefenderScores,
   method: FusionMethod = 'fisher',
   weights?: readonly number[],
+  opts: { tail?: boolean } = {},
 ): CalibratedFusionModel {
   assert(Array.isArray(calibrations) && calibrations.length > 0, () => `fitCalibratedFusion: expected at least one calibration, got ${calibrations?.length}`);
-  const sorted = fusedScores(pValueMatrix(calibrations, heldout), method, weights);
+  const sorted = opts.tail ? fusedScoresFromEvidence(negLogPValueMatrix(calibrations, heldout), method, weights) : fusedScores(pValueMatrix(calibrations, heldout), method, weights);
   sorted.sort();
   return {
     method,
     calibrations: calibrations.map((c) => ({ label: c.label, sortedScores: c.sortedScores.map(toF32) })),
     heldoutSorted: sorted,
     ...(weights ? { weights: [...weights] } : {}),
+    ...(opts.tail ? { tail: true } : {}),
   };
 }
 
 /** Fused scores of new samples under a fitted model; shape [n], higher = more adversarial. */
 export function calibratedFusionScores(model: CalibratedFusionModel, data: DefenderScores): Float64Array {
-  return fusedScores(pValueMatrix(model.calibrations, data), model.method, model.weights);
+  return model.tail
+    ? fusedScoresFromEvidence(negLogPValueMatrix(model.calibrations, data), model.method, model.weights)
+    : fusedScores(pValueMatrix(model.calibrations, data), model.method, model.weights);
 }
 
 /**

@@ -69,20 +69,38 @@ function checkPValues(who: string, pvals: readonly ScoreArray[]): number {
 export function logCombinedPValues(pvals: readonly ScoreArray[], method: FusionMethod): Float64Array {
   assert(METHODS.includes(method), () => `combinePValues: expected 'method' to be one of ${METHODS.join(', ')}, got ${String(method)}`);
   const n = checkPValues('combinePValues', pvals);
-  const m = pvals.length;
+  if (method === 'sidak') {
+    // from the p-values themselves (exp(−(−ln p)) would not give p back bit for bit)
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let minP = 1;
+      for (let d = 0; d < pvals.length; d++) minP = Math.min(minP, pvals[d][i]);
+      out[i] = logSidak(minP, pvals.length);
+    }
+    return out;
+  }
+  return logCombinedFromEvidence(pvals.map((p) => Float64Array.from(p, (v) => -Math.log(v))), method);
+}
+
+/**
+ * {@link logCombinedPValues} from the evidence e_d = −ln p_d ≥ 0 of each defender instead of the
+ * p-values, so p-values far below the smallest double (an image far past every clean score, see
+ * `negLogPValueMatrix`) keep their order instead of underflowing to 0.
+ */
+export function logCombinedFromEvidence(evidence: readonly Float64Array[], method: FusionMethod): Float64Array {
+  const m = evidence.length;
+  const n = evidence[0]?.length ?? 0;
   const out = new Float64Array(n);
   if (method === 'omnibus') {
     assert(m <= OMNIBUS_MAX_DEFENDERS, () => `combinePValues: 'omnibus' combines at most ${OMNIBUS_MAX_DEFENDERS} defenders, got ${m}`, ArgumentError);
-    const e = new Float64Array(m);
     for (let i = 0; i < n; i++) {
-      for (let d = 0; d < m; d++) e[d] = -Math.log(pvals[d][i]);
       let best = 0;
       for (let mask = 1; mask < 1 << m; mask++) {
         let h = 0;
         let size = 0;
         for (let d = 0; d < m; d++) {
           if (mask & (1 << d)) {
-            h += e[d];
+            h += evidence[d][i];
             size++;
           }
         }
@@ -94,12 +112,13 @@ export function logCombinedPValues(pvals: readonly ScoreArray[], method: FusionM
   }
   for (let i = 0; i < n; i++) {
     if (method === 'sidak') {
-      let minP = 1;
-      for (let d = 0; d < m; d++) minP = Math.min(minP, pvals[d][i]);
-      out[i] = logSidak(minP, m);
+      let maxE = 0;
+      for (let d = 0; d < m; d++) maxE = Math.max(maxE, evidence[d][i]);
+      // 1 − (1 − p)^m = m·p·(1 + O(m·p)): exact to double precision once p < e^−30
+      out[i] = maxE > 30 ? Math.log(m) - maxE : logSidak(Math.exp(-maxE), m);
     } else {
       let h = 0;
-      for (let d = 0; d < m; d++) h -= Math.log(pvals[d][i]);
+      for (let d = 0; d < m; d++) h += evidence[d][i];
       out[i] = logChi2SfEven(h, m);
     }
   }
@@ -145,3 +164,25 @@ function checkWeights(who: string, weights: readonly number[], m: number): void 
   assert(weights.some((w) => w > 0), () => `${who}: expected at least one positive weight, got [${weights.join(', ')}]`);
 }
 
+
+/**
+ * {@link fusedScores} from the evidence e_d = −ln p_d of each defender (see {@link logCombinedFromEvidence}):
+ * unweighted −ln(combined p-value); weighted Σ_d w_d·e_d ('fisher') or max_d w_d·e_d ('sidak').
+ */
+export function fusedScoresFromEvidence(evidence: readonly Float64Array[], method: FusionMethod, weights?: readonly number[]): Float64Array {
+  assert(METHODS.includes(method), () => `fusedScores: expected 'method' to be one of ${METHODS.join(', ')}, got ${String(method)}`);
+  if (weights === undefined) return logCombinedFromEvidence(evidence, method).map((v) => -v);
+  assert(method !== 'omnibus', () => `fusedScores: mixing weights apply to 'fisher' and 'sidak' only, not 'omnibus'`, ArgumentError);
+  checkWeights('fusedScores', weights, evidence.length);
+  const n = evidence[0]?.length ?? 0;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let acc = 0;
+    for (let d = 0; d < evidence.length; d++) {
+      const e = weights[d] === 0 ? 0 : weights[d] * evidence[d][i];
+      acc = method === 'fisher' ? acc + e : Math.max(acc, e);
+    }
+    out[i] = acc;
+  }
+  return out;
+}

@@ -116,3 +116,58 @@ export function pValueMatrix(calibrations: readonly PValueCalibration[], data: D
     return p;
   });
 }
+
+/**
+ * The evidence −ln p of every defender's scores, with a tail p-value as {@link tailPValue}: empirical
+ * up to the largest calibration score, an exponential tail past it (scale {@link tailScale}), computed
+ * in the log domain so it never underflows. Without the tail a defender cannot say "far more
+ * unusual than any clean image": every score past the largest clean one ties at 1/(n_cal+1), and a
+ * fusion thresholded at a small SP cannot tell an image a defender finds absurd (random noise for the
+ * input defender) from the most unusual clean ones.
+ *
+ * @returns one Float64Array of shape [n] per defender, entries ≥ 0
+ */
+export function negLogPValueMatrix(calibrations: readonly PValueCalibration[], data: DefenderScores): Float64Array[] {
+  const cals = calibrations.map((c, d) => checkCalibration('negLogPValueMatrix', `calibrations[${d}]`, c));
+  const classes = checkDefenderScores('negLogPValueMatrix', 'data', data, cals);
+  return cals.map((cal, d) => {
+    const s = data.scores[d];
+    const e = new Float64Array(s.length);
+    const scales = new Map<Float32Array, number>();
+    for (let i = 0; i < s.length; i++) {
+      const ref = calFor(cal, classes[i]);
+      const v = Math.fround(s[i]);
+      const n = ref.length;
+      if (n === 0 || v <= ref[n - 1]) {
+        e[i] = -Math.log(empiricalPValue(ref, v));
+      } else {
+        if (!scales.has(ref)) scales.set(ref, tailScale(ref));
+        e[i] = (v - ref[n - 1]) / scales.get(ref)! + Math.log(n + 1);
+      }
+    }
+    return e;
+  });
+}
+
+/**
+ * Scale β of the exponential tail past the largest of ascending scores `sorted`: the mean excess of
+ * the top 1 % over the next score ({@link tailPValue}'s estimate), over a wider top (5, 10, 25, 50 %)
+ * where the top 1 % ties. Ties are common at the top of in-sample p-value scores (a latent defender's
+ * 'combined' scores cap at ln(n+1) on its own training images); a tied top gives β ≈ 0 and would make
+ * every clean image past it look infinitely unusual.
+ */
+export function tailScale(sorted: Float32Array): number {
+  const n = sorted.length;
+  if (n < 2) return 1;
+  const spread = Math.max(sorted[n - 1] - sorted[0], 1e-12);
+  let beta = 0;
+  for (const frac of [0.01, 0.05, 0.1, 0.25, 0.5]) {
+    const m = Math.max(1, Math.min(n - 1, Math.floor(frac * n)));
+    const u = sorted[n - 1 - m];
+    let excess = 0;
+    for (let i = n - m; i < n; i++) excess += sorted[i] - u;
+    beta = excess / m;
+    if (beta > 1e-6 * spread) return beta;
+  }
+  return Math.max(beta, 1e-6 * spread);
+}

@@ -1,6 +1,7 @@
 /** The input defender's bundle: `manifest.json` + `weights.bin` (per class its dictionary `input/dict/k` and clean scores `input/trainScores/k`). */
 import * as tf from '@tensorflow/tfjs';
-import { ShapeError, assert } from '../../errors.js';
+import path from 'node:path';
+import { ManifestError } from '../../errors.js';
 import { readBundle, writeBundle, writeDirAtomic } from '../persistence.js';
 import { gramMatrix } from './omp.js';
 import type { InputDefenderParams } from './params.js';
@@ -42,6 +43,7 @@ export async function readInputBundle(
 ): Promise<InputState> {
   const { manifest, tensors } = await readBundle(dir, name);
   try {
+    const mpath = path.join(dir, 'manifest.json');
     const params = make(manifest.params as Partial<InputDefenderParams>);
     const attr = manifest.attributes as { imageShape: [number, number, number]; patchSize: number; numClasses: number; fitInfo?: InputFitInfo };
     const [h, w, c] = attr.imageShape;
@@ -51,8 +53,12 @@ export async function readInputBundle(
     for (let k = 0; k < attr.numClasses; k++) {
       const d = tensors[`input/dict/${k}`];
       const s = tensors[`input/trainScores/${k}`];
-      assert(d !== undefined && s !== undefined, () => `${dir}/weights.bin: missing the weights of class ${k} (input/dict/${k}, input/trainScores/${k})`, ShapeError);
-      assert(d.size === params.nAtoms * grid.dim, () => `${dir}/weights.bin: input/dict/${k} has ${d.size} values, expected ${params.nAtoms}·${grid.dim}`, ShapeError);
+      for (const [w, t] of [[`input/dict/${k}`, d], [`input/trainScores/${k}`, s]] as const) {
+        if (t === undefined) throw new ManifestError(`${mpath}: missing weight '${w}'`);
+      }
+      if (d.size !== params.nAtoms * grid.dim) {
+        throw new ManifestError(`${mpath}: weight 'input/dict/${k}' has ${d.size} values, expected nAtoms·patch dim = ${params.nAtoms}·${grid.dim}`);
+      }
       dicts.push(Float32Array.from(d.dataSync()));
       trainScores.push(Float32Array.from(s.dataSync()));
     }

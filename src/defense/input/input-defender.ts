@@ -5,7 +5,8 @@ import type { Classifier } from '../../models/classifier.js';
 import { progressBar } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import { registerDetector, type LoadContext } from '../persistence.js';
-import { thresholdFromScores, type Detector, type FitOptions } from '../types.js';
+import { labelsFrom, runDetect } from '../detection.js';
+import { thresholdFromScores, type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels } from '../types.js';
 import { learnDictionaryTask, type DictionaryTask, type DictionaryTaskResult } from './dictionary-task.js';
 import { gramMatrix } from './omp.js';
 import { readInputBundle, saveInputBundle } from './input-bundle.js';
@@ -250,11 +251,9 @@ export class InputDefender implements Detector {
     return out;
   }
 
-  private async classesFor(x: tf.Tensor4D, yPred: tf.Tensor1D | undefined, who: string): Promise<Int32Array> {
-    if (yPred) {
-      assert(yPred.rank === 1 && yPred.shape[0] === x.shape[0], () => `InputDefender.${who}: expected yPred of shape [${x.shape[0]}], got [${yPred.shape}]`, ShapeError);
-      return Int32Array.from(await yPred.data());
-    }
+  private async classesFor(x: tf.Tensor4D, yPred: Labels | undefined, who: string): Promise<Int32Array> {
+    const given = labelsFrom(yPred, x.shape[0], `InputDefender.${who}`);
+    if (given) return given;
     if (!this.victim) throw new ArgumentError(`InputDefender.${who}: no yPred given and no victim to predict it (pass a Classifier to the constructor or to load)`);
     const pred = this.victim.predict(x);
     try {
@@ -268,7 +267,7 @@ export class InputDefender implements Detector {
    * −PSNR [n] of each image's reconstruction from the dictionary of its predicted class (`yPred`,
    * else the victim's prediction). Higher = more adversarial. Inputs are not disposed.
    */
-  async score(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<Float32Array> {
+  async score(x: tf.Tensor4D, yPred?: Labels): Promise<Float32Array> {
     assertFitted(this.state_, 'InputDefender');
     const st = this.state_;
     this.checkX(x, 'score', [st.h, st.w, st.c]);
@@ -285,7 +284,7 @@ export class InputDefender implements Detector {
    * Sparse reconstruction of `x` [n,h,w,c] from the dictionaries of the predicted classes: the image
    * the PSNR compares against. Returns a new tensor owned by the caller; inputs are not disposed.
    */
-  async reconstruct(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<tf.Tensor4D> {
+  async reconstruct(x: tf.Tensor4D, yPred?: Labels): Promise<tf.Tensor4D> {
     assertFitted(this.state_, 'InputDefender');
     const st = this.state_;
     this.checkX(x, 'reconstruct', [st.h, st.w, st.c]);
@@ -299,14 +298,32 @@ export class InputDefender implements Detector {
     return Float32Array.from(this.state_.trainScores, (s) => thresholdFromScores(s, sp));
   }
 
-  async detect(x: tf.Tensor4D, yPred?: tf.Tensor1D, sp = 1): Promise<Uint8Array> {
+  /** The victim's labels of `x` [n]: `yPred` (tensor or array) if given, else the victim's prediction. */
+  async predictedLabels(x: tf.Tensor4D, yPred: Labels | undefined, who = 'predictedLabels'): Promise<Int32Array> {
     assertFitted(this.state_, 'InputDefender');
     const st = this.state_;
-    this.checkX(x, 'detect', [st.h, st.w, st.c]);
-    const classes = await this.classesFor(x, yPred, 'detect');
-    const scores = await this.scoreArrays(st, (await x.data()) as Float32Array, x.shape[0], classes);
-    const th = this.thresholds(sp);
-    return Uint8Array.from(scores, (s, i) => (s > th[classes[i]] ? 1 : 0));
+    this.checkX(x, who.replace(/^InputDefender\./, ''), [st.h, st.w, st.c]);
+    return this.classesFor(x, yPred, who.replace(/^InputDefender\./, ''));
+  }
+
+  /** −PSNR under given classes (no victim pass), for the shared `detect`. */
+  async scoreGiven(x: tf.Tensor4D, classes: Int32Array): Promise<Float32Array> {
+    assertFitted(this.state_, 'InputDefender');
+    return this.scoreArrays(this.state_, (await x.data()) as Float32Array, x.shape[0], classes);
+  }
+
+  /** Flags, scores and labels at `opts.sp` (default `params.sp`), see {@link Detector.detect}. */
+  detect(x: tf.Tensor4D, opts?: DetectOptions): Promise<DetectionReport>;
+  /** @deprecated Positional form (flags only): use `detect(x, {yPred, sp})` or `flags`. */
+  detect(x: tf.Tensor4D, yPred: Labels | undefined, sp?: number): Promise<Uint8Array>;
+  async detect(x: tf.Tensor4D, a?: DetectOptions | Labels, b?: number): Promise<DetectionReport | Uint8Array> {
+    assertFitted(this.state_, 'InputDefender');
+    return runDetect(this, 'InputDefender.detect', x, a, b, this.params.sp);
+  }
+
+  /** The flags of {@link detect}, [n], 1 = adversarial. */
+  async flags(x: tf.Tensor4D, opts: DetectOptions = {}): Promise<Uint8Array> {
+    return (await this.detect(x, opts)).adversarial;
   }
 
   trainScores(k: number): Float32Array {

@@ -32,6 +32,8 @@ export interface InputDefenderParams {
   scoreWorkers: number;
   /** Seed of patch sampling and dictionary learning (default 0; `fit`'s `opts.seed` overrides it). */
   seed: number;
+  /** Security parameter (percent) `detect` uses when none is given (default 1). */
+  sp: number;
 }
 
 /** Below this many patches a batch is coded in this thread even when scoring workers are set. */
@@ -51,6 +53,7 @@ export const INPUT_DEFAULTS: Readonly<InputDefenderParams> = Object.freeze({
   scoreBatchSize: 2048,
   scoreWorkers: 1,
   seed: 0,
+  sp: 1,
 });
 
 export function validateInputParams(p: InputDefenderParams): InputDefenderParams {
@@ -63,6 +66,7 @@ export function validateInputParams(p: InputDefenderParams): InputDefenderParams
   posInt('scoreBatchSize');
   posInt('scoreWorkers');
   posInt('seed', 0);
+  assert(p.sp >= 0 && p.sp <= 100, () => `InputDefender: 'sp' must be a percentage in [0, 100], got ${p.sp}`, ArgumentError);
   assert(p.maxValue > 0, () => `InputDefender: expected maxValue > 0, got ${p.maxValue}`, ArgumentError);
   assert(p.nNonzero <= Math.min(255, p.nAtoms), () => `InputDefender: nNonzero ${p.nNonzero} exceeds min(255, nAtoms = ${p.nAtoms})`, ArgumentError);
   validateDictionaryParams(dictParams(p, 0));

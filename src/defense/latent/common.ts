@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ShapeError, assert } from '../../errors.js';
+import { ManifestError, ShapeError, assert } from '../../errors.js';
 import { thresholdFromScores } from '../types.js';
 
 /** Throws `ShapeError` unless `x` is [n, h, w, c] with the victim's image shape. */
@@ -87,10 +87,11 @@ export function scoresToTensors(perClass: readonly Float32Array[], prefix = 'sco
 }
 
 /** Inverse of {@link scoresToTensors}; reads (does not dispose) the tensors. */
-export function scoresFromTensors(tensors: tf.NamedTensorMap, numClasses: number, prefix = 'scores'): Float32Array[] {
+/** Reads per-class sorted scores saved by {@link scoresToTensors}; a missing one is a `ManifestError` naming `where` (the manifest). */
+export function scoresFromTensors(tensors: tf.NamedTensorMap, numClasses: number, prefix = 'scores', where = 'bundle'): Float32Array[] {
   return Array.from({ length: numClasses }, (_, k) => {
     const t = tensors[`${prefix}/${k}`];
-    if (!t) throw new ShapeError(`bundle: missing weight '${prefix}/${k}'`);
+    if (!t) throw new ManifestError(`${where}: missing weight '${prefix}/${k}'`);
     return Float32Array.from(t.dataSync() as Float32Array);
   });
 }

@@ -96,12 +96,12 @@ export async function readLatentBundle(
       const mean = get('mean');
       return { p: mean.length, d: h.d, n: h.n, b: h.b, mean, basis: get('basis'), a: get('a') };
     });
-    const scores = scoresFromTensors(tensors, attrs.numClasses);
+    const scores = scoresFromTensors(tensors, attrs.numClasses, 'scores', mpath);
     const components: ScoreComponents | undefined = scoringNeedsComponents(params.scoring)
       ? {
-          likelihood: scoresFromTensors(tensors, attrs.numClasses, 'components/likelihood'),
-          ratio: scoresFromTensors(tensors, attrs.numClasses, 'components/ratio'),
-          ...(params.scoring === 'combined-disagreement' ? { disagreement: scoresFromTensors(tensors, attrs.numClasses, 'components/disagreement') } : {}),
+          likelihood: scoresFromTensors(tensors, attrs.numClasses, 'components/likelihood', mpath),
+          ratio: scoresFromTensors(tensors, attrs.numClasses, 'components/ratio', mpath),
+          ...(params.scoring === 'combined-disagreement' ? { disagreement: scoresFromTensors(tensors, attrs.numClasses, 'components/disagreement', mpath) } : {}),
         }
       : undefined;
     const replica = await buildReplica(victim.model, params.checkpointLayer);

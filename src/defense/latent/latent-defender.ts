@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert, assertFitted } from '../../errors.js';
 import type { Classifier } from '../../models/classifier.js';
 import { registerDetector, type LoadContext } from '../persistence.js';
-import type { Detector, FitOptions } from '../types.js';
-import { checkImages, checkLabels, flagsFrom, labelsOf, mapRows, thresholdsAt } from './common.js';
+import { checkSp, labelsFrom, runDetect } from '../detection.js';
+import type { DetectOptions, DetectionReport, Detector, FitOptions, Labels } from '../types.js';
+import { checkImages, checkLabels, labelsOf, mapRows, thresholdsAt } from './common.js';
 import { fineTuneReplica } from './fine-tune.js';
 import { fitHdda, hddaLogLikBatch, type HddaClass, type HddaOptions } from './hdda.js';
 import { readLatentBundle, saveLatentBundle } from './latent-bundle.js';
@@ -11,6 +12,7 @@ import { LATENT_DEFAULTS, validateLatentParams, type LatentDefenderParams } from
 import { buildReplica, defaultCheckpoint, disposeReplica, forwardReplica, rescaleAfterCheckpoint, type Replica } from './replica.js';
 import { scoreFeatures, scoringUsesReplicaOutput, trainingScores, type ScoreComponents } from './scoring.js';
 import type { LatentFitInfo, LatentState } from './state.js';
+import { LatentScoreSurrogate } from './surrogate.js';
 
 export { fineTuneSettingsFromMetrics, type FineTuneMode, type LatentDefenderParams, type OptimizerName } from './params.js';
 export type { EpochLog } from './fine-tune.js';
@@ -127,7 +129,8 @@ export class LatentDefender implements Detector {
       const correct = yPred.map((v, s) => (v === yTrue[s] ? 1 : 0));
       const { perClass, components } = trainingScores(hdda, phi, logProbs, yTrue, correct, k, this.params.scoring);
       const t2 = performance.now();
-      this.dispose();
+      // refit: free the previous replica only; the victim (even the bundle's own copy) stays in use
+      if (this.state_) disposeReplica(this.state_.replica);
       this.state_ = {
         replica,
         hdda,
@@ -149,8 +152,7 @@ export class LatentDefender implements Detector {
     }
   }
 
-  private predictLabels(x: tf.Tensor4D, yPred?: tf.Tensor1D): Int32Array {
-    if (yPred) return labelsOf(yPred);
+  private predictLabels(x: tf.Tensor4D): Int32Array {
     const p = this.victim.predict(x, this.params.scoreBatchSize);
     try {
       return labelsOf(p);
@@ -209,11 +211,20 @@ export class LatentDefender implements Detector {
     return Float32Array.from(hddaLogLikBatch(st.hdda, this.features(x).data, classes));
   }
 
-  async score(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<Float32Array> {
+  async score(x: tf.Tensor4D, yPred?: Labels): Promise<Float32Array> {
     assertFitted(this.state_, 'LatentDefender');
-    checkImages(x, this.victim.inputShape, 'LatentDefender.score');
-    checkLabels(yPred, x.shape[0], 'LatentDefender.score', 'yPred');
-    return this.scoreUnder(x, this.predictLabels(x, yPred));
+    return this.scoreUnder(x, await this.predictedLabels(x, yPred, 'LatentDefender.score'));
+  }
+
+  /** The victim's labels of `x` [n]: `yPred` (tensor or array) if given, else the victim's prediction. */
+  async predictedLabels(x: tf.Tensor4D, yPred: Labels | undefined, who = 'LatentDefender.predictedLabels'): Promise<Int32Array> {
+    checkImages(x, this.victim.inputShape, who);
+    return labelsFrom(yPred, x.shape[0], who) ?? this.predictLabels(x);
+  }
+
+  /** {@link scoreUnder}, for the shared `detect`. */
+  async scoreGiven(x: tf.Tensor4D, classes: Int32Array): Promise<Float32Array> {
+    return this.scoreUnder(x, classes);
   }
 
   rawFromScore(score: number): number {
@@ -231,12 +242,29 @@ export class LatentDefender implements Detector {
     return this.state_.scores[k];
   }
 
-  async detect(x: tf.Tensor4D, yPred?: tf.Tensor1D, sp = this.params.sp): Promise<Uint8Array> {
+  /** Flags, scores and labels at `opts.sp` (default `params.sp`), see {@link Detector.detect}. */
+  detect(x: tf.Tensor4D, opts?: DetectOptions): Promise<DetectionReport>;
+  /** @deprecated Positional form (flags only): use `detect(x, {yPred, sp})` or `flags`. */
+  detect(x: tf.Tensor4D, yPred: Labels | undefined, sp?: number): Promise<Uint8Array>;
+  async detect(x: tf.Tensor4D, a?: DetectOptions | Labels, b?: number): Promise<DetectionReport | Uint8Array> {
     assertFitted(this.state_, 'LatentDefender');
-    checkImages(x, this.victim.inputShape, 'LatentDefender.detect');
-    checkLabels(yPred, x.shape[0], 'LatentDefender.detect', 'yPred');
-    const labels = this.predictLabels(x, yPred);
-    return flagsFrom(this.scoreUnder(x, labels), labels, this.thresholds(sp));
+    return runDetect(this, 'LatentDefender.detect', x, a, b, this.params.sp);
+  }
+
+  /** The flags of {@link detect}, [n], 1 = adversarial. */
+  async flags(x: tf.Tensor4D, opts: DetectOptions = {}): Promise<Uint8Array> {
+    return (await this.detect(x, opts)).adversarial;
+  }
+
+  /**
+   * The differentiable surrogate of this defender's score at `opts.sp` (default `params.sp`): the
+   * same components, per-class thresholds and tail scales as its decision (see `surrogate.ts`). For
+   * adaptive attacks. The caller owns it (`dispose()`); it is valid while this defender is.
+   */
+  surrogate(opts: { sp?: number } = {}): LatentScoreSurrogate {
+    const st = this.state_;
+    assertFitted(st, 'LatentDefender');
+    return new LatentScoreSurrogate(this, st.replica, st.hdda, checkSp('LatentDefender.surrogate', opts.sp ?? this.params.sp));
   }
 
   /** Writes the bundle (see `latent-bundle.ts`): the replica, the HDDA densities, the clean scores and a copy of the victim. */

@@ -3,12 +3,13 @@ import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ManifestError, assert, assertFitted } from '../../errors.js';
 import { Classifier } from '../../models/classifier.js';
 import { readBundle, registerDetector, writeBundle, writeDirAtomic, type LoadContext } from '../persistence.js';
-import { empiricalPValue, type Detector, type FitOptions } from '../types.js';
+import { labelsFrom, runDetect } from '../detection.js';
+import { empiricalPValue, type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels } from '../types.js';
+import { loadModelCopy } from './replica.js';
 import {
   checkImages,
   checkLabels,
   disposeMap,
-  flagsFrom,
   labelsOf,
   scoresFromTensors,
   scoresToTensors,
@@ -76,6 +77,8 @@ export class MultiLatentDefender implements Detector {
   readonly kind = MultiLatentDefender.detectorName;
   readonly params: Readonly<MultiLatentParams>;
   private children_: LatentDefender[] = [];
+  /** True when `load` built the victim from the bundle's copy (then `dispose` frees it too). */
+  private ownsVictim_ = false;
   private state_?: MultiState;
 
   constructor(
@@ -121,7 +124,7 @@ export class MultiLatentDefender implements Detector {
       const yPred = labelsOf(pred);
       pred.dispose();
       const scores = sortedPerClass(combined, yTrue, this.numClasses, yPred.map((v, s) => (v === yTrue[s] ? 1 : 0)));
-      this.dispose();
+      this.disposeChildren(); // not the victim: the new children use it
       this.children_ = children;
       this.state_ = { scores };
       return this;
@@ -142,8 +145,11 @@ export class MultiLatentDefender implements Detector {
     return out;
   }
 
-  private labels(x: tf.Tensor4D, yPred?: tf.Tensor1D): Int32Array {
-    if (yPred) return labelsOf(yPred);
+  /** The victim's labels of `x` [n]: `yPred` (tensor or array) if given, else the victim's prediction. */
+  async predictedLabels(x: tf.Tensor4D, yPred: Labels | undefined, who = 'MultiLatentDefender.predictedLabels'): Promise<Int32Array> {
+    checkImages(x, this.victim.inputShape, who);
+    const given = labelsFrom(yPred, x.shape[0], who);
+    if (given) return given;
     const p = this.victim.predict(x);
     try {
       return labelsOf(p);
@@ -152,11 +158,14 @@ export class MultiLatentDefender implements Detector {
     }
   }
 
-  async score(x: tf.Tensor4D, yPred?: tf.Tensor1D): Promise<Float32Array> {
+  /** Combined scores under given classes (no victim pass), for the shared `detect`. */
+  async scoreGiven(x: tf.Tensor4D, classes: Int32Array): Promise<Float32Array> {
+    return this.combineScores(this.children_, x, classes);
+  }
+
+  async score(x: tf.Tensor4D, yPred?: Labels): Promise<Float32Array> {
     assertFitted(this.state_, 'MultiLatentDefender');
-    checkImages(x, this.victim.inputShape, 'MultiLatentDefender.score');
-    checkLabels(yPred, x.shape[0], 'MultiLatentDefender.score', 'yPred');
-    return this.combineScores(this.children_, x, this.labels(x, yPred));
+    return this.combineScores(this.children_, x, await this.predictedLabels(x, yPred, 'MultiLatentDefender.score'));
   }
 
   rawFromScore(score: number): number {
@@ -174,12 +183,18 @@ export class MultiLatentDefender implements Detector {
     return this.state_.scores[k];
   }
 
-  async detect(x: tf.Tensor4D, yPred?: tf.Tensor1D, sp = this.params.sp): Promise<Uint8Array> {
+  /** Flags, scores and labels at `opts.sp` (default `params.sp`), see {@link Detector.detect}. */
+  detect(x: tf.Tensor4D, opts?: DetectOptions): Promise<DetectionReport>;
+  /** @deprecated Positional form (flags only): use `detect(x, {yPred, sp})` or `flags`. */
+  detect(x: tf.Tensor4D, yPred: Labels | undefined, sp?: number): Promise<Uint8Array>;
+  async detect(x: tf.Tensor4D, a?: DetectOptions | Labels, b?: number): Promise<DetectionReport | Uint8Array> {
     assertFitted(this.state_, 'MultiLatentDefender');
-    checkImages(x, this.victim.inputShape, 'MultiLatentDefender.detect');
-    checkLabels(yPred, x.shape[0], 'MultiLatentDefender.detect', 'yPred');
-    const labels = this.labels(x, yPred);
-    return flagsFrom(this.combineScores(this.children_, x, labels), labels, this.thresholds(sp));
+    return runDetect(this, `MultiLatentDefender.detect`, x, a, b, this.params.sp);
+  }
+
+  /** The flags of {@link detect}, [n], 1 = adversarial. */
+  async flags(x: tf.Tensor4D, opts: DetectOptions = {}): Promise<Uint8Array> {
+    return (await this.detect(x, opts)).adversarial;
   }
 
   /** Writes manifest.json + weights.bin (combined training scores) and one child bundle per checkpoint (`latent-<j>/`). */
@@ -214,21 +229,27 @@ export class MultiLatentDefender implements Detector {
   static async load(dir: string, ctx: LoadContext = {}): Promise<MultiLatentDefender> {
     const { manifest, tensors } = await readBundle(dir, MultiLatentDefender.detectorName);
     const children: LatentDefender[] = [];
+    let owned: Classifier | undefined;
     try {
+      if (ctx.victim !== undefined && !(ctx.victim instanceof Classifier)) throw new ArgumentError('MultiLatentDefender.load: ctx.victim must be a Classifier');
       const params = manifest.params as unknown as MultiLatentParams;
       const kids = manifest.children ?? {};
-      for (const layer of params.checkpoints) {
+      const rels = params.checkpoints.map((layer) => {
         const rel = kids[layer];
         if (rel === undefined) throw new ManifestError(`${path.join(dir, 'manifest.json')}: field 'children' has no entry for checkpoint '${layer}'`);
-        children.push(await LatentDefender.load(path.join(dir, rel), children.length === 0 ? ctx : { victim: children[0].victim }));
-      }
-      const victim = children[0].victim;
-      if (ctx.victim !== undefined && !(ctx.victim instanceof Classifier)) throw new ArgumentError('MultiLatentDefender.load: ctx.victim must be a Classifier');
+        return rel;
+      });
+      // one victim for every child: the caller's, else the first child's copy (owned by this detector)
+      if (!(ctx.victim instanceof Classifier)) owned = new Classifier(await loadModelCopy(path.join(dir, rels[0], 'victim')));
+      const victim = (ctx.victim as Classifier | undefined) ?? owned!;
+      for (const rel of rels) children.push(await LatentDefender.load(path.join(dir, rel), { victim }));
       const det = new MultiLatentDefender(victim, params);
       det.children_ = children;
-      det.state_ = { scores: scoresFromTensors(tensors, victim.numClasses) };
+      det.state_ = { scores: scoresFromTensors(tensors, victim.numClasses, 'scores', path.join(dir, 'manifest.json')) };
+      det.ownsVictim_ = owned !== undefined;
       return det;
     } catch (e) {
+      owned?.model.dispose();
       for (const c of children) c.dispose();
       throw e;
     } finally {
@@ -236,11 +257,19 @@ export class MultiLatentDefender implements Detector {
     }
   }
 
-  /** Frees every child defender. */
-  dispose(): void {
+  private disposeChildren(): void {
     for (const c of this.children_) c.dispose();
     this.children_ = [];
     this.state_ = undefined;
+  }
+
+  /** Frees every child defender (and the victim, when `load` built it from the bundle's copy). */
+  dispose(): void {
+    this.disposeChildren();
+    if (this.ownsVictim_) {
+      this.victim.model.dispose();
+      this.ownsVictim_ = false;
+    }
   }
 }
 

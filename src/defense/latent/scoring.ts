@@ -1,5 +1,7 @@
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
-import { empiricalPValue } from '../types.js';
+import { negLogTailPValue } from '../types.js';
+
+export { negLogTailPValue };
 import { sortedPerClass } from './common.js';
 import { hddaLogLikAll, hddaLogLikBatch, type HddaClass } from './hdda.js';
 
@@ -54,21 +56,6 @@ export interface ScoreComponents {
   disagreement?: readonly Float32Array[];
 }
 
-/**
- * −log {@link tailPValue}(sortedScores, s), computed in the log domain so that scores far past every
- * clean score give a large finite value instead of −log 0 = ∞ (the tail's exp underflows once
- * (s − max)/β exceeds about 745). Equal to `-Math.log(tailPValue(sortedScores, s))` wherever that is finite.
- */
-export function negLogTailPValue(sortedScores: Float32Array, s: number): number {
-  const n = sortedScores.length;
-  if (n === 0 || s <= sortedScores[n - 1]) return -Math.log(empiricalPValue(sortedScores, s));
-  const m = Math.max(1, Math.min(n - 1, Math.floor(0.01 * n)));
-  const u = sortedScores[n - 1 - m];
-  let excess = 0;
-  for (let i = n - m; i < n; i++) excess += sortedScores[i] - u;
-  const beta = Math.max(excess / m, 1e-12);
-  return (s - sortedScores[n - 1]) / beta + Math.log(n + 1);
-}
 
 /**
  * `'disagreement'` scores −log p_replica(classOf[s] | x_s) from the replica's log-probabilities

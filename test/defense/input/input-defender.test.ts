@@ -5,7 +5,6 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initEngine } from '../../../src/engine/backend.js';
 import { InputDefender } from '../../../src/defense/input/input-defender.js';
-import { loadDetector } from '../../../src/defense/persistence.js';
 import { Classifier } from '../../../src/models/classifier.js';
 import { Rng } from '../../../src/util/rng.js';
 import { NotFittedError, ShapeError } from '../../../src/errors.js';
@@ -119,31 +118,6 @@ describe('InputDefender', () => {
     rec.dispose();
     const s = await det.score(xTest, yTest);
     for (let i = 0; i < 5; i++) expect(det.rawFromScore(s[i])).toBeCloseTo(-10 * Math.log10(mse[i]), 2);
-  });
-
-  test('save → load (also via loadDetector) gives identical scores and thresholds', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'pcl-input-'));
-    dirs.push(dir);
-    const out = path.join(dir, 'bundle');
-    await det.save(out);
-    const a = await det.score(xNoisy, yTest);
-    const loaded = await InputDefender.load(out);
-    expect(Array.from(await loaded.score(xNoisy, yTest))).toEqual(Array.from(a));
-    expect(Array.from(loaded.thresholds(5))).toEqual(Array.from(det.thresholds(5)));
-    expect(loaded.params).toEqual(det.params);
-    const viaRegistry = await loadDetector(out);
-    expect(viaRegistry.kind).toBe('InputDefender');
-    expect(Array.from(await viaRegistry.score(xNoisy, yTest))).toEqual(Array.from(a));
-  });
-
-  test('score leaks no tensors', async () => {
-    await det.score(xTest, yTest);
-    const before = tf.memory().numTensors;
-    await det.score(xTest, yTest);
-    await det.detect(xTest, yTest, 1);
-    const r = await det.reconstruct(xTest, yTest);
-    r.dispose();
-    expect(tf.memory().numTensors).toBe(before);
   });
 
   test('rejects bad shapes and missing labels with helpful messages', async () => {

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { correlations, gramMatrix, omp, ompGram, reconstructSignals } from '../../../src/defense/input/omp.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -56,10 +57,14 @@ function residualNorm(dict: Float64Array, nFeatures: number, x: Float64Array, id
   return Math.sqrt(s);
 }
 
-const ORACLE = '/work/shared/oracles/omp.json';
+// ../shared/oracles next to the project (as every checkout of it has): resolved from this file, never an
+// absolute machine path; a missing oracle is a failure, not a skip (a skipped oracle test checks nothing)
+const ORACLE = fileURLToPath(new URL('../../../../shared/oracles/omp.json', import.meta.url));
 describe('ompGram vs scikit-learn orthogonal_mp_gram (oracle file)', () => {
-  const has = existsSync(ORACLE);
-  test.skipIf(!has)('same supports (as sets), coefficients and residual norms at k = 1, 3, 5, 10', () => {
+  test('the oracle file is there (../shared/oracles/omp.json)', () => {
+    expect(existsSync(ORACLE), `missing ${ORACLE}: the scikit-learn OMP oracle (see ../shared/oracles/README.md)`).toBe(true);
+  });
+  test('same supports (as sets), coefficients and residual norms at k = 1, 3, 5, 10', () => {
     const o = JSON.parse(readFileSync(ORACLE, 'utf8'));
     const nF: number = o.n_features;
     const nA: number = o.n_atoms;
