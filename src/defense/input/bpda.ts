@@ -25,6 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
+import type { ScoreSurrogate } from '../types.js';
 import type { InputDefender } from './input-defender.js';
 import { gramMatrix, ompGram } from './omp.js';
 import { extractGridPatches, type PatchGrid } from './patches.js';
@@ -116,8 +117,15 @@ export class InputBpda {
    * `classes[i]` for row i, and returns the fixed-support linearisation (caller disposes it).
    */
   async linearise(x: tf.Tensor4D | Float32Array, classes: ArrayLike<number>): Promise<BpdaLinearisation> {
+    return this.lineariseSync(x instanceof Float32Array ? x : ((await x.data()) as Float32Array), classes);
+  }
+
+  /**
+   * {@link linearise} on flat image data, synchronously (its patch correlations are read with
+   * `dataSync`, fine on the CPU and wasm backends): usable inside a differentiated closure.
+   */
+  lineariseSync(data: Float32Array, classes: ArrayLike<number>): BpdaLinearisation {
     const { dim, patchesPerImage, h, w, c } = this.grid;
-    const data = x instanceof Float32Array ? x : ((await x.data()) as Float32Array);
     const n = data.length / (h * w * c);
     assert(Number.isInteger(n) && classes.length === n, () => `InputBpda.linearise: expected ${n} classes (one per image), got ${classes.length}`, ShapeError);
     const k = this.defender.params.nNonzero;
@@ -138,7 +146,7 @@ export class InputBpda {
       const buf = new Float32Array(m * dim);
       rows.forEach((img, r) => buf.set(patches.subarray(img * patchesPerImage * dim, (img + 1) * patchesPerImage * dim), r * patchesPerImage * dim));
       const corr = tf.tidy(() => tf.matMul(tf.tensor2d(buf, [m, dim]), tf.tensor2d(this.dicts[cls], [this.nAtoms, dim]), false, true));
-      const dtx = (await corr.data()) as Float32Array;
+      const dtx = corr.dataSync() as Float32Array;
       corr.dispose();
       const codes = ompGram(this.grams[cls], this.nAtoms, dtx, { nNonzero: k });
       const dict = this.dicts[cls];
@@ -186,5 +194,45 @@ export class InputBpda {
     const maxValue = this.defender.params.maxValue;
     const scoreAtPoint = Float32Array.from(sse, (s) => 10 * Math.log10(Math.max(s / size, MIN_MSE)) - 20 * Math.log10(maxValue));
     return new BpdaLinearisation(tf.tensor3d(basis, [nP, k, dim]), scoreAtPoint, n, this.grid, maxValue);
+  }
+}
+
+/**
+ * The input defender's BPDA surrogate in the `ScoreSurrogate` shape the adaptive attacks plug into the
+ * C&W core: one component ('psnr', the score −PSNR), its per-class threshold at `sp` and clean tail
+ * scale. `scores(x, classes)` runs the real OMP on the current `x` under `classes` (host step, sync)
+ * and returns the fixed-support, differentiable −PSNR; call it inside a `tf.tidy` (the linearisation's
+ * tensors are freed with the tidy, after the backward pass).
+ */
+export class InputBpdaSurrogate implements ScoreSurrogate {
+  readonly label: string;
+  readonly components = ['psnr'] as const;
+  private readonly bpda: InputBpda;
+  private readonly thr: tf.Tensor1D;
+  private readonly scale: tf.Tensor1D;
+
+  constructor(defender: InputDefender, readonly sp: number) {
+    this.bpda = new InputBpda(defender);
+    this.label = defender.label;
+    const { thresholds, scales } = this.bpda.thresholdsAndScales(sp);
+    this.thr = tf.tensor1d(thresholds);
+    this.scale = tf.tensor1d(scales);
+  }
+
+  scores(x: tf.Tensor4D, classes: tf.Tensor2D): tf.Tensor2D {
+    const cls = tf.tidy(() => tf.argMax(classes, 1));
+    const k = cls.dataSync() as Int32Array;
+    cls.dispose();
+    const lin = this.bpda.lineariseSync(x.dataSync() as Float32Array, k);
+    return lin.score(x).reshape([x.shape[0], 1]) as tf.Tensor2D;
+  }
+
+  excess(x: tf.Tensor4D, classes: tf.Tensor2D): tf.Tensor2D {
+    const s = this.scores(x, classes);
+    return tf.div(tf.sub(s, tf.matMul(classes, this.thr.reshape([-1, 1]))), tf.matMul(classes, this.scale.reshape([-1, 1]))) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    tf.dispose([this.thr, this.scale]);
   }
 }
