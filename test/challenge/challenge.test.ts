@@ -68,7 +68,9 @@ const SIZE = 28 * 28;
 describe('challenge pack', () => {
   test('freezes correctly classified, seeded rows, the budget and the SP, every file sha256-listed', async () => {
     const m = ch.manifest;
-    expect(m).toMatchObject({ format: 'pcl-challenge', n: N, imageShape: [28, 28, 1], numClasses: 10, budget: { l2: L2, linf: null }, sp: 5, fusion: 'or', dataset: 'mnist', seed: 3 });
+    expect(m).toMatchObject({ format: 'pcl-challenge', n: N, imageShape: [28, 28, 1], numClasses: 10, budget: { l2: L2, linf: null }, sp: 5, dataset: 'mnist', seed: 3 });
+    // the bundle's own decision rule is frozen with the challenge
+    expect(m.fusion).toBe((await PCLDetector.load(path.join(tmp, 'bundle'))).params.fusion);
     expect(Object.keys(m.sha256)).toEqual(expect.arrayContaining([CHALLENGE_FILES.xClean, CHALLENGE_FILES.yTrue, CHALLENGE_FILES.cleanIndex, 'detector/manifest.json', 'detector/victim/model.json']));
     expect(new Set(ch.indices).size).toBe(N);
     // rows are the test images they claim to be, with their true labels
@@ -237,7 +239,7 @@ describe('pack → attack → score end to end', () => {
     const tf = await import('@tensorflow/tfjs');
     const xt = tf.tensor4d(a.data as Float32Array, [N, 28, 28, 1]);
     try {
-      const d = await det.detect(xt, { sp: 5, fusion: 'or' });
+      const d = await det.detect(xt, { sp: 5, fusion: ch.manifest.fusion as 'or' | 'calibrated' });
       expect(e.rows.map((r) => r.alarm)).toEqual(Array.from(d.adversarial, (v) => v === 1));
       expect(e.rows.map((r) => r.predicted)).toEqual(Array.from(d.yPred));
     } finally {
