@@ -49,15 +49,18 @@ function table(head: string[], body: string[][], leftCols = 1, rowClass?: (i: nu
 
 function attackTableHtml(a: AttackEvaluation): string {
   const ds = a.detectors;
+  const spCol = ds.find((d) => d.atSp)?.atSp?.sp;
   const bestFp = DETECTION_LEVELS.map((_, k) => Math.min(...ds.map((d) => d.fprAt[k])));
   const bestAuc = Math.max(...ds.map((d) => d.auroc));
   const body = ds.map((d) => [
     escapeHtml(d.detector),
     ...d.fprAt.map((v, k) => (v === bestFp[k] && ds.length > 1 ? `<td class="best">${formatPercent(v)}</td>` : formatPercent(v))),
     d.auroc === bestAuc && ds.length > 1 ? `<td class="best">${d.auroc.toFixed(4)}</td>` : d.auroc.toFixed(4),
+    ...(spCol ? [d.atSp ? `${formatPercent(d.atSp.fp, 2)} / ${formatPercent(d.atSp.tp)}` : '–'] : []),
   ]);
-  if (a.paperFprAt) body.push(['paper (PCL)', ...a.paperFprAt.map(paperPct), '–']);
-  const head = ['detector', ...DETECTION_LEVELS.map((l) => `FP @ ${levelHeader(l)}`), 'AUROC'];
+  if (a.paperFprAt) body.push(['paper (PCL)', ...a.paperFprAt.map(paperPct), '–', ...(spCol ? ['–'] : [])]);
+  // the decision each rule takes at the nominal SP: its measured false-alarm rate next to the SP it promises
+  const head = ['detector', ...DETECTION_LEVELS.map((l) => `FP @ ${levelHeader(l)}`), 'AUROC', ...(spCol ? [`FP / detection at SP ${spCol} % (nominal FP ${spCol} %)`] : [])];
   const caption =
     `<p class="note"><b>${escapeHtml(a.attack)}</b>${a.params ? ` (${escapeHtml(a.params)})` : ''}: ` +
     `${a.nClean} correctly classified clean samples, ${a.nAdv} successful adversarial samples` +

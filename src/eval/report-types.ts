@@ -12,6 +12,8 @@ export interface DetectorMetrics {
   auroc: number;
   /** False-positive rate (fraction) at each detection level of `DETECTION_LEVELS` (90/95/98/99 %). */
   fprAt: readonly number[];
+  /** The rule at the evaluation's nominal SP (percent): measured FP on the clean test samples and detection (fractions). */
+  atSp?: { sp: number; fp: number; tp: number };
 }
 
 /** One row group of the per-attack table. */

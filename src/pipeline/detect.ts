@@ -17,8 +17,15 @@ export interface DetectOutput {
   results: DetectRow[];
   flagged: number;
   total: number;
+  /** The nominal security parameter (percent). */
   sp: number;
   fusion: FusionRule;
+  /**
+   * The measured false-alarm rate of this rule at `sp` on the bundle's held-out clean images (percent;
+   * compare with `sp`), and their number; absent for bundles without held-out scores.
+   */
+  cleanFalseAlarmRate?: number;
+  cleanSamples?: number;
 }
 
 /**
@@ -51,7 +58,8 @@ export async function detectImages(defender: string, input: string, opts: { sp?:
           scores: { latent, ...(inputPsnr !== undefined ? { inputPsnr } : {}), ...(r.fused ? { fused: r.fused[i] } : {}) },
         };
       });
-      return { results, flagged: results.filter((q) => q.adversarial).length, total: results.length, sp, fusion };
+      const clean = r.report.cleanFalseAlarmRate !== undefined ? { cleanFalseAlarmRate: 100 * r.report.cleanFalseAlarmRate, cleanSamples: r.report.cleanSamples } : {};
+      return { results, flagged: results.filter((q) => q.adversarial).length, total: results.length, sp, fusion, ...clean };
     } finally {
       x.dispose();
     }

@@ -29,7 +29,7 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
       nClean: g.nClean,
       nAdv: g.nAdv,
       successRate: g.successRate,
-      detectors: g.detectors.map((d) => ({ detector: d.detector, auroc: d.auroc, fprAt: d.fprAt })),
+      detectors: g.detectors.map((d) => ({ detector: d.detector, auroc: d.auroc, fprAt: d.fprAt, ...(d.atSp ? { atSp: d.atSp } : {}) })),
       paperFprAt: g.paperFprAt,
       paperNote: g.paperNote,
     })),
