@@ -136,3 +136,5 @@ export { riskOperatingPoint, likelihoodRatioThreshold, expectedCost, type RiskCo
 export { confusionMatrix, summarizeConfusion, type ConfusionMatrix, type ConfusionSummary } from './eval/confusion.js';
 export { PAPER_TABLE1, paperTable1 } from './eval/paper.js';
 export { renderReport, renderTableMarkdown, type ReportData } from './eval/report-html.js';
+export { securityFigures, budgetGrid, type SecurityFigures, type SecurityResults, type SecurityRow, type SecuritySchedule } from './eval/security.js';
+export { renderSecurityHtml, securityMarkdown, securityCurveSpec } from './eval/security-report.js';

@@ -38,3 +38,6 @@ export { detectImages, type DetectOutput } from './pipeline/detect.js';
 export { evaluateBundle, type EvaluateBundleOptions } from './pipeline/evaluate-bundle.js';
 export { reproduce, type ReproduceOptions } from './pipeline/reproduce.js';
 export { readImages } from './pipeline/images.js';
+export { runSecurityProtocol, SECURITY_SCHEDULE, type SecurityOptions } from './pipeline/security.js';
+// the PCL challenge (pack / attack / score; folders on disk)
+export * from './challenge/index.js';

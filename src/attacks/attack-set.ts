@@ -15,7 +15,7 @@ import { loadClassifier } from '../models/io.js';
 import { checkInt, summarize } from './common.js';
 import { makeAttack, runAttack } from './registry.js';
 import type { AttackBatchPayload, AttackBatchResult } from './pool-task.js';
-import type { AttackModel, AttackResult } from './types.js';
+import type { Attack, AttackModel, AttackResult } from './types.js';
 
 /** File names of an attack set folder (INTERFACE.md). */
 export const ATTACK_SET_FILES = Object.freeze({
@@ -37,8 +37,8 @@ export interface AttackSetOptions {
   modelLabel?: string;
   /** Dataset spec (`mnist`, `idx:DIR`, `cifar10:DIR`, …); its test split is attacked. */
   dataset: string;
-  /** Attack registry name (`fgsm`, `bim`, `jsma`, `deepfool`, `cw-l2`). */
-  attack: string;
+  /** Attack registry name (`fgsm`, `bim`, `jsma`, `deepfool`, `cw-l2`), or a built attack (e.g. an adaptive one, which needs a detector). */
+  attack: string | Attack;
   /** Attack hyperparameters (see each attack's `…Params`); omitted ones take the defaults. */
   params?: Record<string, unknown>;
   /** Number of test images drawn (seeded subset); default 1000. Only the correctly classified ones are attacked unless `all`. */
@@ -120,7 +120,10 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
   if (workers > 1 && typeof opts.model !== 'string') {
     throw new ArgumentError(`attack: workers > 1 needs 'model' to be a model folder (each worker loads it), got an in-memory model`);
   }
-  const attack = makeAttack(opts.attack, opts.params ?? {});
+  if (workers > 1 && typeof opts.attack !== 'string') {
+    throw new ArgumentError(`attack: workers > 1 needs 'attack' to be a registry name (each worker builds it), got a built attack`);
+  }
+  const attack = typeof opts.attack === 'string' ? makeAttack(opts.attack, opts.params ?? {}) : opts.attack;
   let owned: tf.LayersModel | undefined;
   let model: AttackModel;
   if (typeof opts.model === 'string') {

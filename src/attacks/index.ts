@@ -25,3 +25,14 @@ export {
   type LatentComponent,
 } from './adaptive-latent.js';
 export { adaptiveAttack, type AdaptiveAttackReport } from './adaptive-report.js';
+export {
+  FullAdaptiveAttack,
+  FULL_ADAPTIVE_DEFAULTS,
+  ADAPTIVE_ATTACK_NAMES,
+  makeAdaptiveAttack,
+  chooseGuides,
+  type FullAdaptiveParams,
+  type FullAdaptiveTarget,
+  type FeatureGuides,
+  type AdaptiveAttackName,
+} from './adaptive.js';

@@ -4,6 +4,7 @@ import { setProgressEnabled } from '../util/progress.js';
 import { nativeEngineStatus, setEngineLogging } from '../engine/backend.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { register as registerAttack } from './commands/attack.js';
+import { register as registerChallenge } from './commands/challenge.js';
 import { register as registerDefend } from './commands/defend.js';
 import { register as registerDetect } from './commands/detect.js';
 import { register as registerEvaluate } from './commands/evaluate.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     registerDetect,
     registerEvaluate,
     registerReproduce,
+    registerChallenge,
   ];
   for (const r of registrations) r(program);
   // Which engine runs (native oneDNN kernels or wasm), in every command's --help.

@@ -14,6 +14,7 @@ import { DETECTION_LEVELS } from './roc.js';
 import { checkAttacks, escapeHtml, formatPercent, levelHeader, paperPct } from './report-format.js';
 import { confusionSpec, epsilonSpec, rocSpec, spSpec, vegaLiteToSvg } from './report-charts.js';
 import type { AttackEvaluation, ReportData } from './report-types.js';
+import { renderSecurityHtml } from './security-report.js';
 
 export type * from './report-types.js';
 export { escapeHtml, formatPercent } from './report-format.js';
@@ -183,6 +184,7 @@ export async function renderReport(r: ReportData): Promise<string> {
       ),
     );
   }
+  if (r.security) parts.push(await renderSecurityHtml(r.security));
   if (r.timings?.length) {
     parts.push('<h2>Timings</h2>');
     parts.push(

@@ -1,4 +1,5 @@
 /** The data the evaluation report renders (see `report-html.ts`). All rates are fractions in [0, 1]. */
+import type { SecurityResults } from './security.js';
 import type { RatePoint, SpPoint } from './roc.js';
 import type { ConfusionMatrix } from './confusion.js';
 import type { RiskCosts } from './risk.js';
@@ -126,6 +127,8 @@ export interface ReportData {
   /** Confusion matrices with/without PCL (Fig. 9). */
   confusionCharts?: readonly ConfusionChart[];
   risk?: readonly RiskView[];
+  /** The adaptive-attack protocol (`pcl evaluate --adaptive`): the "Security" section. */
+  security?: SecurityResults;
   timings?: readonly TimingRow[];
   notes?: readonly string[];
 }

@@ -11,6 +11,8 @@ import { ArgumentError } from '../errors.js';
 import { evaluatePCL, paperAttackPlans, type EvaluationResults } from './evaluate.js';
 import { beyondBoundaryPlans } from './highconf-plans.js';
 import { writeEvaluationOutputs } from './outputs.js';
+import { runSecurityProtocol, type SecuritySchedule } from './security.js';
+import { info } from '../util/progress.js';
 
 /** Options of {@link evaluateBundle} (what `pcl evaluate` takes). */
 export interface EvaluateBundleOptions {
@@ -27,6 +29,12 @@ export interface EvaluateBundleOptions {
   /** Fit and compare the Mahalanobis and PCA-centre baselines (default true). */
   baselines?: boolean;
   batchSize?: number;
+  /**
+   * Also run the adaptive-attack protocol (`runSecurityProtocol`: plain C&W, latent-adaptive, full
+   * adaptive with BPDA, feature attack, at each SP) on the first `n` correctly classified test images
+   * of the evaluation (default 100), and add the "Security" section to results.json and the report.
+   */
+  adaptive?: boolean | { n?: number; sps?: number[]; attacks?: string[]; schedule?: Partial<SecuritySchedule> };
 }
 
 /** What `evaluate` runs when `--attacks` is not given: the paper's four and the beyond-the-boundary attacks. */
@@ -69,6 +77,32 @@ export async function evaluateBundle(opts: EvaluateBundleOptions): Promise<Evalu
       timings.push({ stage: 'fit baselines (Mahalanobis, PCA-centre)', seconds: (performance.now() - t0) / 1000 });
     }
     const results = await evaluatePCL(det, { test, attacks: plans, extraDetectors: extras, sp: opts.sp ?? det.params.sp, seed, batchSize: opts.batchSize, modelDir: path.join(opts.defender, 'victim') });
+    if (opts.adaptive) {
+      const a = opts.adaptive === true ? {} : opts.adaptive;
+      const t0 = performance.now();
+      const yAll = Int32Array.from(await test.y.data());
+      const pv = det.victim.predict(test.x);
+      const pred = await pv.data();
+      pv.dispose();
+      const rows = Array.from(pred.keys()).filter((i) => pred[i] === yAll[i]).slice(0, a.n ?? 100);
+      const x = tf.gather(test.x, tf.tensor1d(rows, 'int32')) as tf.Tensor4D;
+      const needsGuides = (a.attacks ?? ['feature']).includes('feature');
+      const pool = needsGuides ? await loadDataset(opts.dataset, { split: 'train', limit: 5000, seed }) : undefined;
+      try {
+        results.security = await runSecurityProtocol(det, x, Int32Array.from(rows, (i) => yAll[i]), {
+          sps: a.sps,
+          attacks: a.attacks,
+          schedule: a.schedule,
+          guidePool: pool && { x: pool.x, y: await pool.y.data() },
+          batchSize: opts.batchSize,
+          log: info,
+        });
+      } finally {
+        x.dispose();
+        if (pool) disposeDataset(pool);
+      }
+      timings.push({ stage: `security protocol (adaptive attacks, ${rows.length} images)`, seconds: (performance.now() - t0) / 1000 });
+    }
     await writeEvaluationOutputs(opts.out, results, {
       title: `PCL evaluation — ${opts.dataset}`,
       settings: { defender: opts.defender, backend: engine.backend, quick: opts.quick ?? false },

@@ -1,5 +1,6 @@
 import type { StrengthSweepKind } from './attack-plans.js';
 /** What {@link evaluatePCL} takes and returns. */
+import type { SecurityResults } from '../eval/security.js';
 import type { Dataset } from '../data/index.js';
 import type { Detector } from '../defense/types.js';
 import type { ConfusionMatrix } from '../eval/confusion.js';
@@ -65,6 +66,8 @@ export interface EvaluationResults {
   timings: { stage: string; seconds: number; items?: number; note?: string }[];
   /** Guarded-inference throughput relative to the bare victim (measured in one run). */
   guardedThroughputRatio: number;
+  /** The adaptive-attack protocol, when asked for (`pcl evaluate --adaptive`). */
+  security?: SecurityResults;
 }
 
 export interface EvaluateOptions {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { renderReport, renderTableMarkdown, type ReportData } from '../eval/report-html.js';
 import { simplifyCurve } from '../eval/report-html.js';
+import { securityMarkdown } from '../eval/security-report.js';
 import type { EvaluationResults } from './evaluate.js';
 
 /** Extra context shown in the report (victim, settings, notes). */
@@ -73,6 +74,7 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
     risk: r.groups
       .filter((g) => g.risk)
       .map((g) => ({ attack: g.group, ...g.risk! })),
+    security: r.security,
     timings: [...(ctx.timings ?? []), ...r.timings],
     notes: [
       `Guarded inference (victim + every defender) runs at ${(100 * r.guardedThroughputRatio).toFixed(1)} % of the bare victim's throughput (same images, same run).`,
@@ -107,7 +109,7 @@ export async function writeEvaluationOutputs(dir: string, r: EvaluationResults, 
   await fs.mkdir(dir, { recursive: true });
   const data = reportData(r, ctx);
   const html = await renderReport(data);
-  const table = renderTableMarkdown(data);
+  const table = renderTableMarkdown(data) + (r.security ? `\n${securityMarkdown(r.security)}` : '');
   const files = ['results.json', 'table.md', 'report.html'].map((f) => path.join(dir, f));
   await writeFileAtomic(files[0], JSON.stringify({ ...r, context: ctx }, null, 1));
   await writeFileAtomic(files[1], table);

@@ -18,6 +18,12 @@ export function register(program: Command): void {
     .option('--no-baselines', 'skip the Mahalanobis and PCA-centre baselines')
     .option('--batch-size <n>', 'attack batch size', positiveInt('--batch-size'), 100)
     .option('--seed <n>', 'seed of the test subset and the attacks', nonNegativeInt('--seed'), 0)
+    .option('--adaptive', 'also attack the detector itself (plain C&W, latent-adaptive, full adaptive with BPDA, feature attack) and add the Security section')
+    .option('--adaptive-n <n>', 'correctly classified test images the adaptive attacks run on (default 100)', positiveInt('--adaptive-n'))
+    .option('--adaptive-sps <list>', 'SPs the adaptive attacks aim at and are judged at (default 1,5)', list('--adaptive-sps'))
+    .option('--adaptive-attacks <list>', 'cw-l2 and some of adaptive-latent,adaptive,feature (default all)', list('--adaptive-attacks'))
+    .option('--adaptive-iterations <n>', 'Adam iterations per binary step of every adaptive attack (default 200)', positiveInt('--adaptive-iterations'))
+    .option('--adaptive-binary-steps <n>', 'binary-search steps of every adaptive attack (default 6)', positiveInt('--adaptive-binary-steps'))
     .action(async (o) => {
       const r = await evaluateBundle({
         defender: o.defender,
@@ -30,6 +36,14 @@ export function register(program: Command): void {
         baselines: o.baselines,
         batchSize: o.batchSize,
         seed: o.seed,
+        adaptive: o.adaptive
+          ? {
+              n: o.adaptiveN,
+              sps: o.adaptiveSps?.map((v: string) => percent('--adaptive-sps')(v)),
+              attacks: o.adaptiveAttacks,
+              schedule: { ...(o.adaptiveIterations ? { iterations: o.adaptiveIterations } : {}), ...(o.adaptiveBinarySteps ? { binarySteps: o.adaptiveBinarySteps } : {}) },
+            }
+          : undefined,
       });
       process.stdout.write(`${JSON.stringify(summarizeResults(o.out, r))}\n`);
     });

@@ -15,3 +15,4 @@ export { patchGrid, defaultPatchSize, extractGridPatches, assembleGridPatches, s
 export { psnr, psnrFromMse, MIN_MSE } from './psnr.js';
 export { reconstructShardTask, type ShardCodingTask } from './omp-task.js';
 export { reconstructByClass } from './sparse-coding.js';
+export { InputBpda, BpdaLinearisation, cleanTailScale } from './bpda.js';
