@@ -156,7 +156,7 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
       const { adversarial, iterations } = await carliniWagnerL2Core(model, x, y, this.params, {
         targets: tgt,
         extraLoss,
-        onProgress: opts.onProgress ? (done, total) => opts.onProgress!(done / total) : undefined,
+        onProgress: opts.onProgress,
       });
       try {
         const m = await measure(model, x, adversarial, y, tgt);

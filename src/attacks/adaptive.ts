@@ -183,7 +183,7 @@ export class FullAdaptiveAttack implements Attack<FullAdaptiveParams> {
       const core = await carliniWagnerL2Core(model, x, y, { confidence, binarySteps, iterations, lr, initialConst, abortEarly }, {
         targets: guides?.targets,
         extraLoss,
-        onProgress: opts.onProgress && ((done, total) => opts.onProgress!(done / total)),
+        onProgress: opts.onProgress,
       });
       try {
         const m = await measure(model, x, core.adversarial, y, guides?.targets);

@@ -59,7 +59,7 @@ export class BIM implements Attack<BimParams> {
         });
         cur.dispose();
         cur = next;
-        if (opts.onProgress && (i % 5 === 4 || i === steps - 1)) opts.onProgress((i + 1) / steps);
+        if (opts.onProgress && (i % 5 === 4 || i === steps - 1)) opts.onProgress(i + 1, steps);
       }
       const m = await measure(model, x, cur, y);
       const iterations = new Int32Array(y.length).fill(steps);

@@ -261,7 +261,7 @@ export class CarliniWagnerL2 implements Attack<CarliniWagnerL2Params> {
   async run(model: AttackModel, x: tf.Tensor4D, labels: Labels, opts: RunOptions = {}): Promise<AttackResult> {
     const y = await checkInputs('CarliniWagnerL2', model, x, labels);
     const { adversarial, iterations } = await carliniWagnerL2Core(model, x, y, this.params, {
-      onProgress: opts.onProgress ? (done, total) => opts.onProgress!(done / total) : undefined,
+      onProgress: opts.onProgress,
     });
     try {
       const m = await measure(model, x, adversarial, y);

@@ -106,12 +106,12 @@ export class DeepFool implements Attack<DeepFoolParams> {
         xAdv.dispose();
         rTot = next.r;
         xAdv = next.xa;
-        opts.onProgress?.((it + 1) / maxIter);
+        opts.onProgress?.(it + 1, maxIter);
       }
       const m = await measure(model, x, xAdv, y);
       const adversarial = xAdv;
       xAdv = undefined as unknown as tf.Tensor4D;
-      opts.onProgress?.(1);
+      opts.onProgress?.(maxIter, maxIter);
       return { adversarial, labels: y, iterations, ...m };
     } finally {
       xAdv?.dispose();

@@ -51,7 +51,7 @@ export class FGSM implements Attack<FgsmParams> {
     });
     try {
       const m = await measure(model, x, adversarial, y);
-      opts.onProgress?.(1);
+      opts.onProgress?.(1, 1);
       return { adversarial, labels: y, ...m };
     } catch (e) {
       adversarial.dispose();

@@ -201,12 +201,12 @@ export class JSMA implements Attack<JsmaParams> {
         } finally {
           tf.dispose([idx, ...ps, ...qs, ...vs]);
         }
-        opts.onProgress?.((it + 1) / maxPairs);
+        opts.onProgress?.(it + 1, maxPairs);
       }
       const adversarial = cur.reshape(x.shape) as tf.Tensor4D;
       try {
         const m = await measure(model, x, adversarial, y, targets);
-        opts.onProgress?.(1);
+        opts.onProgress?.(maxPairs, maxPairs);
         return { adversarial, labels: y, targets, iterations, ...m };
       } catch (e) {
         adversarial.dispose();

@@ -66,7 +66,7 @@ export class PgdL2 implements Attack<PgdL2Params> {
         });
         cur.dispose();
         cur = next;
-        if (opts.onProgress && (i % 5 === 4 || i === steps - 1)) opts.onProgress((i + 1) / steps);
+        if (opts.onProgress && (i % 5 === 4 || i === steps - 1)) opts.onProgress(i + 1, steps);
       }
       const m = await measure(model, x, cur, y);
       const adversarial = cur;

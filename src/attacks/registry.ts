@@ -96,7 +96,7 @@ export async function runAttack(attack: Attack, model: AttackModel, x: tf.Tensor
           await attack.run(model, xb, y.subarray(s, s + m), {
             seed: rng.seed(),
             targets: opts.targets ? Array.from(opts.targets).slice(s, s + m) : undefined,
-            onProgress: opts.onProgress ? (f) => opts.onProgress!(s + Math.round(f * m), total) : undefined,
+            onProgress: opts.onProgress ? (done, of) => opts.onProgress!(s + Math.round((done / of) * m), total) : undefined,
           }),
         );
       } finally {

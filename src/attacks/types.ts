@@ -20,8 +20,11 @@ export type Labels = tf.Tensor1D | ArrayLike<number>;
 export interface RunOptions {
   /** Seed of every random choice the attack makes (random start, random targets). Default 0. */
   seed?: number;
-  /** Called with the fraction [0, 1] of this call's work that is done (for progress bars). */
-  onProgress?: (fraction: number) => void;
+  /**
+   * Called as work gets done with `(done, total)` in the attack's own units (iterations, binary-search
+   * steps), the library's one progress signature (detectors, attack sets, the pool use it too).
+   */
+  onProgress?: (done: number, total: number) => void;
   /**
    * Target classes [n] for targeted attacks (JSMA). When omitted the attack's target policy
    * chooses them.

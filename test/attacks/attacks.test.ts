@@ -53,6 +53,20 @@ describe('attacks on a small trained model', () => {
     expect(leaked).toBe(1);
   });
 
+  test.each(TARGETS)('$name reports progress as (done, total), ending at done = total', async ({ make }) => {
+    const calls: Array<[number, number]> = [];
+    const r = await make().run(model, x, y, { seed: 1, onProgress: (done, total) => calls.push([done, total]) });
+    r.adversarial.dispose();
+    expect(calls.length).toBeGreaterThan(0);
+    for (const [done, total] of calls) {
+      expect(Number.isInteger(done) && Number.isInteger(total)).toBe(true);
+      expect(done).toBeGreaterThanOrEqual(0);
+      expect(done).toBeLessThanOrEqual(total);
+    }
+    const [lastDone, lastTotal] = calls[calls.length - 1];
+    expect(lastDone).toBe(lastTotal);
+  });
+
   test('runAttack in batches gives the same result as one call, and reports progress to the end', async () => {
     const a = makeAttack('deepfool', { maxIter: 10 });
     const one = await a.run(model, x, y);
