@@ -5,11 +5,10 @@
  * covering it. Smaller strides see every pixel in several patch contexts, so a perturbation that one
  * patch position happens to rebuild well is still paid for in the others.
  */
-import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
 import { assembleGridPatches, extractGridPatches, type PatchGrid } from './patches.js';
 import { psnr } from './psnr.js';
-import { reconstructPatches } from './sparse-coding.js';
+import { forEachClassBatch, reconstructPatches } from './sparse-coding.js';
 
 function stridedOrigins(side: number, p: number, stride: number): Int32Array {
   const o: number[] = [];
@@ -68,41 +67,26 @@ export async function overlappingReconstruction(
   assert(images.length === n * size && classes.length === n, () => `overlappingPsnr: expected ${n} images of ${size} values and ${n} classes, got ${images.length} values and ${classes.length} classes`, ShapeError);
   const out = new Float32Array(n);
   const patchMse = new Float32Array(n * ppi);
-  const byClass: number[][] = Array.from({ length: dicts.length }, () => []);
   for (let s = 0; s < n; s++) {
     const k = classes[s];
     assert(Number.isInteger(k) && k >= 0 && k < dicts.length, () => `overlappingPsnr: class ${k} of row ${s} is outside [0, ${dicts.length})`, ArgumentError);
-    byClass[k].push(s);
   }
-  const batch = 256;
-  for (let k = 0; k < dicts.length; k++) {
-    const idx = byClass[k];
-    if (idx.length === 0) continue;
-    const nAtoms = dicts[k].length / grid.dim;
-    const dictT = tf.tensor2d(dicts[k], [nAtoms, grid.dim]);
-    try {
-      for (let b0 = 0; b0 < idx.length; b0 += batch) {
-        const m = Math.min(batch, idx.length - b0);
-        const imgs = new Float32Array(m * size);
-        for (let i = 0; i < m; i++) imgs.set(images.subarray(idx[b0 + i] * size, (idx[b0 + i] + 1) * size), i * size);
-        const { patches, means } = extractGridPatches(imgs, m, grid);
-        const orig = patches.slice();
-        await reconstructPatches(patches, grid.dim, dicts[k], dictT, grams[k], nNonzero);
-        for (let i = 0; i < m; i++) {
-          for (let j = 0; j < ppi; j++) {
-            const o = (i * ppi + j) * grid.dim;
-            let e = 0;
-            for (let f = 0; f < grid.dim; f++) e += (orig[o + f] - patches[o + f]) ** 2;
-            patchMse[idx[b0 + i] * ppi + j] = e / grid.dim;
-          }
-        }
-        const ps = psnr(imgs, assembleOverlapping(patches, means, m, grid), m, maxValue);
-        for (let i = 0; i < m; i++) out[idx[b0 + i]] = ps[i];
+  await forEachClassBatch(images, size, classes, dicts, grid.dim, 256, async (k, dictT, imgs, rows) => {
+    const m = rows.length;
+    const { patches, means } = extractGridPatches(imgs, m, grid);
+    const orig = patches.slice();
+    await reconstructPatches(patches, grid.dim, dicts[k], dictT, grams[k], nNonzero);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < ppi; j++) {
+        const o = (i * ppi + j) * grid.dim;
+        let e = 0;
+        for (let f = 0; f < grid.dim; f++) e += (orig[o + f] - patches[o + f]) ** 2;
+        patchMse[rows[i] * ppi + j] = e / grid.dim;
       }
-    } finally {
-      dictT.dispose();
     }
-  }
+    const ps = psnr(imgs, assembleOverlapping(patches, means, m, grid), m, maxValue);
+    rows.forEach((r, i) => (out[r] = ps[i]));
+  });
   return { psnr: out, patchMse };
 }
 

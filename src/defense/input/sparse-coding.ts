@@ -104,24 +104,43 @@ export async function reconstructByClass(
 ): Promise<Float32Array> {
   const size = grid.h * grid.w * grid.c;
   const out = new Float32Array(n * size);
+  await forEachClassBatch(images, size, classes, dicts, grid.dim, batchSize, async (k, dictT, batch, rows) => {
+    const rec = await reconstructImages(batch, rows.length, grid, dicts[k], dictT, grams[k], nNonzero);
+    rows.forEach((r, i) => out.set(rec.subarray(i * size, (i + 1) * size), r * size));
+  });
+  return out;
+}
+
+/**
+ * Runs `fn` over the rows of `images` (`size` values each) grouped by class `classes[r]`, at most
+ * `batchSize` rows of one class at a time: `batch` holds those rows' images, `rows` their indices, and
+ * `dictT` class k's dictionary `dicts[k]` (`[nAtoms, dim]`) as a tensor, created once per class and
+ * freed after it. Classes must be valid indices into `dicts` (checked by the caller).
+ */
+export async function forEachClassBatch(
+  images: Float32Array,
+  size: number,
+  classes: ArrayLike<number>,
+  dicts: readonly Float32Array[],
+  dim: number,
+  batchSize: number,
+  fn: (k: number, dictT: tf.Tensor2D, batch: Float32Array, rows: number[]) => Promise<void>,
+): Promise<void> {
   const byClass: number[][] = Array.from({ length: dicts.length }, () => []);
-  for (let s = 0; s < n; s++) byClass[classes[s]].push(s);
+  for (let r = 0; r < classes.length; r++) byClass[classes[r]].push(r);
   for (let k = 0; k < dicts.length; k++) {
     const idx = byClass[k];
     if (idx.length === 0) continue;
-    const nAtoms = dicts[k].length / grid.dim;
-    const dictT = tf.tensor2d(dicts[k], [nAtoms, grid.dim]);
+    const dictT = tf.tensor2d(dicts[k], [dicts[k].length / dim, dim]);
     try {
       for (let b0 = 0; b0 < idx.length; b0 += batchSize) {
-        const m = Math.min(batchSize, idx.length - b0);
-        const batch = new Float32Array(m * size);
-        for (let i = 0; i < m; i++) batch.set(images.subarray(idx[b0 + i] * size, (idx[b0 + i] + 1) * size), i * size);
-        const rec = await reconstructImages(batch, m, grid, dicts[k], dictT, grams[k], nNonzero);
-        for (let i = 0; i < m; i++) out.set(rec.subarray(i * size, (i + 1) * size), idx[b0 + i] * size);
+        const rows = idx.slice(b0, b0 + batchSize);
+        const batch = new Float32Array(rows.length * size);
+        rows.forEach((r, i) => batch.set(images.subarray(r * size, (r + 1) * size), i * size));
+        await fn(k, dictT, batch, rows);
       }
     } finally {
       dictT.dispose();
     }
   }
-  return out;
 }
