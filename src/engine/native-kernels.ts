@@ -1,7 +1,7 @@
 /**
  * tfjs kernels on the wasm backend that run on the native engine (oneDNN, see `native.ts`):
  * `Conv2D`, `FusedConv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter`, `BatchMatMul`,
- * `_FusedMatMul`, `MaxPool`, `MaxPoolGrad`.
+ * `_FusedMatMul`, `MaxPool`, `MaxPoolGrad`, and large `Multiply`, `Sum` and `Mean`.
  *
  * Each kernel reads its inputs and writes its output in place in the wasm heap: the output is
  * allocated first with the backend's own allocator (`makeOutput`, which may grow the heap and
@@ -35,9 +35,10 @@ export const NATIVE_KERNEL_NAMES = [
   'MaxPoolGrad',
   'Multiply',
   'Sum',
+  'Mean',
 ] as const;
 
-/** Below this many elements, `Multiply` and `Sum` stay on wasm (a native call costs more than it saves). */
+/** Below this many elements, `Multiply`, `Sum` and `Mean` stay on wasm (a native call costs more than it saves). */
 const ELEMENTWISE_MIN = 1 << 16;
 
 const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, elu: 3, sigmoid: 4, leakyrelu: 5 };
@@ -438,7 +439,7 @@ function makeMultiply(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFun
  * `Sum` of a float32 tensor over its leading axes (a bias gradient: [b, h, w, c] → [c]) or its
  * trailing axes, in parallel; other axis sets, dtypes and small tensors go to `fallback`.
  */
-function makeSum(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+function makeSum(addon: NativeAddon, fallback: tf.KernelFunc, mean = false): tf.KernelFunc {
   return (args: Args) => {
     const { x } = args.inputs;
     const attrs = (args.attrs ?? {}) as { axis: number | number[]; keepDims?: boolean };
@@ -459,6 +460,12 @@ function makeSum(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
     const out = be.makeOutput(outShape, 'float32');
     try {
       addon.sum(be.wasm.HEAPU8.buffer as ArrayBuffer, offsetOf(be, x!, 'x'), offsetOf(be, out, 'output'), outer, inner, leading ? 1 : 0);
+      if (mean) {
+        // Mean = sum / count, scaled in place (the output is the small side of the reduction).
+        const n = leading ? outer : inner;
+        const o = new Float32Array(be.wasm.HEAPU8.buffer, offsetOf(be, out, 'output'), leading ? inner : outer);
+        for (let i = 0; i < o.length; i++) o[i] = o[i]! / n;
+      }
     } catch (e) {
       disposeOutput(be, out);
       throw e;
@@ -499,6 +506,7 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     MaxPoolGrad: makeMaxPoolGrad(addon, fb('MaxPoolGrad')),
     Multiply: makeMultiply(addon, fb('Multiply')),
     Sum: makeSum(addon, fb('Sum')),
+    Mean: makeSum(addon, fb('Mean'), true),
   };
   for (const name of NATIVE_KERNEL_NAMES) {
     if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);

@@ -309,6 +309,16 @@ describe.runIf(hasNative)('native kernels match cpu', () => {
     expect(err).toBeLessThan(1e-5);
   });
 
+  test.each([
+    { name: 'leading axes (batch-norm moments)', shape: [8, 33, 31, 30], axis: [0, 1, 2], keepDims: true },
+    { name: 'trailing axes', shape: [7, 40, 33, 31], axis: [2, 3], keepDims: false },
+    { name: 'middle axis (falls back)', shape: [40, 50, 41], axis: 1, keepDims: false },
+  ])('Mean, $name', async (c) => {
+    const native = !(c.name.includes('falls back'));
+    const err = await compare([randn(c.shape, 29)], (x) => tf.mean(x!, c.axis, c.keepDims), native ? 'sum' : undefined);
+    expect(err).toBeLessThan(1e-5);
+  });
+
   test('the input gradient an attack takes (CNN, cross-entropy) matches cpu', async () => {
     const inputs = [randn([5, 12, 12, 3], 20), randn([3, 3, 3, 8], 21), randn([2, 2, 8, 6], 22), randn([6 * 3 * 3, 4], 23), randn([4], 24)];
     const err = await compare(inputs, (x, w1, w2, w3, b3) => {
