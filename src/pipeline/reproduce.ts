@@ -33,6 +33,40 @@ export interface ReproduceOptions {
   attacks?: AttackPlan[];
   /** Use this trained victim folder (copied into `out/victim`) instead of training one. */
   victim?: string;
+  /**
+   * Which of the default attacks to run (ignored when `attacks` is given): any of 'paper' (the
+   * paper's Table 3 set for the dataset), 'fgsm', 'jsma', 'deepfool', 'cw-l2' (its members) and
+   * 'highconf' (the beyond-the-boundary attacks). Default: paper + highconf.
+   */
+  attackSet?: string[];
+  /** C&W schedule of every C&W row (κ = 0 and the high-confidence ones), instead of the dataset's default. */
+  cw?: { binarySteps: number; iterations: number };
+  /** Training images the defenders are fitted on (a seeded subset), instead of the dataset's default. */
+  fitLimit?: number;
+  /** Fine-tuning epochs of each latent replica, instead of the dataset's default. */
+  latentEpochs?: number;
+}
+
+/** The names `ReproduceOptions.attackSet` accepts. */
+export const REPRODUCE_ATTACK_SETS = ['paper', 'fgsm', 'jsma', 'deepfool', 'cw-l2', 'highconf'] as const;
+
+/**
+ * The attack plans `reproduce` runs for `plan` with the selection `names` (see
+ * `ReproduceOptions.attackSet`). Throws an ArgumentError naming an unknown entry, or a selection
+ * that leaves nothing to run on this dataset (e.g. 'jsma' on ImageNet-10, which the paper skips).
+ */
+export function selectReproduceAttacks(plan: ReproducePlan, dataset: string, quick: boolean, names?: string[]): AttackPlan[] {
+  const want = new Set(names && names.length > 0 ? names : ['paper', 'highconf']);
+  for (const w of want) {
+    if (!(REPRODUCE_ATTACK_SETS as readonly string[]).includes(w)) {
+      throw new ArgumentError(`attacks: unknown '${w}'; expected some of ${REPRODUCE_ATTACK_SETS.join(', ')}`);
+    }
+  }
+  const paper = attackPlansFor(plan, quick).filter((p) => want.has('paper') || want.has(p.name));
+  const beyond = want.has('highconf') ? beyondBoundaryPlans(dataset, quick, plan.cw) : [];
+  const out = [...paper, ...beyond];
+  if (out.length === 0) throw new ArgumentError(`attacks: '${[...want].join(',')}' selects no attack on ${dataset}`);
+  return out;
 }
 
 /** The reduced-width CIFAR victim that trains in under an hour on 2 cores (see bench/RESULTS.md). */
@@ -159,8 +193,14 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   const engine = await initEngine();
   const quick = opts.quick ?? false;
   const seed = opts.seed ?? 0;
-  const plan = reproducePlan(opts.dataset, quick);
+  const plan: ReproducePlan = {
+    ...reproducePlan(opts.dataset, quick),
+    ...(opts.cw ? { cw: opts.cw } : {}),
+    ...(opts.fitLimit ? { fitLimit: opts.fitLimit } : {}),
+    ...(opts.latentEpochs ? { latentEpochs: opts.latentEpochs } : {}),
+  };
   const n = opts.n ?? plan.n;
+  const attacks = opts.attacks ?? selectReproduceAttacks(plan, opts.dataset, quick, opts.attackSet); // validates before any work
   const stages: { stage: string; seconds: number; items?: number; note?: string }[] = [];
   await fs.mkdir(opts.out, { recursive: true });
 
@@ -278,7 +318,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     test = await loadDataset(opts.dataset, { split: 'test', limit: n, seed });
     const results = await evaluatePCL(det, {
       test,
-      attacks: opts.attacks ?? [...attackPlansFor(plan, quick), ...beyondBoundaryPlans(opts.dataset, quick, plan.cw)],
+      attacks,
       extraDetectors: extras,
       checkpointLabels: before ? [`latent:${before}`, `latent:${main}`] : undefined,
       sp: 1,
@@ -302,7 +342,10 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         "Latent scoring: 'combined-disagreement' (p-values of the class likelihood, the class likelihood ratio and the fine-tuned replica's probability of the victim's class, all against clean training data); the paper's likelihood scoring has its own row.",
         "'PCL latent OR input' is the paper's rule: adversarial when any defender exceeds its own per-class threshold at the shared SP, so its false alarms add up over defenders.",
         "Calibrated fusion (the default decision rule of a `pcl defend` bundle): per-defender p-values (with an exponential tail past the largest clean score) combined by Fisher's method (and, in its own row, the 'omnibus' over subsets of defenders), thresholded on held-out clean training images so that the combined false-alarm rate is SP.",
-        ...(plan.cw ? [`C&W L2 ran ${plan.cw.binarySteps} binary-search steps × ${plan.cw.iterations} iterations instead of the paper's 20 × 500, to fit the CNN's attack time on 2 cores.`] : []),
+        ...(plan.cw && !(plan.cw.binarySteps === 20 && plan.cw.iterations === 500)
+          ? [`C&W L2 ran ${plan.cw.binarySteps} binary-search steps × ${plan.cw.iterations} iterations instead of the paper's 20 × 500, to fit the attack time on 2 cores.`]
+          : []),
+        ...(plan.fitLimit ? [`PCL fitted on a seeded subset of ${plan.fitLimit} training images (${plan.latentEpochs} fine-tuning epoch(s) per latent replica).`] : []),
         ...(quick && plan.train?.limit && !opts.victim
           ? [
               `Quick run: a width-${plan.width} ${plan.arch} trained for ${plan.epochs} epoch(s) on ${plan.train.limit} training images ` +

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ArgumentError } from '../../src/errors.js';
-import { attackPlansFor, QUICK_WIDTH, reproducePlan } from '../../src/pipeline/reproduce.js';
+import { attackPlansFor, QUICK_WIDTH, reproducePlan, selectReproduceAttacks } from '../../src/pipeline/reproduce.js';
 
 const summary = (dataset: string, quick: boolean) =>
   attackPlansFor(reproducePlan(dataset, quick), quick).map((p) => `${p.name} ${JSON.stringify(p.params)}`);
@@ -35,5 +35,25 @@ describe('reproducePlan', () => {
   test('a dataset without a plan is refused by name', () => {
     expect(() => reproducePlan('imagefolder:x', false)).toThrow(ArgumentError);
     expect(() => reproducePlan('imagefolder:x', false)).toThrow(/--dataset must be mnist, idx:DIR, cifar10:DIR or imagenet10:DIR, got 'imagefolder:x'/);
+  });
+
+  test('--attacks selects members of the default set; unknown names and empty selections are refused', () => {
+    const plan = reproducePlan('imagenet10:d', false);
+    const names = (sel?: string[]) => selectReproduceAttacks(plan, 'imagenet10:d', false, sel).map((p) => p.group);
+    // default: the paper's ImageNet set, then the beyond-the-boundary rows
+    const all = names();
+    expect(all.slice(0, 4)).toEqual(['FGSM', 'FGSM', 'DeepFool', 'C&W L2']);
+    expect(all.some((g) => g.startsWith('PGD L∞'))).toBe(true);
+    expect(names(['deepfool', 'cw-l2'])).toEqual(['DeepFool', 'C&W L2']);
+    expect(names(['paper'])).toEqual(['FGSM', 'FGSM', 'DeepFool', 'C&W L2']);
+    expect(names(['highconf']).every((g) => g.startsWith('C&W L2 κ=') || g.startsWith('PGD'))).toBe(true);
+    expect(() => names(['jsma'])).toThrow(/selects no attack on imagenet10:d/);
+    expect(() => names(['cw'])).toThrow(/unknown 'cw'; expected some of paper, fgsm, jsma, deepfool, cw-l2, highconf/);
+    // a C&W schedule given to the plan reaches every C&W row
+    const cw = selectReproduceAttacks({ ...plan, cw: { binarySteps: 4, iterations: 50 } }, 'imagenet10:d', false, ['cw-l2', 'highconf'])
+      .filter((p) => p.name === 'cw-l2')
+      .map((p) => `${p.params.binarySteps}x${p.params.iterations}`);
+    expect(cw.length).toBe(5);
+    expect(new Set(cw)).toEqual(new Set(['4x50']));
   });
 });

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { reproduce } from '../../pipeline/reproduce.js';
-import { nonNegativeInt, positiveInt } from '../args.js';
+import { ArgumentError } from '../../errors.js';
+import { list, nonNegativeInt, positiveInt } from '../args.js';
 import { summarizeResults } from './summary.js';
 
 /** `pcl reproduce`: the paper's whole pipeline on one dataset. */
@@ -14,8 +15,32 @@ export function register(program: Command): void {
     .option('--n <n>', 'test images to attack (default 1000; with --quick 300 on MNIST, 60 on CIFAR-10 and ImageNet-10)', positiveInt('--n'))
     .option('--seed <n>', 'seed of everything', nonNegativeInt('--seed'), 0)
     .option('--victim <dir>', 'use this trained victim (from `pcl train`) instead of training one')
+    .option('--attacks <list>', 'comma-separated: paper (Table 3 for the dataset) or some of fgsm,jsma,deepfool,cw-l2; highconf (C&W κ 5–40, PGD L∞ and L2) (default: paper,highconf)', list('--attacks'))
+    .option('--cw <BxI>', "C&W schedule: binary-search steps × iterations, e.g. 20x500 (default: the paper's 20x500 on MNIST, 10x200 on the CNNs)", cwSchedule)
+    .option('--fit-limit <n>', 'training images the defenders are fitted on (default: all on MNIST and ImageNet-10, 20,000 on CIFAR-10)', positiveInt('--fit-limit'))
+    .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica (default 3; 1 with --quick)', positiveInt('--latent-epochs'))
     .action(async (o) => {
-      const r = await reproduce({ dataset: o.dataset, out: o.out, quick: o.quick, n: o.n, seed: o.seed, victim: o.victim });
+      const r = await reproduce({
+        dataset: o.dataset,
+        out: o.out,
+        quick: o.quick,
+        n: o.n,
+        seed: o.seed,
+        victim: o.victim,
+        attackSet: o.attacks,
+        cw: o.cw,
+        fitLimit: o.fitLimit,
+        latentEpochs: o.latentEpochs,
+      });
       process.stdout.write(`${JSON.stringify(summarizeResults(o.out, r))}\n`);
     });
+}
+
+/** Parses `--cw 20x500` into a C&W schedule. */
+function cwSchedule(v: string): { binarySteps: number; iterations: number } {
+  const m = /^(\d+)\s*[x×]\s*(\d+)$/.exec(v.trim());
+  const b = m ? Number(m[1]) : NaN;
+  const i = m ? Number(m[2]) : NaN;
+  if (!(b >= 1 && i >= 1)) throw new ArgumentError(`--cw: expected BINARY_STEPSxITERATIONS with positive integers, e.g. 20x500, got '${v}'`);
+  return { binarySteps: b, iterations: i };
 }
