@@ -1,10 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-
-/** What the fast slice needs from the wasm backend (its class is not exported with types). */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import type { HeapViewBackend } from './heap.js';
 
 /**
  * Kernel function for `Slice` on wasm. The stock kernel first copies the *whole* input out of the
@@ -17,7 +12,7 @@ export function makeSliceKernel(stock: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const x = args.inputs.x!;
     if (x.dtype === 'string' || x.dtype === 'complex64') return stock(args);
-    const backend = args.backend as unknown as HeapBackend;
+    const backend = args.backend as unknown as HeapViewBackend;
     const { begin, size } = args.attrs as unknown as { begin: number | number[]; size?: number | number[] };
     const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
     const out = backend.makeOutput(s, x.dtype);
