@@ -330,7 +330,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     await writeEvaluationOutputs(opts.out, results, {
       title: `PCL reproduction — ${opts.dataset}${quick ? ' (quick)' : ''}`,
       victim: {
-        name: `${plan.arch}${plan.width !== 1 ? ` (width ${plan.width})` : ''}`,
+        // the victim actually used (a --victim folder may differ from the plan's recipe)
+        name: `${metrics.arch ?? plan.arch}${(metrics.width ?? plan.width) !== 1 ? ` (width ${metrics.width ?? plan.width})` : ''}${metrics.batchNorm ? ', batch norm' : ''}`,
         testAccuracy: metrics.testAccuracy,
       },
       settings: { quick, backend: engine.backend, tfjs: engine.tfjsVersion, victimDir, detectorDir: detDir },
