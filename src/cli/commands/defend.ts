@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .command('defend')
     .description('fit PCL defenders (latent checkpoints + input dictionaries) on clean training data and save a detector bundle')
     .requiredOption('--model <dir>', 'victim model folder (from `pcl train`)')
-    .requiredOption('--dataset <spec>', 'dataset whose training split the defenders learn: mnist | idx:DIR | cifar10:DIR')
+    .requiredOption('--dataset <spec>', 'dataset whose training split the defenders learn: mnist | idx:DIR | cifar10:DIR | imagefolder:DIR | imagenet10:DIR')
     .requiredOption('--out <dir>', 'output folder of the detector bundle (replaced atomically)')
     .option('--checkpoints <layers>', 'comma-separated checkpoint layer names (default: the second-to-last layer)', list('--checkpoints'))
     .option('--no-input-defender', 'fit latent defenders only')

@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .command('evaluate')
     .description('attack test images with the paper\'s attacks and the beyond-the-boundary ones and measure detection (results.json, table.md, report.html)')
     .requiredOption('--defender <dir>', 'detector bundle folder (from `pcl defend`)')
-    .requiredOption('--dataset <spec>', 'dataset whose test split is attacked: mnist | idx:DIR | cifar10:DIR')
+    .requiredOption('--dataset <spec>', 'dataset whose test split is attacked: mnist | idx:DIR | cifar10:DIR | imagefolder:DIR | imagenet10:DIR')
     .requiredOption('--out <dir>', 'output folder')
     .option('--attacks <list>', 'comma-separated: fgsm,jsma,deepfool,cw-l2,highconf (C&W κ 5–40, PGD L∞ and L2; also bim, pgd-l2)', list('--attacks'), [...DEFAULT_ATTACKS])
     .option('--n <n>', 'test images to attack', positiveInt('--n'), 1000)

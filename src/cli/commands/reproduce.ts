@@ -9,7 +9,7 @@ export function register(program: Command): void {
   program
     .command('reproduce')
     .description('train the victim, fit PCL, run the paper\'s attacks and write results.json, table.md and report.html')
-    .requiredOption('--dataset <spec>', 'mnist | cifar10:DIR | imagenet10:DIR')
+    .requiredOption('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR | imagenet10:DIR')
     .requiredOption('--out <dir>', 'output folder (victim/, detector/, results.json, table.md, report.html)')
     .option('--quick', 'reduced version that runs in a few minutes')
     .option('--n <n>', 'test images to attack (default 1000; with --quick 300 on MNIST, 60 on CIFAR-10 and ImageNet-10)', positiveInt('--n'))
