@@ -35,8 +35,9 @@ export interface ReproduceOptions {
   victim?: string;
   /**
    * Which of the default attacks to run (ignored when `attacks` is given): any of 'paper' (the
-   * paper's Table 3 set for the dataset), 'fgsm', 'jsma', 'deepfool', 'cw-l2' (its members) and
-   * 'highconf' (the beyond-the-boundary attacks). Default: paper + highconf.
+   * paper's Table 3 set for the dataset), 'fgsm', 'jsma', 'deepfool', 'cw-l2' (its members),
+   * 'highconf' (the beyond-the-boundary attacks) or its parts 'cw-high' (C&W κ 5–40) and 'pgd'
+   * (PGD L∞ and L2). Default: paper + highconf.
    */
   attackSet?: string[];
   /** C&W schedule of every C&W row (κ = 0 and the high-confidence ones), instead of the dataset's default. */
@@ -48,7 +49,7 @@ export interface ReproduceOptions {
 }
 
 /** The names `ReproduceOptions.attackSet` accepts. */
-export const REPRODUCE_ATTACK_SETS = ['paper', 'fgsm', 'jsma', 'deepfool', 'cw-l2', 'highconf'] as const;
+export const REPRODUCE_ATTACK_SETS = ['paper', 'fgsm', 'jsma', 'deepfool', 'cw-l2', 'highconf', 'cw-high', 'pgd'] as const;
 
 /**
  * The attack plans `reproduce` runs for `plan` with the selection `names` (see
@@ -63,7 +64,9 @@ export function selectReproduceAttacks(plan: ReproducePlan, dataset: string, qui
     }
   }
   const paper = attackPlansFor(plan, quick).filter((p) => want.has('paper') || want.has(p.name));
-  const beyond = want.has('highconf') ? beyondBoundaryPlans(dataset, quick, plan.cw) : [];
+  const beyond = beyondBoundaryPlans(dataset, quick, plan.cw).filter(
+    (p) => want.has('highconf') || (want.has('cw-high') && p.name === 'cw-l2') || (want.has('pgd') && p.name !== 'cw-l2'),
+  );
   const out = [...paper, ...beyond];
   if (out.length === 0) throw new ArgumentError(`attacks: '${[...want].join(',')}' selects no attack on ${dataset}`);
   return out;

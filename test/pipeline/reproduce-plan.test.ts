@@ -47,8 +47,11 @@ describe('reproducePlan', () => {
     expect(names(['deepfool', 'cw-l2'])).toEqual(['DeepFool', 'C&W L2']);
     expect(names(['paper'])).toEqual(['FGSM', 'FGSM', 'DeepFool', 'C&W L2']);
     expect(names(['highconf']).every((g) => g.startsWith('C&W L2 κ=') || g.startsWith('PGD'))).toBe(true);
+    expect(names(['pgd']).every((g) => g.startsWith('PGD'))).toBe(true);
+    expect(names(['pgd']).length).toBe(5);
+    expect(names(['cw-high'])).toEqual(['C&W L2 κ=5', 'C&W L2 κ=10', 'C&W L2 κ=20', 'C&W L2 κ=40']);
     expect(() => names(['jsma'])).toThrow(/selects no attack on imagenet10:d/);
-    expect(() => names(['cw'])).toThrow(/unknown 'cw'; expected some of paper, fgsm, jsma, deepfool, cw-l2, highconf/);
+    expect(() => names(['cw'])).toThrow(/unknown 'cw'; expected some of paper, fgsm, jsma, deepfool, cw-l2, highconf, cw-high, pgd/);
     // a C&W schedule given to the plan reaches every C&W row
     const cw = selectReproduceAttacks({ ...plan, cw: { binarySteps: 4, iterations: 50 } }, 'imagenet10:d', false, ['cw-l2', 'highconf'])
       .filter((p) => p.name === 'cw-l2')

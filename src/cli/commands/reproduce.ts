@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option('--n <n>', 'test images to attack (default 1000; with --quick 300 on MNIST, 60 on CIFAR-10 and ImageNet-10)', positiveInt('--n'))
     .option('--seed <n>', 'seed of everything', nonNegativeInt('--seed'), 0)
     .option('--victim <dir>', 'use this trained victim (from `pcl train`) instead of training one')
-    .option('--attacks <list>', 'comma-separated: paper (Table 3 for the dataset) or some of fgsm,jsma,deepfool,cw-l2; highconf (C&W κ 5–40, PGD L∞ and L2) (default: paper,highconf)', list('--attacks'))
+    .option('--attacks <list>', 'comma-separated: paper (Table 3 for the dataset) or some of fgsm,jsma,deepfool,cw-l2; highconf (C&W κ 5–40, PGD L∞ and L2) or its parts cw-high, pgd (default: paper,highconf)', list('--attacks'))
     .option('--cw <BxI>', "C&W schedule: binary-search steps × iterations, e.g. 20x500 (default: the paper's 20x500 on MNIST, 10x200 on the CNNs)", cwSchedule)
     .option('--fit-limit <n>', 'training images the defenders are fitted on (default: all on MNIST and ImageNet-10, 20,000 on CIFAR-10)', positiveInt('--fit-limit'))
     .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica (default 3; 1 with --quick)', positiveInt('--latent-epochs'))
