@@ -41,24 +41,6 @@ export const NATIVE_KERNEL_NAMES = [
 /** Below this many elements, `Multiply`, `Sum` and `Mean` stay on wasm (a native call costs more than it saves). */
 const ELEMENTWISE_MIN = 1 << 16;
 
-/**
- * Below this many multiply-adds a matMul stays on wasm (XNNPACK): waking the sleeping OpenMP threads
- * for a product like the MLP's 128×100×10 costs more than the product (bench/results/engine.md).
- */
-export const NATIVE_MATMUL_MIN_WORK = 1 << 18;
-let matMulMinWork = NATIVE_MATMUL_MIN_WORK;
-
-/**
- * Sets the matMul size (multiply-adds) below which products stay on wasm; returns the previous
- * value. For tests that check the native kernel on small shapes (0 = every product goes native).
- */
-export function setNativeMatMulMinWork(work: number): number {
-  if (!(Number.isInteger(work) && work >= 0)) throw new ArgumentError(`setNativeMatMulMinWork: expected a non-negative integer, got ${work}`);
-  const prev = matMulMinWork;
-  matMulMinWork = work;
-  return prev;
-}
-
 const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, elu: 3, sigmoid: 4, leakyrelu: 5 };
 
 /** Byte offset of float32 tensor `t` in the wasm heap; throws a named error for anything else. */
@@ -317,7 +299,6 @@ function makeMatMul(addon: NativeAddon, fallback: tf.KernelFunc, fused: boolean)
     if (ba === bb && tf.util.arraysEqual(batchShapeA, batchShapeB)) batchShape = batchShapeA;
     else if (ba === 1 || bb === 1) batchShape = tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
     else return fallback(args);
-    if (Math.max(ba, bb) * m * n * k < matMulMinWork) return fallback(args);
     const be = args.backend as HeapBackend;
     const out = be.makeOutput([...batchShape, m, n], 'float32');
     try {

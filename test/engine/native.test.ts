@@ -11,7 +11,7 @@ import os from 'node:os';
 import { initEngine } from '../../src/engine/backend.js';
 import { WorkerPool, defaultPoolSize } from '../../src/engine/pool.js';
 import { loadNativeAddon, nativeThreads, type NativeAddon } from '../../src/engine/native.js';
-import { NATIVE_MATMUL_MIN_WORK, registerNativeKernels, setNativeMatMulMinWork } from '../../src/engine/native-kernels.js';
+import { registerNativeKernels } from '../../src/engine/native-kernels.js';
 import { Rng } from '../../src/util/rng.js';
 
 type Data = { shape: number[]; data: Float32Array };
@@ -129,27 +129,10 @@ describe.runIf(hasNative)('native kernels match cpu', () => {
   beforeAll(async () => {
     await initEngine('wasm');
     registerNativeKernels(counted(load.addon!));
-    setNativeMatMulMinWork(0); // the small odd shapes below must reach the native matMul
   });
   afterAll(async () => {
-    setNativeMatMulMinWork(NATIVE_MATMUL_MIN_WORK);
     registerNativeKernels(load.addon!);
     await tf.setBackend('wasm');
-  });
-
-  test('small products stay on wasm, large ones go native (the default size threshold)', async () => {
-    const prev = setNativeMatMulMinWork(NATIVE_MATMUL_MIN_WORK);
-    try {
-      // 128×100×10 = 128,000 multiply-adds (the MLP's last layer): wasm
-      const before = calls.get('matMul') ?? 0;
-      expect(await compare([randn([128, 100], 40), randn([100, 10], 41)], (a, b) => tf.matMul(a!, b!))).toBeLessThan(1e-5);
-      expect(calls.get('matMul') ?? 0).toBe(before);
-      // 128×300×100 = 3.84 M: native
-      expect(await compare([randn([128, 300], 42), randn([300, 100], 43)], (a, b) => tf.matMul(a!, b!), 'matMul')).toBeLessThan(1e-4);
-      expect(() => setNativeMatMulMinWork(-1)).toThrow(/non-negative integer/);
-    } finally {
-      setNativeMatMulMinWork(prev);
-    }
   });
 
   type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
