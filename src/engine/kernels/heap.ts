@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 
 /**
- * What the in-heap kernels (`Slice`, `Tile`) need from the wasm backend (its class is not exported
+ * What the in-heap kernels (`Slice`) need from the wasm backend (its class is not exported
  * with types): allocate an output, then view tensors in place in the heap. Allocate first: an
  * allocation may grow the heap and detach views taken before it.
  */
