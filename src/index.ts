@@ -72,6 +72,7 @@ export { LatentScoreSurrogate, componentThresholds, type ComponentThresholds, ty
 export { fitHdda, hddaLogLikBatch, hddaLogLikAll, HDDA_DEFAULTS, type HddaClass, type HddaOptions } from './defense/latent/hdda.js';
 export { centerLoss } from './defense/latent/center-loss.js';
 export { InputDefender, type InputDefenderParams, type InputFitInfo, type ParallelMap } from './defense/input/input-defender.js';
+export { recommendedInputParams, recommendedCheckpoints } from './defense/recommended.js';
 export { learnDictionary, DICTIONARY_LEARNING_DEFAULTS, type DictionaryLearningParams, type LearnedDictionary } from './defense/input/dictionary-learning.js';
 export { omp, ompGram, gramMatrix, type SparseCodes, type OmpOptions } from './defense/input/omp.js';
 export { psnr } from './defense/input/psnr.js';

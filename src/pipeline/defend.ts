@@ -7,6 +7,7 @@ import { initEngine } from '../engine/backend.js';
 import { Classifier } from '../models/classifier.js';
 import { loadClassifier } from '../models/io.js';
 import { info } from '../util/progress.js';
+import { recommendedCheckpoints, recommendedInputParams } from '../defense/recommended.js';
 
 /** Options of {@link defendVictim} (what `pcl defend` takes). */
 export interface DefendOptions {
@@ -16,7 +17,7 @@ export interface DefendOptions {
   dataset: string;
   /** Output folder of the detector bundle (replaced atomically). */
   out: string;
-  /** Latent checkpoint layers (default: the second-to-last layer). */
+  /** Latent checkpoint layers (default: {@link recommendedCheckpoints}: fc1 + fc2 on MNIST-like MLPs, else the second-to-last layer). */
   checkpoints?: string[];
   /** Fit the input defender too (default true). */
   inputDefender?: boolean;
@@ -35,8 +36,14 @@ export interface DefendOptions {
   latentEpochs?: number;
   /** Random training patches per class for the dictionaries (default: the InputDefender default). */
   patchesPerClass?: number;
-  /** Scoring stride of the input defender's patches ('tile' = non-overlapping, the default; 2 = overlapping, see InputDefenderParams.stride). */
+  /**
+   * Scoring stride of the input defender's patches ('tile' = non-overlapping, the paper; 2 =
+   * overlapping, see InputDefenderParams.stride). Default: {@link recommendedInputParams} (2 on
+   * grayscale images up to 32 × 32, tiles otherwise).
+   */
   inputStride?: number | 'tile';
+  /** OMP atoms per patch at scoring (default: {@link recommendedInputParams}: 10 where the stride is 2, else 5). */
+  inputAtoms?: number;
 }
 
 /** Summary of a fitted bundle (what `pcl defend` prints). */
@@ -66,11 +73,12 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
     }
     if (opts.latentEpochs !== undefined) latent.epochs = opts.latentEpochs;
     if (opts.latentScoring !== undefined) latent.scoring = opts.latentScoring;
-    const input: Record<string, unknown> = { seed: opts.seed ?? 0 };
+    const input: Record<string, unknown> = { ...recommendedInputParams(victim.inputShape), seed: opts.seed ?? 0 };
     if (opts.patchesPerClass !== undefined) input.patchesPerClass = opts.patchesPerClass;
     if (opts.inputStride !== undefined) input.stride = opts.inputStride;
+    if (opts.inputAtoms !== undefined) input.nNonzero = opts.inputAtoms;
     const det = new PCLDetector(victim, {
-      checkpoints: opts.checkpoints,
+      checkpoints: opts.checkpoints ?? nonEmpty(recommendedCheckpoints(victim.layerNames(), victim.inputShape)),
       inputDefender: opts.inputDefender ?? true,
       sp: opts.sp ?? 1,
       fusion: opts.fusion ?? 'calibrated',
@@ -96,4 +104,8 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
   } finally {
     disposeDataset(train);
   }
+}
+
+function nonEmpty(a: string[]): string[] | undefined {
+  return a.length > 0 ? a : undefined;
 }

@@ -1,3 +1,4 @@
+import { recommendedInputParams } from '../defense/recommended.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -256,7 +257,9 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
       seed,
       ...(typeof metrics.lr === 'number' ? { lr: metrics.lr / 10 } : {}),
     };
+    // beyond the paper: overlapping patches and 10 atoms on MNIST-like images (recommendedInputParams)
     const input = {
+      ...recommendedInputParams(victim.inputShape),
       seed,
       ...(plan.patchesPerClass ? { patchesPerClass: plan.patchesPerClass } : {}),
       ...(plan.inputCodes ? { codes: plan.inputCodes } : {}),

@@ -49,8 +49,11 @@ describe('pcl end to end on an MNIST slice', () => {
     ]);
     expect(d.code, d.stderr).toBe(0);
     const summary = JSON.parse(d.stdout);
-    expect(summary.defenders.map((q: { label: string }) => q.label)).toEqual(['latent:fc2', 'input']);
+    // MNIST-like victim: the recommended settings (fc1 + fc2, overlapping patches every 2 pixels, 10 atoms)
+    expect(summary.defenders.map((q: { label: string }) => q.label)).toEqual(['latent:fc1', 'latent:fc2', 'input']);
     expect(existsSync(path.join(bundle, 'manifest.json'))).toBe(true);
+    const manifest = JSON.parse(await fs.readFile(path.join(bundle, 'manifest.json'), 'utf8'));
+    expect(manifest.params.input).toMatchObject({ stride: 2, nNonzero: 10 });
 
     // noise images as IDX float32: nearly all flagged; raw scores present
     const rng = new Rng(5);
@@ -104,6 +107,9 @@ describe('pcl end to end on an MNIST slice', () => {
     const badSp = await pcl(['defend', '--model', 'x', '--dataset', 'mnist', '--out', 'y', '--sp', '150']);
     expect(badSp.code).not.toBe(0);
     expect(badSp.stderr).toMatch(/--sp: expected a percentage in \[0, 100\], got '150'/);
+    const badStride = await pcl(['defend', '--model', 'x', '--dataset', 'mnist', '--out', 'y', '--input-stride', 'wide']);
+    expect(badStride.code).not.toBe(0);
+    expect(badStride.stderr).toMatch(/--input-stride: expected a positive integer or 'tile', got 'wide'/);
     const badDs = await pcl(['evaluate', '--defender', 'x', '--dataset', 'mnist', '--out', 'y', '--attacks', 'fgsm,nope']);
     expect(badDs.code).not.toBe(0);
     expect(badDs.stderr).toMatch(/unknown attack 'nope'/);

@@ -2,7 +2,15 @@ import { Command, Option } from 'commander';
 import { LATENT_SCORINGS } from '../../defense/latent/scoring.js';
 import { FUSION_METHODS } from '../../defense/fusion/combine.js';
 import { defendVictim } from '../../pipeline/defend.js';
+import { ArgumentError } from '../../errors.js';
 import { list, nonNegativeInt, percent, positiveInt } from '../args.js';
+
+function strideArg(v: string): number | 'tile' {
+  if (v === 'tile') return 'tile';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`--input-stride: expected a positive integer or 'tile', got '${v}'`);
+  return n;
+}
 
 /** `pcl defend`: fits PCL defenders for a victim on clean training data and saves a bundle. */
 export function register(program: Command): void {
@@ -12,7 +20,7 @@ export function register(program: Command): void {
     .requiredOption('--model <dir>', 'victim model folder (from `pcl train`)')
     .requiredOption('--dataset <spec>', 'dataset whose training split the defenders learn: mnist | idx:DIR | cifar10:DIR | imagefolder:DIR | imagenet10:DIR')
     .requiredOption('--out <dir>', 'output folder of the detector bundle (replaced atomically)')
-    .option('--checkpoints <layers>', 'comma-separated checkpoint layer names (default: the second-to-last layer)', list('--checkpoints'))
+    .option('--checkpoints <layers>', 'comma-separated checkpoint layer names (default: the last two hidden dense layers on grayscale images up to 32×32, e.g. fc1,fc2 on MNIST; else the second-to-last layer)', list('--checkpoints'))
     .option('--no-input-defender', 'fit latent defenders only')
     .option('--sp <percent>', 'security parameter: percent of clean training samples flagged per class', percent('--sp'), 1)
     .addOption(new Option('--fusion <rule>', "default decision rule of the bundle: 'calibrated' (combined false-alarm rate on held-out clean images = SP) or 'or' (the paper's rule: any defender alarms; false alarms add up)").choices(['or', 'calibrated']).default('calibrated'))
@@ -22,7 +30,8 @@ export function register(program: Command): void {
     .addOption(new Option('--latent-scoring <rule>', "latent score: 'likelihood' (the paper), 'ratio' (class likelihood ratio), 'combined' (either unusual), 'disagreement' (the fine-tuned replica doubts the victim's class) or 'combined-disagreement' (any of the three unusual; default)").choices([...LATENT_SCORINGS]))
     .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica', positiveInt('--latent-epochs'))
     .option('--patches-per-class <n>', 'random training patches per class for dictionary learning', positiveInt('--patches-per-class'))
-    .option('--input-stride <n>', 'input defender: score overlapping patches every n pixels (default: non-overlapping tiles, the paper)', positiveInt('--input-stride'))
+    .option('--input-stride <n|tile>', "input defender: score overlapping patches every n pixels, or 'tile' for the paper's non-overlapping patches (default: 2 on grayscale images up to 32×32, else tile)", strideArg)
+    .option('--input-atoms <k>', 'input defender: OMP atoms per patch at scoring (default: 10 where the stride is 2 by default, else 5)', positiveInt('--input-atoms'))
     .addHelpText('after', '\nPrints a JSON summary (defenders and their per-class thresholds) on stdout.')
     .action(async (o) => {
       const summary = await defendVictim({
@@ -40,6 +49,7 @@ export function register(program: Command): void {
         latentScoring: o.latentScoring,
         patchesPerClass: o.patchesPerClass,
         inputStride: o.inputStride,
+        inputAtoms: o.inputAtoms,
       });
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     });
