@@ -21,6 +21,7 @@
  *   nice -n 10 npx tsx bench/ablation.bench.ts [--variants pcl,no-ft,ce-only,gamma-0.1,mahalanobis,pca]
  *        [--epochs 3] [--attacks runs/attacks/mnist] [--defenders runs/defenders] [--refit]
  */
+import '../src/node.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';

@@ -16,6 +16,7 @@
  * (`<out dir>/submission-<attack>.idx`) and scored by `scoreChallenge` into `--leaderboard FILE`.
  * Guides of the feature attack: 5,000 training images (seed 0).
  */
+import '../src/node.js';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -12,6 +12,7 @@
  * Nothing here is fitted on adversarial examples: every threshold, p-value and density comes from
  * clean data (the bundle's own training scores, or the bundle's held-out clean calibration split).
  */
+import '../src/node.js';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -17,6 +17,7 @@
  *        [--fit '{"lr":0.001,"spread":"mean"}']   (fit that LatentDefender variant first and save it to --defender)
  *        [--select-d auto:0.2,5,10,20,40,99]   (held-out clean log-likelihood per HDDA setting: a d chosen without attacks)
  */
+import '../src/node.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';

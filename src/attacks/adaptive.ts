@@ -206,6 +206,9 @@ export class FullAdaptiveAttack implements Attack<FullAdaptiveParams> {
   }
 }
 
+/** Pool images classified per batch by {@link chooseGuides}. */
+const GUIDE_POOL_BATCH = 256;
+
 /**
  * Picks a guide for every row of `x` (true labels `y`) for the feature attack: the target is the
  * victim's best class other than y on the clean image (the nearest decision region), and the guide
@@ -216,9 +219,16 @@ export async function chooseGuides(model: AttackModel, x: tf.Tensor4D, y: Labels
   const yy = await checkInputs('chooseGuides', model, x, y);
   const n = yy.length;
   const k = model.numClasses;
-  const poolPred = tf.tidy(() => tf.argMax(model.logits(pool.x), 1));
-  const pp = await poolPred.data();
-  poolPred.dispose();
+  // the pool's predictions in batches: one pass over thousands of images through a CNN would hold
+  // every activation at once (5,000 CIFAR-10 images through a 300-filter conv: 1.5·10⁹ floats)
+  const np = pool.x.shape[0];
+  const pp = new Int32Array(np);
+  for (let s = 0; s < np; s += GUIDE_POOL_BATCH) {
+    const m = Math.min(GUIDE_POOL_BATCH, np - s);
+    const pred = tf.tidy(() => tf.argMax(model.logits(pool.x.slice([s, 0, 0, 0], [m, -1, -1, -1])), 1));
+    pp.set(await pred.data(), s);
+    pred.dispose();
+  }
   const byClass: number[][] = Array.from({ length: k }, () => []);
   for (let i = 0; i < pp.length; i++) if (pp[i] === pool.y[i]) byClass[pool.y[i]].push(i);
   const second = tf.tidy(() => tf.argMax(tf.sub(model.logits(x), tf.mul(tf.oneHot(tf.tensor1d(yy, 'int32'), k), 1e4)), 1));

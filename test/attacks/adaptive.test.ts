@@ -88,6 +88,11 @@ describe('FullAdaptiveAttack', () => {
     const guides = await chooseGuides(victim, x, y, { x: train.x, y: await train.y.data() });
     try {
       for (let i = 0; i < y.length; i++) expect(guides.targets[i]).not.toBe(y[i]);
+      // the 3,000-image pool is classified in batches: every guide is an image the victim puts in its target class
+      const gpT = victim.predict(guides.images);
+      const gp = await gpT.data();
+      gpT.dispose();
+      expect(Array.from(gp)).toEqual(Array.from(guides.targets));
       const before = tf.memory().numTensors;
       const r = await new FullAdaptiveAttack(det, { ...SCHEDULE, sp: SP, objective: 'features' }).run(victim, x, y, { guides });
       expect(tf.memory().numTensors).toBe(before + 1);
