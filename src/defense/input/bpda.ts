@@ -18,8 +18,13 @@
  * constant: ∇‖v − c‖² = 2(v − c) and ∇‖(I − Π)v‖² = 2(I − Π)v coincide at c = Π v (the residual is
  * orthogonal to span(D_S)). The two only differ if a linearisation is reused for several steps.
  *
- * Only grids whose patches tile the image exactly (p divides h and w: MNIST 7 on 28, CIFAR-10 8 on 32)
- * are supported; there the image residual is exactly the concatenation of the patch residuals.
+ * Grids whose patches tile the image (p divides h and w: MNIST 7 on 28, CIFAR-10 8 on 32) use the patch
+ * residuals directly (the image residual is their concatenation). Overlapping grids (a scoring stride
+ * below p, or border patches where p does not divide the side) rebuild each pixel as the mean of every
+ * patch covering it, as the defender does: with the supports fixed that is still linear in x, and the
+ * surrogate runs it as two products with the grid's 0/1 patch-extraction matrix E [h·w·c, P·p²c]
+ * (extraction x·E, assembly (recon·Eᵀ) / coverage). E is dense, so it is built only up to
+ * {@link MAX_OVERLAP_OPERATOR} entries (MNIST at stride 2: 784 × 7,056).
  *
  * @see Athalye, Carlini & Wagner, "Obfuscated Gradients Give a False Sense of Security" (ICML 2018), §4.1 (BPDA).
  */
@@ -28,8 +33,46 @@ import { ArgumentError, ShapeError, assert } from '../../errors.js';
 import type { ScoreSurrogate } from '../types.js';
 import type { InputDefender } from './input-defender.js';
 import { gramMatrix, ompGram } from './omp.js';
-import { extractGridPatches, type PatchGrid } from './patches.js';
+import { assembleGridPatches, extractGridPatches, type PatchGrid } from './patches.js';
 import { MIN_MSE } from './psnr.js';
+
+/** Largest patch-extraction matrix (entries) the overlapping-grid surrogate builds: 2²⁵ floats, 128 MB. */
+export const MAX_OVERLAP_OPERATOR = 1 << 25;
+
+/** True when the grid's patches overlap somewhere (a stride below p, or border patches). */
+function overlaps(grid: PatchGrid): boolean {
+  return grid.patchesPerImage * grid.p * grid.p > grid.h * grid.w;
+}
+
+/**
+ * The dense 0/1 extraction matrix E [h·w·c, P·dim] of `grid` (column j·dim + (dy·p + dx)·c + ch of
+ * patch j reads pixel ((y0 + dy)·w + x0 + dx)·c + ch, patches in `extractGridPatches` order) and the
+ * reciprocal coverage of every value [h·w·c].
+ */
+function overlapOperator(grid: PatchGrid): { E: tf.Tensor2D; invCount: tf.Tensor1D } {
+  const { h, w, c, p, ys, xs, dim, patchesPerImage } = grid;
+  const size = h * w * c;
+  const cols = patchesPerImage * dim;
+  assert(size * cols <= MAX_OVERLAP_OPERATOR, () => `InputBpda: the overlapping patch grid (${patchesPerImage} patches of ${p}×${p}×${c} on ${h}×${w}) needs a ${size}×${cols} extraction matrix, above ${MAX_OVERLAP_OPERATOR} entries; attack a defender scored on tiles (stride 'tile') instead`, ArgumentError);
+  const e = new Float32Array(size * cols);
+  const count = new Float32Array(size);
+  let j = 0;
+  for (const y0 of ys) {
+    for (const x0 of xs) {
+      for (let dy = 0; dy < p; dy++) {
+        for (let dx = 0; dx < p; dx++) {
+          for (let ch = 0; ch < c; ch++) {
+            const pix = ((y0 + dy) * w + x0 + dx) * c + ch;
+            e[pix * cols + j * dim + (dy * p + dx) * c + ch] = 1;
+            count[pix]++;
+          }
+        }
+      }
+      j++;
+    }
+  }
+  return { E: tf.tensor2d(e, [size, cols]), invCount: tf.tensor1d(count.map((v) => (v > 0 ? 1 / v : 0))) };
+}
 
 /** Tail scale β of ascending clean scores: mean excess of the top 1 % over the 99th percentile. */
 export function cleanTailScale(sorted: ArrayLike<number>): number {
@@ -55,6 +98,8 @@ export class BpdaLinearisation {
     readonly n: number,
     private readonly grid: PatchGrid,
     private readonly maxValue: number,
+    /** The overlapping grid's extraction operator (owned by the `InputBpda`, not disposed here). */
+    private readonly overlap?: { E: tf.Tensor2D; invCount: tf.Tensor1D },
   ) {}
 
   /**
@@ -65,6 +110,7 @@ export class BpdaLinearisation {
     const { h, w, c, p, dim, patchesPerImage } = this.grid;
     assert(x.rank === 4 && x.shape[0] === this.n && x.shape[1] === h && x.shape[2] === w && x.shape[3] === c,
       () => `BpdaLinearisation.score: expected x of shape [${this.n},${h},${w},${c}], got [${x.shape}]`, ShapeError);
+    if (this.overlap) return this.overlapScore(x, this.overlap);
     return tf.tidy(() => {
       const n = this.n;
       // [n, h/p, p, w/p, p, c] → [n, h/p, w/p, p, p, c] → [n·P, p·p, c]: patches in grid order, (row, col, channel) inside
@@ -74,6 +120,26 @@ export class BpdaLinearisation {
       const r = tf.sub(v, tf.matMul(this.basis, coef, true, false)); // v − Π_S v
       const sse = tf.sum(tf.square(r).reshape([n, patchesPerImage * dim]), 1);
       const mse = tf.maximum(tf.div(sse, h * w * c), MIN_MSE);
+      return tf.sub(tf.mul(tf.log(mse), 10 / Math.LN10), 20 * Math.log10(this.maxValue)) as tf.Tensor1D;
+    });
+  }
+
+  /** {@link score} on an overlapping grid: patches x·E, fixed-support projections, assembly (recon·Eᵀ)/coverage. */
+  private overlapScore(x: tf.Tensor4D, op: { E: tf.Tensor2D; invCount: tf.Tensor1D }): tf.Tensor1D {
+    const { h, w, c, p, dim, patchesPerImage } = this.grid;
+    const size = h * w * c;
+    return tf.tidy(() => {
+      const n = this.n;
+      const nP = n * patchesPerImage;
+      const xf = tf.reshape(x, [n, size]);
+      const patches = tf.matMul(xf, op.E).reshape([nP, p * p, c]);
+      const mean = tf.mean(patches, 1, true);
+      const v = tf.sub(patches, mean).reshape([nP, dim, 1]);
+      const proj = tf.matMul(this.basis, tf.matMul(this.basis, v), true, false); // Π_S v, [nP, dim, 1]
+      const recon = tf.add(proj.reshape([nP, p * p, c]), mean).reshape([n, patchesPerImage * dim]);
+      const rebuilt = tf.mul(tf.matMul(recon, op.E, false, true), op.invCount); // [n, size]
+      const sse = tf.sum(tf.square(tf.sub(xf, rebuilt)), 1);
+      const mse = tf.maximum(tf.div(sse, size), MIN_MSE);
       return tf.sub(tf.mul(tf.log(mse), 10 / Math.LN10), 20 * Math.log10(this.maxValue)) as tf.Tensor1D;
     });
   }
@@ -94,12 +160,13 @@ export class InputBpda {
   private readonly dicts: Float32Array[];
   private readonly grams: Float64Array[];
   private readonly nAtoms: number;
+  /** Extraction operator of an overlapping grid (undefined on tiles); freed by `dispose()`. */
+  private readonly overlap?: { E: tf.Tensor2D; invCount: tf.Tensor1D };
 
   constructor(readonly defender: InputDefender) {
     assert(defender.isFitted, () => 'InputBpda: the input defender is not fitted; fit or load it first', ArgumentError);
     this.grid = defender.grid;
-    const { h, w, p } = this.grid;
-    assert(h % p === 0 && w % p === 0, () => `InputBpda: the patch grid must tile the image (p = ${p} does not divide ${h}×${w}); overlapping border patches are not supported`, ArgumentError);
+    this.overlap = overlaps(this.grid) ? overlapOperator(this.grid) : undefined;
     this.nAtoms = defender.params.nAtoms;
     this.dicts = Array.from({ length: defender.numClasses }, (_, k) => defender.dictionary(k));
     this.grams = this.dicts.map((d) => gramMatrix(d, this.nAtoms, this.grid.dim));
@@ -129,8 +196,10 @@ export class InputBpda {
     const n = data.length / (h * w * c);
     assert(Number.isInteger(n) && classes.length === n, () => `InputBpda.linearise: expected ${n} classes (one per image), got ${classes.length}`, ShapeError);
     const k = this.defender.params.nNonzero;
-    const { patches } = extractGridPatches(data, n, this.grid);
+    const { patches, means } = extractGridPatches(data, n, this.grid);
     const nP = n * patchesPerImage;
+    // overlapping grid: the projections are assembled into images, as the defender does, for the host score
+    const recon = this.overlap ? new Float32Array(nP * dim) : undefined;
     const basis = new Float32Array(nP * k * dim);
     const sse = new Float64Array(n);
     const byClass = new Map<number, number[]>();
@@ -182,18 +251,34 @@ export class InputBpda {
           coef[b] = dot;
         }
         for (let f = 0; f < dim; f++) {
-          let rv = v[f];
-          for (let b = 0; b < rank; b++) rv -= coef[b] * q[b * dim + f];
+          let pv = 0;
+          for (let b = 0; b < rank; b++) pv += coef[b] * q[b * dim + f];
+          const rv = v[f] - pv;
           err += rv * rv;
+          if (recon) recon[patch * dim + f] = pv;
         }
         sse[img] += err;
         basis.set(q.subarray(0, rank * dim), patch * k * dim);
       }
     }
     const size = h * w * c;
+    if (recon) {
+      const rebuilt = assembleGridPatches(recon, means, n, this.grid);
+      sse.fill(0);
+      for (let i = 0; i < n; i++) {
+        let e = 0;
+        for (let f = i * size; f < (i + 1) * size; f++) e += (data[f] - rebuilt[f]) ** 2;
+        sse[i] = e;
+      }
+    }
     const maxValue = this.defender.params.maxValue;
     const scoreAtPoint = Float32Array.from(sse, (s) => 10 * Math.log10(Math.max(s / size, MIN_MSE)) - 20 * Math.log10(maxValue));
-    return new BpdaLinearisation(tf.tensor3d(basis, [nP, k, dim]), scoreAtPoint, n, this.grid, maxValue);
+    return new BpdaLinearisation(tf.tensor3d(basis, [nP, k, dim]), scoreAtPoint, n, this.grid, maxValue, this.overlap);
+  }
+
+  /** Frees the overlapping grid's extraction operator (linearisations made by this object become unusable). */
+  dispose(): void {
+    if (this.overlap) tf.dispose([this.overlap.E, this.overlap.invCount]);
   }
 }
 
@@ -234,5 +319,6 @@ export class InputBpdaSurrogate implements ScoreSurrogate {
 
   dispose(): void {
     tf.dispose([this.thr, this.scale]);
+    this.bpda.dispose();
   }
 }

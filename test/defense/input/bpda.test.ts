@@ -140,6 +140,51 @@ describe('InputBpda', () => {
     await expect(bpda.linearise(test_.x, Int32Array.from(labels, () => 12))).rejects.toThrow(/classes\[0\] = 12 is not a class/);
   });
 
+  test('overlapping patches (stride 2, the MNIST default): forward = the defender’s score, gradient = finite differences, no leaks', async () => {
+    const ov = await new InputDefender(undefined, { patchesPerClass: 2000, nAtoms: 49, codes: 'omp', workers: 1, stride: 2 }).fit(train.x, train.y, { seed: 0 });
+    const ob = new InputBpda(ov);
+    try {
+      expect(ob.grid.patchesPerImage).toBe(144); // origins 0, 2, …, 20, 21 on both axes
+      const cls = Int32Array.from(labels, (y, i) => (i % 2 ? y : (y + 3) % 10));
+      const lin = await ob.linearise(test_.x, cls);
+      try {
+        const want = await ov.score(test_.x, tf.tensor1d(cls, 'int32'));
+        const before = tf.memory().numTensors;
+        const s = lin.score(test_.x);
+        expect(tf.memory().numTensors).toBe(before + 1);
+        const got = await s.data();
+        s.dispose();
+        for (let i = 0; i < cls.length; i++) {
+          expect(got[i]).toBeCloseTo(want[i], 3);
+          expect(lin.scoreAtPoint[i]).toBeCloseTo(want[i], 3);
+        }
+        // the tiled surrogate's formula would give another value: the assembly (averaging) matters
+        const tiledLin = await bpda.linearise(test_.x, cls);
+        const tiled = await tiledLin.score(test_.x).data();
+        tiledLin.dispose();
+        expect(Array.from(tiled).some((v, i) => Math.abs(v - want[i]) > 0.05)).toBe(true);
+        const g = tf.grad((x: tf.Tensor) => tf.sum(lin.score(x as tf.Tensor4D)))(test_.x);
+        const rng = new Rng(13);
+        const d = tf.tensor4d(Float32Array.from({ length: test_.x.size }, () => rng.normal()), test_.x.shape);
+        const h = 1e-3;
+        const [fd, an] = tf.tidy(() => {
+          const up = lin.score(tf.add(test_.x, tf.mul(d, h)) as tf.Tensor4D);
+          const dn = lin.score(tf.sub(test_.x, tf.mul(d, h)) as tf.Tensor4D);
+          return [tf.div(tf.sub(up, dn), 2 * h), tf.sum(tf.mul(g, d).reshape([test_.x.shape[0], -1]), 1)];
+        });
+        const a = await fd.data();
+        const b = await an.data();
+        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-2 * Math.max(1, Math.abs(b[i])));
+        tf.dispose([g, d, fd, an]);
+      } finally {
+        lin.dispose();
+      }
+    } finally {
+      ob.dispose();
+      ov.dispose();
+    }
+  });
+
   test('thresholds at SP and clean tail scales', () => {
     const { thresholds, scales } = bpda.thresholdsAndScales(5);
     expect(Array.from(thresholds)).toEqual(Array.from(det.thresholds(5)));
