@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadDataset, disposeDataset, type Dataset } from '../../../src/data/index.js';
-import { InputBpda, cleanTailScale } from '../../../src/defense/input/bpda.js';
+import { InputBpda, cleanTailScale, type BpdaLinearisation } from '../../../src/defense/input/bpda.js';
 import { InputDefender } from '../../../src/defense/input/input-defender.js';
 import { initEngine } from '../../../src/engine/backend.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -38,6 +38,29 @@ async function sameSupport(a: tf.Tensor3D, b: tf.Tensor3D): Promise<boolean> {
   return v < 1e-5;
 }
 
+/** The surrogate's gradient along `trials` random directions = central finite differences of the surrogate itself. */
+async function expectGradientMatchesFd(lin: BpdaLinearisation, x0: tf.Tensor4D, seed: number, trials: number): Promise<void> {
+  const rng = new Rng(seed);
+  const g = tf.grad((x: tf.Tensor) => tf.sum(lin.score(x as tf.Tensor4D)))(x0);
+  try {
+    for (let trial = 0; trial < trials; trial++) {
+      const d = tf.tensor4d(Float32Array.from({ length: x0.size }, () => rng.normal()), x0.shape);
+      const h = 1e-3; // the log in −PSNR is curved: larger steps leave the linear regime
+      const [fd, an] = tf.tidy(() => {
+        const up = lin.score(tf.add(x0, tf.mul(d, h)) as tf.Tensor4D);
+        const dn = lin.score(tf.sub(x0, tf.mul(d, h)) as tf.Tensor4D);
+        return [tf.div(tf.sub(up, dn), 2 * h), tf.sum(tf.mul(g, d).reshape([x0.shape[0], -1]), 1)];
+      });
+      const a = await fd.data();
+      const b = await an.data();
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-2 * Math.max(1, Math.abs(b[i])));
+      tf.dispose([d, fd, an]);
+    }
+  } finally {
+    g.dispose();
+  }
+}
+
 describe('InputBpda', () => {
   test('forward = the defender’s own score (−PSNR), for the predicted and for other classes', async () => {
     for (const cls of [labels, Int32Array.from(labels, (y) => (y + 3) % 10)]) {
@@ -63,23 +86,8 @@ describe('InputBpda', () => {
 
   test('gradient = central finite differences of the surrogate with the support held fixed', async () => {
     const lin = await bpda.linearise(test_.x, labels);
-    const rng = new Rng(7);
     try {
-      const g = tf.grad((x: tf.Tensor) => tf.sum(lin.score(x as tf.Tensor4D)))(test_.x);
-      for (let trial = 0; trial < 3; trial++) {
-        const d = tf.tensor4d(Float32Array.from({ length: test_.x.size }, () => rng.normal()), test_.x.shape);
-        const h = 1e-3; // the log in −PSNR is curved: larger steps leave the linear regime
-        const [fd, an] = tf.tidy(() => {
-          const up = lin.score(tf.add(test_.x, tf.mul(d, h)) as tf.Tensor4D);
-          const dn = lin.score(tf.sub(test_.x, tf.mul(d, h)) as tf.Tensor4D);
-          return [tf.div(tf.sub(up, dn), 2 * h), tf.sum(tf.mul(g, d).reshape([test_.x.shape[0], -1]), 1)];
-        });
-        const a = await fd.data();
-        const b = await an.data();
-        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-2 * Math.max(1, Math.abs(b[i])));
-        tf.dispose([d, fd, an]);
-      }
-      g.dispose();
+      await expectGradientMatchesFd(lin, test_.x, 7, 3);
     } finally {
       lin.dispose();
     }
@@ -163,19 +171,7 @@ describe('InputBpda', () => {
         const tiled = await tiledLin.score(test_.x).data();
         tiledLin.dispose();
         expect(Array.from(tiled).some((v, i) => Math.abs(v - want[i]) > 0.05)).toBe(true);
-        const g = tf.grad((x: tf.Tensor) => tf.sum(lin.score(x as tf.Tensor4D)))(test_.x);
-        const rng = new Rng(13);
-        const d = tf.tensor4d(Float32Array.from({ length: test_.x.size }, () => rng.normal()), test_.x.shape);
-        const h = 1e-3;
-        const [fd, an] = tf.tidy(() => {
-          const up = lin.score(tf.add(test_.x, tf.mul(d, h)) as tf.Tensor4D);
-          const dn = lin.score(tf.sub(test_.x, tf.mul(d, h)) as tf.Tensor4D);
-          return [tf.div(tf.sub(up, dn), 2 * h), tf.sum(tf.mul(g, d).reshape([test_.x.shape[0], -1]), 1)];
-        });
-        const a = await fd.data();
-        const b = await an.data();
-        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-2 * Math.max(1, Math.abs(b[i])));
-        tf.dispose([g, d, fd, an]);
+        await expectGradientMatchesFd(lin, test_.x, 13, 1);
       } finally {
         lin.dispose();
       }
