@@ -16,10 +16,21 @@ import type { InputDefenderParams } from './input/params.js';
  * The dictionaries do not depend on these settings (they are learnt by LARS on random patches);
  * only the scoring grid and sparsity, and the clean score profiles computed with them, do.
  */
-export function recommendedInputParams(imageShape: readonly [number, number, number] | readonly number[]): Partial<InputDefenderParams> {
-  const [h, w, c] = imageShape;
-  if (c === 1 && h <= 32 && w <= 32) return { stride: 2, nNonzero: 10 };
-  return {};
+export function recommendedInputParams(imageShape: readonly number[]): Partial<InputDefenderParams> {
+  return mnistLike(imageShape) ? { stride: 2, nNonzero: 10 } : {};
+}
+
+/** Grayscale images up to 32 × 32: where the levers beyond the paper were measured (MNIST). */
+function mnistLike([h, w, c]: readonly number[]): boolean {
+  return c === 1 && h <= 32 && w <= 32;
+}
+
+/** The hidden dense layer (`fc<N>`) closest before `layer` in `layerNames`, if any (the paper's Fig. 10 second checkpoint). */
+export function denseLayerBefore(layerNames: readonly string[], layer: string): string | undefined {
+  return layerNames
+    .slice(0, layerNames.indexOf(layer))
+    .filter((l) => /^fc\d+$/.test(l))
+    .pop();
 }
 
 /**
@@ -32,13 +43,6 @@ export function recommendedInputParams(imageShape: readonly [number, number, num
 export function recommendedCheckpoints(layerNames: readonly string[], imageShape: readonly number[]): string[] {
   const main = layerNames[layerNames.length - 2];
   if (main === undefined) return [];
-  const [h, w, c] = imageShape;
-  if (c === 1 && h <= 32 && w <= 32) {
-    const before = layerNames
-      .slice(0, layerNames.indexOf(main))
-      .filter((l) => /^fc\d+$/.test(l))
-      .pop();
-    if (before !== undefined) return [before, main];
-  }
-  return [main];
+  const before = mnistLike(imageShape) ? denseLayerBefore(layerNames, main) : undefined;
+  return before !== undefined ? [before, main] : [main];
 }

@@ -1,4 +1,4 @@
-import { recommendedInputParams } from '../defense/recommended.js';
+import { denseLayerBefore, recommendedInputParams } from '../defense/recommended.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -243,7 +243,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   const names = victim.layerNames();
   const main = names[names.length - 2];
   // a second checkpoint for Fig. 10: the hidden dense layer before the main one, if any
-  const before = plan.oneCheckpoint ? undefined : names.slice(0, names.indexOf(main)).filter((l) => /^fc\d+$/.test(l)).pop();
+  const before = plan.oneCheckpoint ? undefined : denseLayerBefore(names, main);
 
   // 2. defenders (clean training data only)
   const train = await loadDataset(opts.dataset, { split: 'train', limit: plan.fitLimit, seed });
