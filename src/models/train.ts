@@ -1,3 +1,4 @@
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert } from '../errors.js';
 import { loadDataset } from '../data/index.js';
@@ -6,7 +7,7 @@ import { initEngine } from '../engine/backend.js';
 import { info, progressBar } from '../util/progress.js';
 import { yieldToEventLoop } from '../util/parallel.js';
 import { Rng } from '../util/rng.js';
-import { saveClassifier, type ClassifierMetrics } from './io.js';
+import { loadClassifier, saveClassifier, type ClassifierMetrics } from './io.js';
 import { ARCHS, buildModel, type Arch } from './zoo.js';
 
 /** Optimizers `trainClassifier` can use. */
@@ -325,7 +326,83 @@ export interface TrainVictimOptions {
    * epoch behind. Needs `validateEachEpoch`. Default false.
    */
   saveEachEpoch?: boolean;
+  /**
+   * Warm start: a folder written by `pcl train` whose weights replace the fresh initial weights
+   * (same architecture, width, batch norm and input shape, else `ArgumentError`). Training then
+   * runs its own `epochs` and schedule from there; metrics.json records the starting folder's
+   * summary under `initFrom`, so a chain of runs stays reproducible command by command.
+   */
+  init?: string;
   onEpoch?: (log: TrainEpochLog) => void | Promise<void>;
+}
+
+/** What metrics.json keeps of a warm start's starting folder. */
+export interface InitFromSummary {
+  dir: string;
+  testAccuracy: number;
+  epochs: number;
+  seconds: number;
+  lr?: number;
+  lrSchedule?: unknown;
+  seed?: number;
+  augment?: unknown;
+  initFrom?: unknown;
+}
+
+/**
+ * Copies the weights of the `pcl train` folder `dir` into `model` (built by `buildModel` with the
+ * options the folder's metrics record). Checks architecture, width, batch norm, class count and
+ * every weight's name and shape first, so a mismatch raises `ArgumentError` before anything changes.
+ * Returns the summary metrics.json keeps as `initFrom`.
+ */
+export async function warmStartFrom(
+  model: tf.LayersModel,
+  dir: string,
+  expect: { arch: Arch; width: number; batchNorm: boolean; numClasses: number },
+): Promise<InitFromSummary> {
+  const { model: src, metrics } = await loadClassifier(dir);
+  try {
+    const mismatch = (what: string, got: unknown, want: unknown) =>
+      new ArgumentError(`init: ${dir} was trained with ${what} ${JSON.stringify(got)}, this run uses ${JSON.stringify(want)}`);
+    if (metrics.arch !== undefined && metrics.arch !== expect.arch) throw mismatch('arch', metrics.arch, expect.arch);
+    if (metrics.width !== undefined && metrics.width !== expect.width) throw mismatch('width', metrics.width, expect.width);
+    if (metrics.batchNorm !== undefined && metrics.batchNorm !== expect.batchNorm) throw mismatch('batch norm', metrics.batchNorm, expect.batchNorm);
+    if (metrics.numClasses !== undefined && metrics.numClasses !== expect.numClasses) {
+      throw mismatch('classes', metrics.numClasses, expect.numClasses);
+    }
+    const from = src.weights;
+    const to = model.weights;
+    if (from.length !== to.length) {
+      throw new ArgumentError(`init: ${dir} has ${from.length} weight tensors, the model built here has ${to.length}`);
+    }
+    const fromIn = JSON.stringify(src.inputs[0].shape.slice(1));
+    const toIn = JSON.stringify(model.inputs[0].shape.slice(1));
+    if (fromIn !== toIn) throw mismatch('input shape', src.inputs[0].shape.slice(1), model.inputs[0].shape.slice(1));
+    for (let i = 0; i < to.length; i++) {
+      if (JSON.stringify(from[i].shape) !== JSON.stringify(to[i].shape)) {
+        throw new ArgumentError(
+          `init: weight ${i} (${from[i].originalName}) of ${dir} has shape [${from[i].shape.join(', ')}], ` +
+            `the model built here expects [${to[i].shape.join(', ')}] (${to[i].originalName})`,
+        );
+      }
+    }
+    // assign() keeps its own reference to each value, so disposing `src` below does not free them
+    model.setWeights(src.getWeights());
+    const summary: InitFromSummary = {
+      dir,
+      testAccuracy: metrics.testAccuracy,
+      epochs: metrics.epochs,
+      seconds: metrics.seconds,
+      ...(metrics.lr !== undefined ? { lr: metrics.lr } : {}),
+      ...(metrics.lrSchedule !== undefined ? { lrSchedule: metrics.lrSchedule } : {}),
+      ...(metrics.seed !== undefined ? { seed: metrics.seed } : {}),
+      ...(metrics.augment !== undefined ? { augment: metrics.augment } : {}),
+      ...(metrics.initFrom !== undefined ? { initFrom: metrics.initFrom } : {}),
+    };
+    return summary;
+  } finally {
+    src.dispose();
+  }
 }
 
 /**
@@ -347,6 +424,9 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
   const augment = opts.augment ?? defaults.augment ?? {};
   const lrSchedule = opts.lrSchedule ?? defaults.lrSchedule;
   const batchNorm = opts.batchNorm ?? defaults.batchNorm;
+  if (opts.init !== undefined && path.resolve(opts.init) === path.resolve(opts.out)) {
+    throw new ArgumentError(`init: ${opts.init} is also --out; write the continued model to another folder so the starting one survives`);
+  }
   const engine = await initEngine();
   const train = await loadDataset(opts.dataset, { split: 'train', limit: opts.limit, seed });
   let test: Dataset | undefined;
@@ -360,6 +440,11 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
       seed,
       batchNorm,
     });
+    const initFrom =
+      opts.init !== undefined
+        ? await warmStartFrom(model, opts.init, { arch: opts.arch, width, batchNorm, numClasses: train.numClasses })
+        : undefined;
+    if (initFrom) info(`warm start from ${initFrom.dir} (${initFrom.epochs} epochs, test accuracy ${initFrom.testAccuracy})`);
     info(
       `training ${opts.arch} (width ${width}${batchNorm ? ', batch norm' : ''}, ${model.countParams()} parameters) on ${train.x.shape[0]} images of ` +
         `${opts.dataset}: ${epochs} epochs, batch ${batchSize}, ${optimizer} lr ${lr} (${lrSchedule}), ` +
@@ -382,6 +467,7 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
         lrSchedule,
         batchSize,
         seed,
+        ...(initFrom ? { initFrom } : {}),
         dataset: opts.dataset,
         trainSamples: train.x.shape[0],
         ...(opts.maxBatchesPerEpoch !== undefined ? { maxBatchesPerEpoch: opts.maxBatchesPerEpoch } : {}),

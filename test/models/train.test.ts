@@ -212,4 +212,46 @@ describe('trainVictim', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  test('init: warm start copies the folder\'s weights, records it, and refuses mismatches', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pcl-warm-'));
+    try {
+      for (const [stem, n, seed] of [['train', 300, 1], ['t10k', 90, 2]] as const) {
+        const ds = makeTinyDataset(n, seed);
+        const px = Uint8Array.from(ds.x.dataSync(), (v) => Math.round(v * 255));
+        await writeIdx(path.join(dir, 'data', `${stem}-images-idx3-ubyte`), px, [n, 4, 4]);
+        await writeIdx(path.join(dir, 'data', `${stem}-labels-idx1-ubyte.gz`), Uint8Array.from(ds.y.dataSync()), [n]);
+        disposeDataset(ds);
+      }
+      const dataset = `idx:${path.join(dir, 'data')}`;
+      const first = path.join(dir, 'first');
+      const m1 = await trainVictim({ dataset, arch: 'mnist-mlp', out: first, epochs: 2, batchSize: 30, lr: 0.01, seed: 4 });
+      // a tiny learning rate: the continued model must still be the first one, which a fresh start is not
+      const cont = path.join(dir, 'cont');
+      const m2 = await trainVictim({ dataset, arch: 'mnist-mlp', out: cont, epochs: 1, batchSize: 30, lr: 1e-9, seed: 5, init: first });
+      expect(m2.initFrom).toMatchObject({ dir: first, epochs: 2, testAccuracy: m1.testAccuracy, lr: 0.01, seed: 4 });
+      expect(m2.testAccuracy).toBe(m1.testAccuracy);
+      const a = await loadClassifier(first);
+      const b = await loadClassifier(cont);
+      const wa = a.model.getWeights().map((t) => Array.from(t.dataSync()));
+      const wb = b.model.getWeights().map((t) => Array.from(t.dataSync()));
+      expect(wb.length).toBe(wa.length);
+      for (let i = 0; i < wa.length; i++) for (let j = 0; j < wa[i].length; j++) expect(Math.abs(wb[i][j] - wa[i][j])).toBeLessThan(1e-5);
+      a.model.dispose();
+      b.model.dispose();
+      const fresh = await trainVictim({ dataset, arch: 'mnist-mlp', out: path.join(dir, 'fresh'), epochs: 1, batchSize: 30, lr: 1e-9, seed: 5 });
+      expect(fresh.testAccuracy).not.toBe(m1.testAccuracy);
+      // the starting folder was trained with another width: refused before training, naming the folder
+      const mfile = path.join(first, 'metrics.json');
+      const meta = JSON.parse(await fs.readFile(mfile, 'utf8')) as Record<string, unknown>;
+      await fs.writeFile(mfile, JSON.stringify({ ...meta, width: 0.5 }));
+      await expect(trainVictim({ dataset, arch: 'mnist-mlp', out: path.join(dir, 'x'), epochs: 1, init: first })).rejects.toThrow(
+        /init: .*first was trained with width 0\.5/,
+      );
+      await expect(trainVictim({ dataset, arch: 'mnist-mlp', out: first, epochs: 1, init: first })).rejects.toThrow(ArgumentError);
+      await expect(fs.stat(path.join(dir, 'x'))).rejects.toThrow();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });

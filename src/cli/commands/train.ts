@@ -40,6 +40,7 @@ export function register(program: Command): void {
     )
     .option('--batch-norm', 'batch normalisation after every convolution (default: per architecture)')
     .option('--no-batch-norm', 'no batch normalisation (the paper\'s Table 2)')
+    .option('--init <dir>', 'warm start: begin from the weights of this `pcl train` folder (same arch, width, batch norm)')
     .option('--seed <n>', 'seed of the initial weights, shuffles and augmentation', nonNegativeInt('--seed'), 0)
     .addOption(
       new Option('--augment <list>', "data augmentation: none | flip | crop[:PIXELS] | flip,crop[:PIXELS] (default: per architecture)").argParser(
@@ -67,6 +68,7 @@ export function register(program: Command): void {
       augment?: Augmentation;
       limit?: number;
       saveEveryEpoch?: boolean;
+      init?: string;
       batchNorm?: boolean;
       maxBatches?: number;
     }) => {
@@ -85,6 +87,7 @@ export function register(program: Command): void {
         batchNorm: o.batchNorm,
         maxBatchesPerEpoch: o.maxBatches,
         saveEachEpoch: o.saveEveryEpoch === true,
+        init: o.init,
       });
       const { history: _history, classNames: _classNames, ...summary } = metrics;
       process.stdout.write(`${JSON.stringify({ out: o.out, ...summary })}\n`);
