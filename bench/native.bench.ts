@@ -2,7 +2,8 @@
  * The native engine (oneDNN, all cores) against the wasm engine (single-threaded SIMD + this
  * library's kernels) and PyTorch CPU, all in the same run, on the paper's models:
  *
- * - MNIST MLP 784-300-100-10 (ReLU, softmax, Adam) train step, batch 128;
+ * - MNIST MLP 784-300-100-10 (ReLU, softmax, Adam) train step, batch 128, with the library's fused
+ *   Adam (`fusedAdam`, what `pcl train` uses) and with tfjs's `tf.train.adam` (the stock optimizer);
  * - CIFAR CNN at full width (3×32×32 – 300C3 – MP2 – 300C2 – MP2 – 300C3 – MP2 – 300FC – 100FC –
  *   10FC, 'same' padding, Adam) train step, batch 32;
  * - the CNN's input gradient of the cross-entropy, batch 100 (one attack iteration).
@@ -20,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';
+import { fusedAdam } from '../src/engine/fused-adam.js';
 import { loadNativeAddon } from '../src/engine/native.js';
 import { registerNativeKernels, unregisterNativeKernels } from '../src/engine/native-kernels.js';
 
@@ -31,7 +33,7 @@ const REPS = arg('--reps', 30);
 const CNN_REPS = arg('--cnn-reps', 7);
 const WASM_CNN_REPS = arg('--wasm-cnn-reps', 3);
 
-function mlp(): tf.LayersModel {
+function mlp(stockAdam = false): tf.LayersModel {
   const m = tf.sequential({
     layers: [
       tf.layers.dense({ inputShape: [784], units: 300, activation: 'relu' }),
@@ -39,7 +41,7 @@ function mlp(): tf.LayersModel {
       tf.layers.dense({ units: 10, activation: 'softmax' }),
     ],
   });
-  m.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  m.compile({ optimizer: stockAdam ? tf.train.adam(1e-3) : fusedAdam(1e-3), loss: 'categoricalCrossentropy' });
   return m;
 }
 
@@ -60,7 +62,7 @@ function cnn(): tf.LayersModel {
       tf.layers.dense({ units: 10, activation: 'softmax' }),
     ],
   });
-  m.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  m.compile({ optimizer: fusedAdam(1e-3), loss: 'categoricalCrossentropy' });
   return m;
 }
 
@@ -124,6 +126,7 @@ interface TorchRef {
   mlp_step_ms: number;
   cnn_step_ms: number;
   cnn_input_grad_ms: number;
+  blas: string;
 }
 
 function torchRef(threads: number): TorchRef | string {
@@ -141,13 +144,21 @@ function torchRef(threads: number): TorchRef | string {
   return JSON.parse(res.stdout.trim().split('\n').pop()!) as TorchRef;
 }
 
-type Row = { mlp: number; cnn: number | string; grad: number | string };
+type Row = { mlp: number; mlpStock: number; cnn: number | string; grad: number | string };
 
 async function measure(withWasmCnn: boolean, cnnReps: number): Promise<Row> {
-  const mlpMs = await trainStep(mlp, [128, 784], 128, REPS);
+  // alternated, so that a change of machine load hits both optimizers alike
+  const fused: number[] = [];
+  const stock: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    fused.push(await trainStep(() => mlp(false), [128, 784], 128, REPS));
+    stock.push(await trainStep(() => mlp(true), [128, 784], 128, REPS));
+  }
+  const mlpMs = median(fused);
+  const mlpStock = median(stock);
   const cnnMs = withWasmCnn ? await trainStep(cnn, [32, 32, 32, 3], 32, cnnReps) : 'skipped';
   const gradMs = withWasmCnn ? await inputGrad(100, cnnReps) : 'skipped';
-  return { mlp: mlpMs, cnn: cnnMs, grad: gradMs };
+  return { mlp: mlpMs, mlpStock, cnn: cnnMs, grad: gradMs };
 }
 
 /** GFLOP/s of a 1024×1024×1024 matMul on the native engine, best of 5 (the practical peak now). */
@@ -218,7 +229,7 @@ async function main(): Promise<void> {
   console.log('# Native engine vs wasm engine vs PyTorch CPU');
   console.log(
     `machine: ${cpu} (${os.availableParallelism()} cores, ${mhz} MHz), node ${process.version}, tfjs ${info.tfjsVersion}, ` +
-      `oneDNN ${load.addon.info().onednn} (${threads} threads), ${typeof ref === 'string' ? ref : `PyTorch ${ref.torch} (${ref.threads} threads)`}`,
+      `oneDNN ${load.addon.info().onednn} (${threads} threads), ${typeof ref === 'string' ? ref : `PyTorch ${ref.torch} (${ref.threads} threads, BLAS: ${ref.blas})`}`,
   );
   console.log(
     `load average (1 min): ${load0[0]!.toFixed(2)} at start; ${loadNative.toFixed(2)} after native, ${loadWasm.toFixed(2)} after wasm, ` +
@@ -227,7 +238,8 @@ async function main(): Promise<void> {
       `(1024³ sgemm, best of 5: ${peak.toFixed(0)} GFLOP/s; ≈ 196 GFLOP/s idle per the issue).`,
   );
   const cases: { name: string; key: keyof Row; tkey: keyof TorchRef; flop: number }[] = [
-    { name: 'MLP train step @128', key: 'mlp', tkey: 'mlp_step_ms', flop: gflop(MLP_MACS, 128, 3) },
+    { name: 'MLP train step @128 (fused Adam)', key: 'mlp', tkey: 'mlp_step_ms', flop: gflop(MLP_MACS, 128, 3) },
+    { name: 'MLP train step @128 (tf.train.adam)', key: 'mlpStock', tkey: 'mlp_step_ms', flop: gflop(MLP_MACS, 128, 3) },
     { name: 'CIFAR CNN (300 filters) train step @32', key: 'cnn', tkey: 'cnn_step_ms', flop: gflop(CNN_MACS, 32, 3) },
     { name: 'CIFAR CNN input gradient @100', key: 'grad', tkey: 'cnn_input_grad_ms', flop: gflop(CNN_MACS, 100, 2) },
   ];

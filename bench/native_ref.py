@@ -5,7 +5,12 @@ Times, on the paper's models: the MNIST MLP (784-300-100-10) train step at batch
 (3x32x32 - 300C3 - MP2 - 300C2 - MP2 - 300C3 - MP2 - 300FC - 100FC - 10FC, 'same' padding) train
 step at batch 32 (forward, cross-entropy, backward, Adam update), and the CNN's input gradient of
 the cross-entropy at batch 100 (what one attack iteration costs). Conv weights and activations are
-channels-last (PyTorch's fast path with oneDNN here). Prints one JSON line with the medians.
+channels-last (PyTorch's fast path with oneDNN here). Prints one JSON line with the medians and
+the BLAS library PyTorch's dense layers ran on.
+
+Debian's python3-torch does its Linear layers through the system's libblas.so.3. With only the
+reference BLAS installed (the default), the MLP step takes 35-50 ms here instead of ~3 ms: install
+OpenBLAS first (`apt-get install libopenblas0-pthread`), and check the "blas" field.
 
     GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647 \
       /usr/bin/python3 bench/native_ref.py [--threads 2] [--reps 20] [--cnn-reps 10]
@@ -70,6 +75,21 @@ def input_grad(model, x, y):
     return step
 
 
+def blas_in_use():
+    """The BLAS shared object mapped into this process (after a Linear layer ran)."""
+    try:
+        with open('/proc/self/maps') as f:
+            libs = {line.split()[-1] for line in f if 'blas' in line.lower() and '/' in line}
+    except OSError:
+        return 'unknown'
+    names = sorted({lib.split('/')[-2] + '/' + lib.split('/')[-1] for lib in libs})
+    if any('openblas' in n for n in names):
+        return 'openblas'
+    if any('mkl' in n for n in names):
+        return 'mkl'
+    return 'reference BLAS (slow: install libopenblas0-pthread)' if names else 'none found'
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--threads', type=int, default=2)
@@ -81,6 +101,7 @@ def main():
     cl = torch.channels_last
     out = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
     out['mlp_step_ms'] = median_ms(train_step(mlp(), torch.rand(128, 784), torch.randint(0, 10, (128,))), args.reps)
+    out['blas'] = blas_in_use()
     m = cnn().to(memory_format=cl)
     out['cnn_step_ms'] = median_ms(
         train_step(m, torch.rand(32, 3, 32, 32).to(memory_format=cl), torch.randint(0, 10, (32,))), args.cnn_reps)

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkInputs, checkInt, checkRange, measure } from './common.js';
 import type { Attack, AttackModel, AttackResult, Labels, RunOptions } from './types.js';
+import { fusedAdam } from '../engine/fused-adam.js';
 
 /** Hyperparameters of Carlini–Wagner L2. */
 export interface CarliniWagnerL2Params {
@@ -153,7 +154,7 @@ export async function carliniWagnerL2Core(
       finalStepConstants(step, binarySteps, consts, upper);
       opts.onStep?.(step, Float64Array.from(consts));
       const c = tf.tensor1d(Float32Array.from(consts));
-      const opt = tf.train.adam(lr, 0.9, 0.999, 1e-8);
+      const opt = fusedAdam(lr, 0.9, 0.999, 1e-8);
       let stepSucc: tf.Tensor1D = tf.zeros([n]);
       let prev = Infinity;
       try {

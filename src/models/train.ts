@@ -9,6 +9,7 @@ import { yieldToEventLoop } from '../util/parallel.js';
 import { Rng } from '../util/rng.js';
 import { loadClassifier, saveClassifier, type ClassifierMetrics } from './io.js';
 import { ARCHS, buildModel, type Arch } from './zoo.js';
+import { fusedAdam } from '../engine/fused-adam.js';
 
 /** Optimizers `trainClassifier` can use. */
 export type TrainOptimizer = 'adam' | 'sgd' | 'momentum';
@@ -99,7 +100,7 @@ export interface TrainResult {
 export function makeOptimizer(name: TrainOptimizer, lr: number): tf.Optimizer {
   switch (name) {
     case 'adam':
-      return tf.train.adam(lr);
+      return fusedAdam(lr);
     case 'sgd':
       return tf.train.sgd(lr);
     case 'momentum':

@@ -8,11 +8,12 @@ import { centerLoss } from './center-loss.js';
 import { mapRows } from './common.js';
 import type { LatentDefenderParams, OptimizerName } from './params.js';
 import type { Replica } from './replica.js';
+import { fusedAdam } from '../../engine/fused-adam.js';
 
 export function makeOptimizer(name: OptimizerName, lr: number): tf.Optimizer {
   switch (name) {
     case 'adam':
-      return tf.train.adam(lr);
+      return fusedAdam(lr);
     case 'sgd':
       return tf.train.sgd(lr);
     case 'rmsprop':
