@@ -1,7 +1,7 @@
 /**
  * Memory over a long training run on the native engine: a CNN that goes through every native
  * kernel (conv 3×3 'same' + ReLU → max pool → conv 3×3 stride 2 → max pool → dense + ReLU → dense
- * softmax, Adam) trained for N steps on random 28×28×1 batches of 32; prints `tf.memory()`, the
+ * softmax, the fused Adam of `pcl train`) trained for N steps on random 28×28×1 batches of 32; prints `tf.memory()`, the
  * wasm heap size and the process RSS every N/10 steps, and exits 1 if the tensor count or tfjs bytes
  * change after the first interval or RSS grows by more than 10 % after it.
  *
@@ -13,6 +13,7 @@ import '../src/node.js'; // the Node platform: native engine loader, fs bundles,
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';
+import { fusedAdam } from '../src/engine/fused-adam.js';
 
 const argN = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name);
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
       tf.layers.dense({ units: 10, activation: 'softmax' }),
     ],
   });
-  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  model.compile({ optimizer: fusedAdam(1e-3), loss: 'categoricalCrossentropy' }); // the library's Adam (pcl train)
   const be = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } };
   const rows: { step: number; tensors: number; bytes: number; heapMB: number; rssMB: number; ms: number }[] = [];
   let t0 = performance.now();
