@@ -142,6 +142,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("clearCache", &Addon::ClearCache),
                              InstanceMethod("mul", &Addon::Mul),
                              InstanceMethod("sum", &Addon::Sum),
+                             InstanceMethod("adamUpdate", &Addon::AdamUpdate),
                          });
   }
 
@@ -425,6 +426,41 @@ class Addon : public Napi::Addon<Addon> {
     return Guard(env, [&] {
 #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < n; i++) c[i] = a[i] * b[i];
+    });
+  }
+
+  // adamUpdate(heap, xOff, gOff, mOff, vOff, xOutOff, mOutOff, vOutOff, n, coef): one Adam step on n
+  // floats, tfjs's formula: m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2; x' = x - lr (m'/c1) / (sqrt(v'/c2) + eps).
+  // coef is a Float32Array [lr, b1, b2, eps, c1, c2].
+  Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Heap h = GetHeap(info[0]);
+    const int64_t n = GetInt(info, 8, "size");
+    if (n <= 0) throw Napi::RangeError::New(env, "adamUpdate: size must be positive");
+    if (info.Length() < 10 || !info[9].IsTypedArray() || info[9].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        info[9].As<Napi::Float32Array>().ElementLength() != 6) {
+      throw Napi::TypeError::New(env, "adamUpdate: coefficients must be a Float32Array [lr, beta1, beta2, epsilon, c1, c2]");
+    }
+    Napi::Float32Array coef = info[9].As<Napi::Float32Array>();
+    const float lr = coef[0], b1 = coef[1], b2 = coef[2], eps = coef[3], c1 = coef[4], c2 = coef[5];
+    const float* x = At(env, h, GetInt(info, 1, "xOffset"), n, "x");
+    const float* g = At(env, h, GetInt(info, 2, "gOffset"), n, "g");
+    const float* m = At(env, h, GetInt(info, 3, "mOffset"), n, "m");
+    const float* v = At(env, h, GetInt(info, 4, "vOffset"), n, "v");
+    float* xo = At(env, h, GetInt(info, 5, "xOutOffset"), n, "x output");
+    float* mo = At(env, h, GetInt(info, 6, "mOutOffset"), n, "m output");
+    float* vo = At(env, h, GetInt(info, 7, "vOutOffset"), n, "v output");
+    const float ob1 = 1.f - b1, ob2 = 1.f - b2;
+    return Guard(env, [&] {
+#pragma omp parallel for schedule(static) if (n >= 65536)
+      for (int64_t i = 0; i < n; i++) {
+        const float gi = g[i];
+        const float mi = b1 * m[i] + ob1 * gi;
+        const float vi = b2 * v[i] + ob2 * gi * gi;
+        mo[i] = mi;
+        vo[i] = vi;
+        xo[i] = x[i] - (lr * (mi / c1)) / (std::sqrt(vi / c2) + eps);
+      }
     });
   }
 

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError } from '../errors.js';
 import type { NativeAddon } from './native-types.js';
+import { ADAM_UPDATE_KERNEL, registerFusedAdamKernels } from './fused-adam.js';
 
 const BACKEND = 'wasm';
 
@@ -36,6 +37,7 @@ export const NATIVE_KERNEL_NAMES = [
   'Multiply',
   'Sum',
   'Mean',
+  ADAM_UPDATE_KERNEL,
 ] as const;
 
 /** Below this many elements, `Multiply`, `Sum` and `Mean` stay on wasm (a native call costs more than it saves). */
@@ -474,6 +476,40 @@ function makeSum(addon: NativeAddon, fallback: tf.KernelFunc, mean = false): tf.
   };
 }
 
+/**
+ * `PclAdamUpdate` (the fused Adam step of `FusedAdamOptimizer`) in C++, in parallel above 65,536
+ * elements; non-float32 inputs go to `fallback` (the JS loop, which also reports the error).
+ */
+function makeAdamUpdate(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: Args) => {
+    const { x, g, m, v } = args.inputs;
+    const size = tf.util.sizeFromShape(x!.shape);
+    const all = [x, g, m, v];
+    if (size === 0 || all.some((t) => t === undefined || t.dtype !== 'float32' || tf.util.sizeFromShape(t.shape) !== size)) return fallback(args);
+    const a = (args.attrs ?? {}) as unknown as { lr: number; beta1: number; beta2: number; epsilon: number; c1: number; c2: number };
+    const be = args.backend as HeapBackend;
+    const outs = [be.makeOutput(x!.shape.slice(), 'float32'), be.makeOutput(x!.shape.slice(), 'float32'), be.makeOutput(x!.shape.slice(), 'float32')];
+    try {
+      addon.adamUpdate(
+        be.wasm.HEAPU8.buffer as ArrayBuffer,
+        offsetOf(be, x!, 'x'),
+        offsetOf(be, g!, 'g'),
+        offsetOf(be, m!, 'm'),
+        offsetOf(be, v!, 'v'),
+        offsetOf(be, outs[0]!, 'x output'),
+        offsetOf(be, outs[1]!, 'm output'),
+        offsetOf(be, outs[2]!, 'v output'),
+        size,
+        Float32Array.of(a.lr, a.beta1, a.beta2, a.epsilon, a.c1, a.c2),
+      );
+    } catch (e) {
+      for (const o of outs) disposeOutput(be, o);
+      throw e;
+    }
+    return outs;
+  };
+}
+
 /** The kernels registered before the native ones, captured once (the fallbacks). */
 let previous: Map<string, tf.KernelConfig> | undefined;
 let active = false;
@@ -485,6 +521,7 @@ let active = false;
  * @returns the kernel names registered.
  */
 export function registerNativeKernels(addon: NativeAddon): string[] {
+  registerFusedAdamKernels(); // the JS fused Adam is the native one's fallback
   if (!previous) {
     previous = new Map();
     for (const name of NATIVE_KERNEL_NAMES) {
@@ -507,6 +544,7 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     Multiply: makeMultiply(addon, fb('Multiply')),
     Sum: makeSum(addon, fb('Sum')),
     Mean: makeSum(addon, fb('Mean'), true),
+    [ADAM_UPDATE_KERNEL]: makeAdamUpdate(addon, fb(ADAM_UPDATE_KERNEL)),
   };
   for (const name of NATIVE_KERNEL_NAMES) {
     if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);

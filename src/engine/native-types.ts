@@ -23,6 +23,8 @@ export interface NativeAddon {
   mul(heap: ArrayBuffer, a: number, b: number, out: number, size: number): void;
   sum(heap: ArrayBuffer, x: number, out: number, outer: number, inner: number, leading: number): void;
   maxPoolGrad(heap: ArrayBuffer, dy: number, x: number, out: number, geom: Int32Array): void;
+  /** One Adam step (see `fused-adam.ts`); `coef` = [lr, beta1, beta2, epsilon, c1, c2]. */
+  adamUpdate(heap: ArrayBuffer, x: number, g: number, m: number, v: number, xOut: number, mOut: number, vOut: number, size: number, coef: Float32Array): void;
 }
 
 /** Result of {@link loadNativeAddon}: the addon, or why there is none. */

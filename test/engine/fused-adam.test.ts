@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { ADAM_UPDATE_KERNEL, FusedAdamOptimizer, fusedAdam, fusedAdamAvailable } from '../../src/engine/fused-adam.js';
 import { ArgumentError } from '../../src/errors.js';
+import { loadNativeAddon } from '../../src/engine/native.js';
+import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from '../../src/engine/native-kernels.js';
 
 beforeAll(async () => {
   await initEngine();
@@ -9,6 +11,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await tf.setBackend('wasm');
 });
+
+// The wasm case runs the JS kernel on the heap; the native (C++) kernel is checked in native.test.ts.
+const nativeAddon = loadNativeAddon().addon;
 
 /** A small least-squares problem with two variables (a matrix and a bias) and a fixed data set. */
 let made = 0;
@@ -55,6 +60,14 @@ function expectClose(a: Float32Array[], b: Float32Array[], tol: number) {
 describe.each(['cpu', 'wasm'])('FusedAdamOptimizer on %s', (backend) => {
   beforeAll(async () => {
     await tf.setBackend(backend);
+    if (backend === 'wasm') unregisterNativeKernels();
+  });
+  afterAll(() => {
+    if (backend === 'wasm' && nativeAddon) registerNativeKernels(nativeAddon);
+  });
+  test('the JS kernel is what runs here (on wasm, the native engine is off for this block)', () => {
+    expect(tf.getBackend()).toBe(backend);
+    if (backend === 'wasm') expect(nativeKernelsActive()).toBe(false);
   });
 
   test('runs the fused kernel and matches tf.train.adam step for step, across a learning-rate change', () => {

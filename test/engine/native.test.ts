@@ -12,6 +12,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { WorkerPool, defaultPoolSize } from '../../src/engine/pool.js';
 import { loadNativeAddon, nativeThreads, type NativeAddon } from '../../src/engine/native.js';
 import { registerNativeKernels } from '../../src/engine/native-kernels.js';
+import { ADAM_UPDATE_KERNEL } from '../../src/engine/fused-adam.js';
 import { Rng } from '../../src/util/rng.js';
 
 type Data = { shape: number[]; data: Float32Array };
@@ -60,7 +61,7 @@ const hasNative = load.addon !== undefined;
 const calls = new Map<string, number>();
 function counted(addon: NativeAddon): NativeAddon {
   const wrapper: Record<string, unknown> = {};
-  const names = ['setThreads', 'info', 'clearCache', 'conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter', 'matMul', 'maxPool', 'maxPoolGrad', 'mul', 'sum'];
+  const names = ['setThreads', 'info', 'clearCache', 'conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter', 'matMul', 'maxPool', 'maxPoolGrad', 'mul', 'sum', 'adamUpdate'];
   for (const name of names) {
     const fn = (addon as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!;
     wrapper[name] = (...args: unknown[]) => {
@@ -319,6 +320,21 @@ describe.runIf(hasNative)('native kernels match cpu', () => {
     expect(err).toBeLessThan(1e-5);
   });
 
+  test.each([
+    { name: 'small (one thread)', shape: [300, 100] },
+    { name: 'large (parallel), odd size', shape: [785, 301] },
+  ])('PclAdamUpdate (fused Adam), $name', async (c) => {
+    const attrs = { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, c1: 1 - 0.9 ** 3, c2: 1 - 0.999 ** 3 } as unknown as tf.NamedAttrMap;
+    const v = randn(c.shape, 33);
+    v.data.forEach((x, i) => (v.data[i] = Math.abs(x))); // second moments are non-negative
+    const err = await compare(
+      [randn(c.shape, 30), randn(c.shape, 31), randn(c.shape, 32), v],
+      (x, g, m, vv) => tf.engine().runKernel(ADAM_UPDATE_KERNEL, { x: x!, g: g!, m: m!, v: vv! }, attrs) as tf.Tensor[],
+      'adamUpdate',
+    );
+    expect(err).toBeLessThan(1e-5);
+  });
+
   test('the input gradient an attack takes (CNN, cross-entropy) matches cpu', async () => {
     const inputs = [randn([5, 12, 12, 3], 20), randn([3, 3, 3, 8], 21), randn([2, 2, 8, 6], 22), randn([6 * 3 * 3, 4], 23), randn([4], 24)];
     const err = await compare(inputs, (x, w1, w2, w3, b3) => {
@@ -409,6 +425,14 @@ describe.runIf(hasNative)('bad input reaching the native engine is a JavaScript 
     expect(() => addon.conv2dBackpropFilter(heap, -8, 0, 128, geom())).toThrow(RangeError);
     expect(() => addon.matMul(heap, 0, 0, 0, Int32Array.from([1, 1, 100, 100, 100, 0, 0]), -1, 0, 0, 0)).toThrow(/do not fit/);
     expect(() => addon.maxPool(heap, 0, 4000, Int32Array.from([1, 4, 4, 8, 2, 2, 2, 2, 2, 2, 1, 1, 0, 0]))).toThrow(/do not fit/);
+  });
+
+  test('adamUpdate: out-of-heap tensors and malformed coefficients', () => {
+    const coef = Float32Array.of(0.1, 0.9, 0.999, 1e-7, 0.1, 0.001);
+    expect(() => addon.adamUpdate(heap, 0, 0, 0, 0, 0, 0, 3072, 512, coef)).toThrow(/v output: 512 floats at byte 3072 do not fit/);
+    expect(() => addon.adamUpdate(heap, 0, 0, 0, 0, 0, 0, 0, 0, coef)).toThrow(/size must be positive/);
+    expect(() => addon.adamUpdate(heap, 0, 0, 0, 0, 0, 0, 0, 4, coef.subarray(0, 5))).toThrow(/coefficients must be a Float32Array/);
+    expect(() => addon.adamUpdate(heap, 0, 0, 0, 0, 0, 0, 0, 4, [1, 2, 3, 4, 5, 6] as unknown as Float32Array)).toThrow(TypeError);
   });
 
   test('inconsistent shapes and bad arguments', () => {
