@@ -15,6 +15,8 @@ export class ManifestError extends PclError {}
 export class DataFormatError extends PclError {}
 /** A user-supplied argument is out of range or malformed. */
 export class ArgumentError extends PclError {}
+/** The engine ran out of memory (the wasm heap is at most 4 GiB): use smaller batches. */
+export class ResourceError extends PclError {}
 
 /** Throws `ErrorType(message())` unless `cond` holds. The message is built lazily. */
 export function assert(

@@ -12,7 +12,7 @@
  */
 
 // errors
-export { PclError, ShapeError, NotFittedError, ManifestError, DataFormatError, ArgumentError } from './errors.js';
+export { PclError, ShapeError, NotFittedError, ManifestError, DataFormatError, ArgumentError, ResourceError } from './errors.js';
 export { PACKAGE_VERSION } from './version.js';
 
 // engine

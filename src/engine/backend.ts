@@ -5,6 +5,7 @@ import { ArgumentError } from '../errors.js';
 import { registerFastWasmKernels } from './kernels/index.js';
 import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from './native-kernels.js';
 import type { NativeLoad } from './native-types.js';
+import { guardWasmHeap, type MallocModule } from './heap-guard.js';
 
 export type BackendName = 'wasm' | 'cpu';
 
@@ -83,6 +84,8 @@ export async function initEngine(backend?: BackendName | string): Promise<Engine
   const ok = await tf.setBackend(want);
   if (!ok) throw new ArgumentError(`backend: TensorFlow.js could not initialise the '${want}' backend`);
   await tf.ready();
+  // an exhausted heap raises ResourceError instead of corrupting memory (see heap-guard.ts)
+  if (want === 'wasm') guardWasmHeap((tf.backend() as unknown as { wasm: MallocModule }).wasm);
   const simd = want === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : false;
   const summary =
     want === 'cpu'
