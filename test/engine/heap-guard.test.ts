@@ -18,7 +18,7 @@ describe('guardWasmHeap', () => {
 
   test('a request past the 4 GiB ceiling never reaches malloc (it would wrap to a small size)', () => {
     let calls = 0;
-    const mod = { _malloc: () => (calls++, 8) };
+    const mod = { _malloc: (_n: number) => (calls++, 8) };
     guardWasmHeap(mod);
     expect(() => mod._malloc(WASM_HEAP_MAX + 8)).toThrow(/cannot allocate a tensor of 4\.00 GiB/);
     expect(calls).toBe(0);
