@@ -168,17 +168,22 @@ describe('augmentBatch', () => {
   });
 });
 
+/** Writes a 3-class 4×4 dataset (300 training, 90 test images) as an `idx:DIR` folder. */
+async function writeTinyIdx(dataDir: string): Promise<void> {
+  for (const [stem, n, seed] of [['train', 300, 1], ['t10k', 90, 2]] as const) {
+    const ds = makeTinyDataset(n, seed);
+    const px = Uint8Array.from(ds.x.dataSync(), (v) => Math.round(v * 255));
+    await writeIdx(path.join(dataDir, `${stem}-images-idx3-ubyte`), px, [n, 4, 4]);
+    await writeIdx(path.join(dataDir, `${stem}-labels-idx1-ubyte.gz`), Uint8Array.from(ds.y.dataSync()), [n]);
+    disposeDataset(ds);
+  }
+}
+
 describe('trainVictim', () => {
   test('idx:DIR end to end, saving after every epoch with complete:false until the last', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pcl-victim-'));
     try {
-      for (const [stem, n, seed] of [['train', 300, 1], ['t10k', 90, 2]] as const) {
-        const ds = makeTinyDataset(n, seed);
-        const px = Uint8Array.from(ds.x.dataSync(), (v) => Math.round(v * 255));
-        await writeIdx(path.join(dir, 'data', `${stem}-images-idx3-ubyte`), px, [n, 4, 4]);
-        await writeIdx(path.join(dir, 'data', `${stem}-labels-idx1-ubyte.gz`), Uint8Array.from(ds.y.dataSync()), [n]);
-        disposeDataset(ds);
-      }
+      await writeTinyIdx(path.join(dir, 'data'));
       const out = path.join(dir, 'model');
       const seen: Array<{ epochs: number; complete: unknown }> = [];
       const metrics = await trainVictim({
@@ -216,13 +221,7 @@ describe('trainVictim', () => {
   test('init: warm start copies the folder\'s weights, records it, and refuses mismatches', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pcl-warm-'));
     try {
-      for (const [stem, n, seed] of [['train', 300, 1], ['t10k', 90, 2]] as const) {
-        const ds = makeTinyDataset(n, seed);
-        const px = Uint8Array.from(ds.x.dataSync(), (v) => Math.round(v * 255));
-        await writeIdx(path.join(dir, 'data', `${stem}-images-idx3-ubyte`), px, [n, 4, 4]);
-        await writeIdx(path.join(dir, 'data', `${stem}-labels-idx1-ubyte.gz`), Uint8Array.from(ds.y.dataSync()), [n]);
-        disposeDataset(ds);
-      }
+      await writeTinyIdx(path.join(dir, 'data'));
       const dataset = `idx:${path.join(dir, 'data')}`;
       const first = path.join(dir, 'first');
       const m1 = await trainVictim({ dataset, arch: 'mnist-mlp', out: first, epochs: 2, batchSize: 30, lr: 0.01, seed: 4 });
