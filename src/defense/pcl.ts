@@ -4,6 +4,7 @@ import {
   calibratedFusionScores,
   calibratedFusionThreshold,
   fitCalibratedFusion,
+  heldoutEvidenceOf,
   FUSION_METHODS,
   type CalibratedFusionModel,
   type FusionMethod,
@@ -52,6 +53,9 @@ export interface PCLDetectorParams {
   /** Seed of the calibration split (defenders get their own seeds from `latent`/`input`). */
   seed: number;
 }
+
+/** How `PCLDetector` fits its calibrated fusion: tail p-values, then the held-out second stage (`recalibrateEvidence`). */
+const FUSION_STAGES = Object.freeze({ tail: true, recalibrate: true });
 
 const DEFAULTS: Readonly<Omit<PCLDetectorParams, 'checkpoints'>> = Object.freeze({
   inputDefender: true,
@@ -224,7 +228,7 @@ export class PCLDetector {
       ? { scores: s.scores.map((sc) => Float32Array.from(keep, (i) => sc[i])), classes: Int32Array.from(keep, (i) => s.yPred[i]) }
       : { scores: s.scores, classes: s.yPred };
     info(`calibrated the fusion on ${heldout.classes.length} held-out clean samples${keep ? ` (the ${keep.length} of ${x.shape[0]} the victim classifies correctly)` : ''}`);
-    this.state_ = { heldout, fusion: fitCalibratedFusion(this.calibrations(), heldout, this.params.fusionMethod, undefined, { tail: true }) };
+    this.state_ = { heldout, fusion: fitCalibratedFusion(this.calibrations(), heldout, this.params.fusionMethod, undefined, FUSION_STAGES) };
     return this;
   }
 
@@ -239,7 +243,9 @@ export class PCLDetector {
     assert(FUSION_METHODS.includes(method), () => `PCLDetector.fusionModelFor: 'method' must be one of ${FUSION_METHODS.join(', ')}, got '${method}'`);
     if (st.fusion && st.fusion.method === method && !st.fusion.weights) return st.fusion;
     // bundles of format 1 fused plain empirical p-values; keep their p-values when refitting
-    return st.heldout ? fitCalibratedFusion(this.calibrations(), st.heldout, method, undefined, { tail: st.fusion?.tail ?? true }) : undefined;
+    return st.heldout
+      ? fitCalibratedFusion(this.calibrations(), st.heldout, method, undefined, st.fusion ? { tail: st.fusion.tail === true, recalibrate: st.fusion.heldoutEvidence !== undefined } : FUSION_STAGES)
+      : undefined;
   }
 
   /**
@@ -252,7 +258,7 @@ export class PCLDetector {
     assertFitted(st, 'PCLDetector');
     assert(FUSION_METHODS.includes(method), () => `PCLDetector.refitFusion: 'method' must be one of ${FUSION_METHODS.join(', ')}, got '${method}'`);
     assert(st.heldout !== undefined, () => 'PCLDetector.refitFusion: the detector keeps no held-out scores; call calibrate(cleanImages, labels)', ArgumentError);
-    st.fusion = fitCalibratedFusion(this.calibrations(), st.heldout, method, undefined, { tail: true });
+    st.fusion = fitCalibratedFusion(this.calibrations(), st.heldout, method, undefined, FUSION_STAGES);
     return this;
   }
 
@@ -399,7 +405,9 @@ export class PCLDetector {
                 sp: this.spFor(d.label),
                 thresholds: Array.from(d.thresholds(this.spFor(d.label))),
               })),
-              fusion: st.fusion ? { method: st.fusion.method, heldout: st.fusion.heldoutSorted.length, tail: st.fusion.tail === true } : null,
+              fusion: st.fusion
+                ? { method: st.fusion.method, heldout: st.fusion.heldoutSorted.length, tail: st.fusion.tail === true, recalibrated: st.fusion.heldoutEvidence !== undefined }
+                : null,
             },
             children,
           },
@@ -425,7 +433,7 @@ export class PCLDetector {
     const defenders: Detector[] = [];
     try {
       victim = new Classifier(await loadModelCopy(subStore(store, 'victim')));
-      const attrs = manifest.attributes as { numClasses: number; defenders: { label: string; kind: string; dir: string }[]; fusion: { method: FusionMethod; tail?: boolean } | null };
+      const attrs = manifest.attributes as { numClasses: number; defenders: { label: string; kind: string; dir: string }[]; fusion: { method: FusionMethod; tail?: boolean; recalibrated?: boolean } | null };
       if (attrs.numClasses !== victim.numClasses) {
         throw new ManifestError(`${store.describe('manifest.json')}: bundle has ${attrs.numClasses} classes, its victim copy has ${victim.numClasses}`);
       }
@@ -457,6 +465,10 @@ export class PCLDetector {
           return Float32Array.from(t.dataSync());
         });
         heldout = { scores, classes: Int32Array.from(hc.dataSync()) };
+      }
+      if (fusion && attrs.fusion?.recalibrated) {
+        if (!heldout) throw new ManifestError(`${store.describe('manifest.json')}: the fusion is recalibrated but the held-out scores are missing`);
+        fusion.heldoutEvidence = heldoutEvidenceOf(fusion.calibrations, heldout);
       }
       det.state_ = { fusion, heldout };
       det.ownsVictim_ = true;

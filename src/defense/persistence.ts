@@ -16,10 +16,16 @@ export const BUNDLE_FORMAT = 'pcl-detector';
  * p-values (`attributes.fusion.tail`) and is the default decision rule of new bundles. Version 1
  * bundles still load: their stored `params.fusion` (then 'or' by default) and plain empirical
  * p-values are kept, so they decide exactly as before.
+ *
+ * Version 3 (pcl-defense 0.2.0): the calibrated fusion has a second calibration stage against the
+ * held-out evidence (`attributes.fusion.recalibrated`, `recalibrateEvidence`), rebuilt on load from
+ * the stored held-out scores. The version is bumped so that an older pcl-defense refuses such a
+ * bundle instead of silently fusing with one stage against a two-stage threshold. Version 1 and 2
+ * bundles load and decide exactly as before.
  */
-export const BUNDLE_FORMAT_VERSION = 2;
+export const BUNDLE_FORMAT_VERSION = 3;
 /** Format versions this pcl-defense reads. */
-export const READABLE_FORMAT_VERSIONS: readonly number[] = Object.freeze([1, 2]);
+export const READABLE_FORMAT_VERSIONS: readonly number[] = Object.freeze([1, 2, 3]);
 
 export interface BundleManifest {
   format: string;

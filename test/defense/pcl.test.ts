@@ -153,6 +153,11 @@ describe('PCLDetector', () => {
         // the original fusion's held-out scores came straight from the defenders; the stored copy is float32
         a.forEach((v, i) => expect(Math.abs(b[i] - v)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(v))));
       }
+      // the fusion's second (held-out) calibration stage is rebuilt on load, so decisions agree
+      expect(loaded.fusionModelFor('fisher')!.heldoutEvidence).toHaveLength(det.labels.length);
+      const da = await det.detect(test_.x, { sp: 5 });
+      const db = await loaded.detect(test_.x, { sp: 5 });
+      expect(Array.from(db.adversarial)).toEqual(Array.from(da.adversarial));
     } finally {
       loaded.dispose();
     }

@@ -5,9 +5,9 @@
  * the data the defenders were fitted and calibrated on. This is the decision model a detector uses at
  * inference; it is plain data (JSON-able after `Array.from` of the typed arrays).
  */
-import { ShapeError, assert } from '../../errors.js';
+import { ArgumentError, ShapeError, assert } from '../../errors.js';
 import { fusedScores, fusedScoresFromEvidence, type FusionMethod } from './combine.js';
-import { negLogPValueMatrix, pValueMatrix, toF32, type DefenderScores, type PValueCalibration } from './p-values.js';
+import { negLogPValueMatrix, pValueMatrix, tailScale, toF32, type DefenderScores, type PValueCalibration } from './p-values.js';
 
 /**
  * A fitted calibrated fusion: plain data (JSON-serialisable after `Array.from` of the typed arrays).
@@ -23,6 +23,57 @@ export interface CalibratedFusionModel {
   weights?: number[];
   /** p-values with the exponential tail past the largest calibration score ({@link negLogPValueMatrix}); what `PCLDetector` uses. */
   tail?: boolean;
+  /**
+   * Second calibration stage ({@link recalibrateEvidence}): per defender, the held-out clean samples'
+   * evidence (−ln tail p-value against the calibration scores), ascending. Each defender's evidence is
+   * re-expressed as a p-value against these before the combination. Undefined = one stage (bundles
+   * before this option).
+   */
+  heldoutEvidence?: Float64Array[];
+}
+
+/**
+ * Re-expresses evidence values `e` (−ln p, as {@link negLogPValueMatrix} gives) as −ln of a p-value
+ * against `ref`, the same defender's evidence on held-out clean samples (ascending): empirical,
+ * (#{ref ≥ v} + 1)/(n + 1), up to the largest reference, then the exponential tail of
+ * {@link tailScale} past it, in the log domain.
+ *
+ * Why: a defender's first-stage p-values are taken against its *own training* scores (in-sample). For
+ * a latent defender those are tighter than its scores on unseen clean images, so a few clean held-out
+ * images get evidence of 15–35 (p ≈ 1e-7…1e-15) — and they, not the attacks, set the fused threshold at a
+ * small SP; an input that only one other defender finds absurd (random noise: input evidence ≈ 12) then
+ * stays below it. Against held-out references every defender speaks in the same out-of-sample units:
+ * clean evidence is ≤ ln(n + 1) except past the held-out maximum.
+ */
+export function recalibrateEvidence(e: Float64Array, ref: Float64Array): Float64Array {
+  const n = ref.length;
+  const out = new Float64Array(e.length);
+  if (n === 0) return out.set(e), out;
+  const top = ref[n - 1]!;
+  const beta = tailScale(ref);
+  const logN1 = Math.log(n + 1);
+  for (let i = 0; i < e.length; i++) {
+    const v = e[i]!;
+    if (v > top) {
+      out[i] = logN1 + (v - top) / beta;
+      continue;
+    }
+    // first index with ref[j] ≥ v
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ref[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    out[i] = logN1 - Math.log(n - lo + 1);
+  }
+  return out;
+}
+
+/** Per defender, the held-out evidence sorted ascending: the reference of {@link recalibrateEvidence}. */
+export function heldoutEvidenceOf(calibrations: readonly PValueCalibration[], heldout: DefenderScores): Float64Array[] {
+  return negLogPValueMatrix(calibrations, heldout).map((e) => Float64Array.from(e).sort());
 }
 
 /**
@@ -37,31 +88,41 @@ export interface CalibratedFusionModel {
  * @param method how to combine p-values; default 'fisher' (pools evidence from all defenders)
  * @param weights optional mixing coefficients, one per defender (see {@link fusedScores}, {@link selectFusionWeights})
  * @param opts.tail p-values with an exponential tail past every calibration score (see {@link negLogPValueMatrix})
+ * @param opts.recalibrate with `tail`, the second calibration stage of {@link recalibrateEvidence} (what
+ *   `PCLDetector` fits since pcl-defense 0.2)
  */
 export function fitCalibratedFusion(
   calibrations: readonly PValueCalibration[],
   heldout: DefenderScores,
   method: FusionMethod = 'fisher',
   weights?: readonly number[],
-  opts: { tail?: boolean } = {},
+  opts: { tail?: boolean; recalibrate?: boolean } = {},
 ): CalibratedFusionModel {
   assert(Array.isArray(calibrations) && calibrations.length > 0, () => `fitCalibratedFusion: expected at least one calibration, got ${calibrations?.length}`);
-  const sorted = opts.tail ? fusedScoresFromEvidence(negLogPValueMatrix(calibrations, heldout), method, weights) : fusedScores(pValueMatrix(calibrations, heldout), method, weights);
-  sorted.sort();
-  return {
+  assert(!opts.recalibrate || opts.tail, () => 'fitCalibratedFusion: recalibrate needs tail p-values', ArgumentError);
+  const heldoutEvidence = opts.recalibrate ? heldoutEvidenceOf(calibrations, heldout) : undefined;
+  const model: CalibratedFusionModel = {
     method,
     calibrations: calibrations.map((c) => ({ label: c.label, sortedScores: c.sortedScores.map(toF32) })),
-    heldoutSorted: sorted,
+    heldoutSorted: new Float64Array(0),
     ...(weights ? { weights: [...weights] } : {}),
     ...(opts.tail ? { tail: true } : {}),
+    ...(heldoutEvidence ? { heldoutEvidence } : {}),
   };
+  model.heldoutSorted = calibratedFusionScores(model, heldout).sort();
+  return model;
 }
 
 /** Fused scores of new samples under a fitted model; shape [n], higher = more adversarial. */
 export function calibratedFusionScores(model: CalibratedFusionModel, data: DefenderScores): Float64Array {
-  return model.tail
-    ? fusedScoresFromEvidence(negLogPValueMatrix(model.calibrations, data), model.method, model.weights)
-    : fusedScores(pValueMatrix(model.calibrations, data), model.method, model.weights);
+  if (!model.tail) return fusedScores(pValueMatrix(model.calibrations, data), model.method, model.weights);
+  let evidence = negLogPValueMatrix(model.calibrations, data);
+  const ref = model.heldoutEvidence;
+  if (ref) {
+    assert(ref.length === evidence.length, () => `calibratedFusionScores: the model recalibrates ${ref.length} defenders, the data has ${evidence.length}`, ShapeError);
+    evidence = evidence.map((e, d) => recalibrateEvidence(e, ref[d]!));
+  }
+  return fusedScoresFromEvidence(evidence, model.method, model.weights);
 }
 
 /**

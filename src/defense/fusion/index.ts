@@ -7,5 +7,7 @@ export {
   calibratedFusionScores,
   calibratedFusionThreshold,
   fitCalibratedFusion,
+  heldoutEvidenceOf,
+  recalibrateEvidence,
   type CalibratedFusionModel,
 } from './calibrated.js';

@@ -156,7 +156,7 @@ export function negLogPValueMatrix(calibrations: readonly PValueCalibration[], d
  * 'combined' scores cap at ln(n+1) on its own training images); a tied top gives β ≈ 0 and would make
  * every clean image past it look infinitely unusual.
  */
-export function tailScale(sorted: Float32Array): number {
+export function tailScale(sorted: Float32Array | Float64Array): number {
   const n = sorted.length;
   if (n < 2) return 1;
   const spread = Math.max(sorted[n - 1] - sorted[0], 1e-12);

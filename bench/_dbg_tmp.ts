@@ -1,0 +1,41 @@
+import '../src/node.js';
+import * as tf from '@tensorflow/tfjs';
+import { initEngine } from '../src/engine/backend.js';
+import { buildModel } from '../src/models/zoo.js';
+import { trainClassifier, evaluateAccuracy } from '../src/models/train.js';
+import { loadDataset } from '../src/data/index.js';
+import { Classifier } from '../src/models/classifier.js';
+import { PCLDetector } from '../src/defense/pcl.js';
+await initEngine();
+const train = await loadDataset('mnist', { split: 'train', limit: 3000, seed: 1 });
+const test_ = await loadDataset('mnist', { split: 'test', limit: 400, seed: 2 });
+const model = buildModel('mnist-mlp', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+const r0 = await trainClassifier(model, train, { epochs: 4, batchSize: 64, lr: 2e-3, seed: 1, progress: false });
+console.log('acc', evaluateAccuracy(model, test_.x, test_.y), r0.history.map((h) => h.loss.toFixed(4)).join(' '));
+const victim = new Classifier(model);
+const det = new PCLDetector(victim, { latent: { epochs: 1 }, input: { patchesPerClass: 3000, nAtoms: 49, workers: 1, codes: 'omp' }, calibrationFraction: 0.2 });
+await det.fit(train.x, train.y, { seed: 0 });
+const noise = tf.randomUniform([100, 28, 28, 1], 0, 1, 'float32', 7) as tf.Tensor4D;
+for (const fusion of ['or', 'calibrated'] as const) {
+  const r = await det.detect(noise, { sp: 1, fusion });
+  console.log(fusion, 'flagged', r.adversarial.reduce((a, b) => a + b, 0), 'per defender', r.alarms.map((a) => a.reduce((x, y) => x + y, 0)));
+}
+const c = await det.detect(test_.x, { sp: 1 });
+console.log('clean flagged', c.adversarial.reduce((a, b) => a + b, 0));
+import { negLogPValueMatrix } from '../src/defense/fusion/index.js';
+import { calibratedFusionThreshold, calibratedFusionScores } from '../src/defense/fusion/calibrated.js';
+const s = await det.scoreAll(noise);
+const ev = negLogPValueMatrix(det.calibrations(), { scores: s.scores, classes: s.yPred });
+const st = (det as any).state_;
+const fz = calibratedFusionScores(st.fusion, { scores: s.scores, classes: s.yPred });
+console.log('threshold sp1', calibratedFusionThreshold(st.fusion, 1), 'heldout max', st.fusion.heldoutSorted.at(-1), 'n heldout', st.fusion.heldoutSorted.length);
+for (let i = 0; i < 5; i++) console.log('noise', i, 'class', s.yPred[i], 'latent score', s.scores[0][i].toFixed(3), 'ev', ev[0][i].toFixed(2), 'input score', s.scores[1][i].toFixed(3), 'ev', ev[1][i].toFixed(2), 'fused', fz[i].toFixed(3));
+const cal = det.calibrations();
+for (const d of [0, 1]) { const r = cal[d].sortedScores[s.yPred[0]] as Float32Array; console.log('def', d, 'cal class', s.yPred[0], 'n', r.length, 'min', r[0], 'max', r[r.length - 1]); }
+const ho = st.heldout;
+const evh = negLogPValueMatrix(det.calibrations(), ho);
+const fh = calibratedFusionScores(st.fusion, ho);
+const order = Array.from(fh.keys()).sort((a, b) => fh[b] - fh[a]).slice(0, 10);
+for (const i of order) console.log('heldout', i, 'class', ho.classes[i], 'fused', fh[i].toFixed(2), 'ev latent', evh[0][i].toFixed(2), 'ev input', evh[1][i].toFixed(2), 'latent score', ho.scores[0][i].toFixed(3), 'input score', ho.scores[1][i].toFixed(2));
+import { tailScale } from '../src/defense/fusion/p-values.js';
+for (const d of [0, 1]) console.log('def', d, 'tail scales per class', (cal[d].sortedScores as Float32Array[]).map((r) => tailScale(r).toFixed(3)).join(' '), 'max', (cal[d].sortedScores as Float32Array[]).map((r) => r[r.length - 1].toFixed(2)).join(' '));
