@@ -10,7 +10,7 @@ the BLAS library PyTorch's dense layers ran on.
 
 Debian's python3-torch does its Linear layers through the system's libblas.so.3. With only the
 reference BLAS installed (the default), the MLP step takes 35-50 ms here instead of ~3 ms: install
-OpenBLAS first (`apt-get install libopenblas0-pthread`), and check the "blas" field.
+OpenBLAS first (`bench/setup-reference.sh` installs it with PyTorch and scikit-learn), and check the "blas" field.
 
     GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647 \
       /usr/bin/python3 bench/native_ref.py [--threads 2] [--reps 20] [--cnn-reps 10]
