@@ -249,6 +249,36 @@ describe('Slice on wasm (views the heap instead of copying the whole input) matc
   });
 });
 
+describe('Tile on wasm (block copies in the heap) matches cpu', () => {
+  const cases: { name: string; shape: number[]; reps: number[] }[] = [
+    { name: 'rank 1', shape: [5], reps: [3] },
+    { name: 'rank 1, reps 1', shape: [7], reps: [1] },
+    { name: 'batch-norm broadcast [1,1,1,c]', shape: [1, 1, 1, 6], reps: [4, 3, 5, 1] },
+    { name: 'rank 2 both axes', shape: [3, 4], reps: [2, 3] },
+    { name: 'rank 3 odd reps', shape: [2, 3, 2], reps: [3, 1, 5] },
+    { name: 'rank 4 inner reps only', shape: [2, 2, 3, 2], reps: [1, 1, 1, 7] },
+    { name: 'rank 5', shape: [2, 1, 3, 1, 2], reps: [2, 3, 1, 4, 2] },
+    { name: 'empty axis', shape: [0, 3], reps: [2, 2] },
+    { name: 'zero reps', shape: [2, 3], reps: [0, 2] },
+  ];
+  test.each(cases)('$name', async (c) => {
+    const err = await compare([randn(c.shape, 21)], (x) => tf.tile(x!, c.reps));
+    expect(err).toBe(0);
+  });
+  test('int32 and bool tensors', async () => {
+    const x = randn([3, 1, 4], 22);
+    const err = await compare([x], (t) => {
+      const i = tf.cast(tf.mul(t!, 10), 'int32');
+      const b = tf.greater(t!, 0);
+      const out = [tf.cast(tf.tile(i, [2, 5, 1]), 'float32'), tf.cast(tf.tile(b, [1, 3, 2]), 'float32')];
+      tf.dispose([i, b]);
+      return out;
+    });
+    expect(err).toBe(0);
+  });
+});
+
+
 describe('composite kernels leak nothing', () => {
   test('every replaced kernel leaves the tensor and data-buffer counts unchanged', async () => {
     await tf.setBackend('wasm');

@@ -6,6 +6,7 @@ import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { makeSliceKernel } from './slice.js';
+import { makeTileKernel } from './tile.js';
 
 export { conv2dBackpropFilterComposite, type Conv2DBackpropFilterAttrs } from './conv2d-backprop-filter.js';
 export {
@@ -43,6 +44,7 @@ export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined
  * - `BatchMatMul` with `transposeA`/`transposeB` (stock: a slow strided loop): explicit
  *   transpose, then the stock untransposed kernel.
  * - `Slice` (stock: copies the whole input out of the heap first): copies only the slice.
+ * - `Tile` (stock: one index computation per output element): block copies in the heap.
  *
  * Idempotent: later calls re-assert the same registrations and keep the originals captured by
  * the first call. Call before `tf.setBackend('wasm')` so the stock setup functions (kept on the
@@ -54,7 +56,7 @@ export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined
 export function registerFastWasmKernels(): string[] {
   if (!stock) {
     stock = new Map();
-    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul', 'Slice']) {
+    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul', 'Slice', 'Tile']) {
       stock.set(name, tf.getKernel(name, BACKEND));
     }
   }
@@ -97,6 +99,10 @@ export function registerFastWasmKernels(): string[] {
       kernelFunc: makeSliceKernel(slice.kernelFunc),
       setupFunc: slice.setupFunc,
     });
+  }
+  const tile = stock.get('Tile');
+  if (tile) {
+    configs.push({ kernelName: 'Tile', backendName: BACKEND, kernelFunc: makeTileKernel(tile.kernelFunc), setupFunc: tile.setupFunc });
   }
   for (const c of configs) replace(c);
   registered = configs.map((c) => c.kernelName);
