@@ -98,6 +98,7 @@ async function trainStep(make: () => tf.LayersModel, xShape: number[], n: number
     }, reps);
   } finally {
     tf.dispose([x, y]);
+    model.optimizer.dispose(); // a compiled-in optimizer instance is not the model's to dispose
     model.dispose();
   }
 }
