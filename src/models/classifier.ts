@@ -1,6 +1,30 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError, assert } from '../errors.js';
 
+/** Bytes one batch's largest layer output may take in {@link Classifier.batchFor} (128 MiB). */
+export const ACTIVATION_BUDGET_BYTES = 128 * 2 ** 20;
+
+const activationBytes = new WeakMap<tf.LayersModel, number>();
+
+/**
+ * The largest batch ≤ `requested` (at least 1) whose biggest layer output in `model` stays within
+ * {@link ACTIVATION_BUDGET_BYTES}. A forward pass of the paper's 300-filter CIFAR CNN holds ≈ 1.2 MB
+ * per image in its first convolution alone, so the 1,000-image batches that suit the MNIST MLP would
+ * need gigabytes of the wasm heap (at most 4 GiB, and never returned once grown).
+ */
+export function memoryBoundBatch(model: tf.LayersModel, requested: number): number {
+  let worst = activationBytes.get(model);
+  if (worst === undefined) {
+    worst = 0;
+    for (const layer of model.layers) {
+      const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (number | null)[][];
+      for (const sh of shapes) worst = Math.max(worst, 4 * sh.slice(1).reduce<number>((a, d) => a * (d ?? 1), 1));
+    }
+    activationBytes.set(model, worst);
+  }
+  return Math.max(1, Math.min(requested, Math.floor(ACTIVATION_BUDGET_BYTES / Math.max(worst, 1))));
+}
+
 /**
  * Wraps a tfjs `LayersModel` image classifier (NHWC input in `bounds`, softmax or logits output)
  * with what attacks and defenders need: differentiable logits, labels, and taps on named layers.
@@ -56,16 +80,35 @@ export class Classifier {
     return tf.tidy(() => tf.softmax(this.logitsFn(x)));
   }
 
-  /** Predicted labels [n] int32, computed in batches. Caller owns the result. */
+  /**
+   * Predicted labels [n] int32, computed in batches of at most `batchSize` (default 500), fewer where
+   * one batch's activations would not fit {@link ACTIVATION_BUDGET_BYTES} (see {@link batchFor}); each
+   * batch's intermediate tensors are freed before the next. Caller owns the result.
+   */
   predict(x: tf.Tensor4D, batchSize = 500): tf.Tensor1D {
-    return tf.tidy(() => {
-      const parts: tf.Tensor1D[] = [];
-      for (let i = 0; i < x.shape[0]; i += batchSize) {
-        const n = Math.min(batchSize, x.shape[0] - i);
-        parts.push(tf.argMax(this.logitsFn(x.slice([i, 0, 0, 0], [n, -1, -1, -1])), 1).toInt() as tf.Tensor1D);
+    const b = this.batchFor(batchSize);
+    const parts: tf.Tensor1D[] = [];
+    try {
+      for (let i = 0; i < x.shape[0]; i += b) {
+        const n = Math.min(b, x.shape[0] - i);
+        parts.push(tf.tidy(() => tf.argMax(this.logitsFn(x.slice([i, 0, 0, 0], [n, -1, -1, -1])), 1).toInt() as tf.Tensor1D));
       }
-      return parts.length === 1 ? parts[0] : (tf.concat(parts) as tf.Tensor1D);
-    });
+    } catch (e) {
+      tf.dispose(parts);
+      throw e;
+    }
+    if (parts.length === 1) return parts[0]!;
+    const out = parts.length === 0 ? (tf.tensor1d([], 'int32') as tf.Tensor1D) : (tf.concat(parts) as tf.Tensor1D);
+    tf.dispose(parts);
+    return out;
+  }
+
+  /**
+   * The largest batch ≤ `requested` whose biggest layer output stays within
+   * {@link ACTIVATION_BUDGET_BYTES} (at least 1; see {@link memoryBoundBatch}).
+   */
+  batchFor(requested: number): number {
+    return memoryBoundBatch(this.model, requested);
   }
 
   /** Output of the layer named `layer` for `x` (differentiable). Caller owns the result. */

@@ -9,6 +9,7 @@ import { yieldToEventLoop } from '../util/parallel.js';
 import { Rng } from '../util/rng.js';
 import { loadClassifier, saveClassifier, type ClassifierMetrics } from './io.js';
 import { ARCHS, buildModel, type Arch } from './zoo.js';
+import { memoryBoundBatch } from './classifier.js';
 import { fusedAdam } from '../engine/fused-adam.js';
 
 /** Optimizers `trainClassifier` can use. */
@@ -173,9 +174,10 @@ export function evaluateAccuracy(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Te
   assert(x.shape[0] === y.shape[0], () => `evaluateAccuracy: x has ${x.shape[0]} rows but y has ${y.shape[0]}`, ShapeError);
   const n = x.shape[0];
   if (n === 0) return NaN;
+  const b = memoryBoundBatch(model, batchSize);
   let correct = 0;
-  for (let i = 0; i < n; i += batchSize) {
-    const m = Math.min(batchSize, n - i);
+  for (let i = 0; i < n; i += b) {
+    const m = Math.min(b, n - i);
     correct += tf.tidy(() => {
       const p = model.apply(x.slice([i, 0, 0, 0], [m, -1, -1, -1]), { training: false }) as tf.Tensor2D;
       return tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.cast(y.slice([i], [m]), 'int32')), 'int32')).dataSync()[0];

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { ArgumentError } from '../../src/errors.js';
-import { Classifier } from '../../src/models/classifier.js';
+import { ACTIVATION_BUDGET_BYTES, Classifier, memoryBoundBatch } from '../../src/models/classifier.js';
 import { buildModel } from '../../src/models/zoo.js';
 
 beforeAll(async () => {
@@ -203,5 +203,42 @@ describe('batch norm option', () => {
     }
     tf.dispose([x, y]);
     m.dispose();
+  });
+});
+
+describe('memory-bound batches (memoryBoundBatch, Classifier.batchFor)', () => {
+  test('keep the requested batch for the MLP, cap the full-width CNN by its first convolution, never below 1', () => {
+    const mlp = buildModel('mnist-mlp', { inputShape: [28, 28, 1], numClasses: 10 });
+    const cnn = buildModel('cifar-cnn', { inputShape: [32, 32, 3], numClasses: 10, width: 1 });
+    try {
+      expect(memoryBoundBatch(mlp, 1000)).toBe(1000);
+      // conv1 (same padding): 32 × 32 × 300 floats = 1,228,800 bytes per image → ⌊128 MiB / 1.23 MB⌋ = 109
+      expect(memoryBoundBatch(cnn, 1000)).toBe(Math.floor(ACTIVATION_BUDGET_BYTES / (32 * 32 * 300 * 4)));
+      expect(memoryBoundBatch(cnn, 50)).toBe(50);
+      expect(new Classifier(cnn).batchFor(1000)).toBe(memoryBoundBatch(cnn, 1000));
+      const huge = buildModel('cifar-cnn', { inputShape: [512, 512, 3], numClasses: 10, width: 1 });
+      expect(memoryBoundBatch(huge, 1000)).toBe(1);
+      huge.dispose();
+    } finally {
+      mlp.dispose();
+      cnn.dispose();
+    }
+  });
+
+  test('predict in capped batches gives the labels of one pass and leaks nothing', () => {
+    const cnn = buildModel('cifar-cnn', { inputShape: [32, 32, 3], numClasses: 10, width: 0.25, seed: 3 });
+    const victim = new Classifier(cnn);
+    const x = tf.randomUniform([23, 32, 32, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    try {
+      const one = victim.predict(x, 23);
+      const before = tf.memory().numTensors;
+      const many = victim.predict(x, 5); // 5 batches, the last of 3
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(Array.from(many.dataSync())).toEqual(Array.from(one.dataSync()));
+      tf.dispose([one, many]);
+    } finally {
+      x.dispose();
+      cnn.dispose();
+    }
   });
 });

@@ -77,7 +77,7 @@ export abstract class FeatureDetector<P extends FeatureDetectorParams> implement
 
   /** The victim's features at `layer`, [n·p] row-major. */
   features(x: tf.Tensor4D): { data: Float32Array; dim: number } {
-    return mapRows(x, this.params.batchSize, (xb) => this.victim.activations(xb, this.params.layer));
+    return mapRows(x, this.victim.batchFor(this.params.batchSize), (xb) => this.victim.activations(xb, this.params.layer));
   }
 
   async fit(x: tf.Tensor4D, y: tf.Tensor1D, _opts: FitOptions = {}): Promise<this> {

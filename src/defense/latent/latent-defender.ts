@@ -113,7 +113,7 @@ export class LatentDefender implements Detector {
     const replica = await buildReplica(this.victim.model, this.params.checkpointLayer);
     try {
       const t0 = performance.now();
-      const { data: h, dim: hDim } = mapRows(x, this.params.scoreBatchSize, (xb) => this.victim.activations(xb, this.params.checkpointLayer));
+      const { data: h, dim: hDim } = mapRows(x, this.victim.batchFor(this.params.scoreBatchSize), (xb) => this.victim.activations(xb, this.params.checkpointLayer));
       let normSum = 0;
       for (let s = 0; s < yTrue.length; s++) {
         let q = 0;
@@ -122,9 +122,9 @@ export class LatentDefender implements Detector {
       }
       const meanNorm = normSum / yTrue.length;
       if (meanNorm > 0) rescaleAfterCheckpoint(replica, meanNorm);
-      const epochs = this.params.fineTune === 'none' ? [] : await fineTuneReplica(replica, x, y, yTrue, k, this.params, opts);
+      const epochs = this.params.fineTune === 'none' ? [] : await fineTuneReplica(replica, x, y, yTrue, k, { ...this.params, scoreBatchSize: this.victim.batchFor(this.params.scoreBatchSize) }, opts);
       const t1 = performance.now();
-      const { phi, dim, logProbs } = forwardReplica(replica, x, this.params.scoreBatchSize, scoringUsesReplicaOutput(this.params.scoring));
+      const { phi, dim, logProbs } = forwardReplica(replica, x, this.victim.batchFor(this.params.scoreBatchSize), scoringUsesReplicaOutput(this.params.scoring));
       const hdda = fitHdda(phi, dim, yTrue, k, this.hddaOptions());
       const yPred = this.predictLabels(x);
       const correct = yPred.map((v, s) => (v === yTrue[s] ? 1 : 0));
@@ -154,7 +154,7 @@ export class LatentDefender implements Detector {
   }
 
   private predictLabels(x: tf.Tensor4D): Int32Array {
-    const p = this.victim.predict(x, this.params.scoreBatchSize);
+    const p = this.victim.predict(x, this.victim.batchFor(this.params.scoreBatchSize));
     try {
       return labelsOf(p);
     } finally {
@@ -167,7 +167,7 @@ export class LatentDefender implements Detector {
     const st = this.state_;
     assertFitted(st, 'LatentDefender');
     checkImages(x, this.victim.inputShape, 'LatentDefender.features');
-    return mapRows(x, this.params.scoreBatchSize, (xb) => (st.replica.model.apply(xb) as tf.Tensor[])[0]);
+    return mapRows(x, this.victim.batchFor(this.params.scoreBatchSize), (xb) => (st.replica.model.apply(xb) as tf.Tensor[])[0]);
   }
 
   /** Class predictions of the fine-tuned replica [n] (for checking it still classifies like the victim). */
@@ -175,7 +175,7 @@ export class LatentDefender implements Detector {
     const st = this.state_;
     assertFitted(st, 'LatentDefender');
     checkImages(x, this.victim.inputShape, 'LatentDefender.replicaPredict');
-    const { data } = mapRows(x, this.params.scoreBatchSize, (xb) => tf.argMax((st.replica.model.apply(xb) as tf.Tensor[])[1], 1).toFloat());
+    const { data } = mapRows(x, this.victim.batchFor(this.params.scoreBatchSize), (xb) => tf.argMax((st.replica.model.apply(xb) as tf.Tensor[])[1], 1).toFloat());
     return Int32Array.from(data);
   }
 
@@ -185,7 +185,7 @@ export class LatentDefender implements Detector {
     assertFitted(st, 'LatentDefender');
     checkImages(x, this.victim.inputShape, 'LatentDefender.score');
     assert(classOf.length === x.shape[0], () => `LatentDefender.score: expected ${x.shape[0]} labels, got ${classOf.length}`, ShapeError);
-    const { phi, logProbs } = forwardReplica(st.replica, x, this.params.scoreBatchSize, scoringUsesReplicaOutput(this.params.scoring));
+    const { phi, logProbs } = forwardReplica(st.replica, x, this.victim.batchFor(this.params.scoreBatchSize), scoringUsesReplicaOutput(this.params.scoring));
     return scoreFeatures(st.hdda, phi, logProbs, classOf, this.numClasses, this.params.scoring, st.components);
   }
 
@@ -197,7 +197,7 @@ export class LatentDefender implements Detector {
     const st = this.state_;
     assertFitted(st, 'LatentDefender');
     checkImages(x, this.victim.inputShape, 'LatentDefender.replicaLogProbs');
-    return forwardReplica(st.replica, x, this.params.scoreBatchSize, true).logProbs!;
+    return forwardReplica(st.replica, x, this.victim.batchFor(this.params.scoreBatchSize), true).logProbs!;
   }
 
   /**
