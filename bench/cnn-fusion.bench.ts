@@ -14,7 +14,6 @@
  * Prints AUROC, FP at 90 % detection and detection at clean FP ≤ 5 % per attack (markdown).
  */
 import '../src/node.js';
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -24,18 +23,14 @@ import { negLogTailPValue } from '../src/defense/latent/scoring.js';
 import { PCLDetector, splitHoldout } from '../src/defense/pcl.js';
 import type { Detector } from '../src/defense/types.js';
 import { initEngine } from '../src/engine/backend.js';
-import { readIdx } from '../src/io/idx.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
+import { attackName, benchArg, forEachCachedAttack } from './lib/run-cache.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
-const RUN = arg('run', 'runs/cifar10-cwhigh');
-const DATASET = arg('dataset', 'cifar10:../shared/data/cifar10');
-const N = Number(arg('n', '150'));
-const FIT_LIMIT = Number(arg('fit-limit', '10000'));
-const SEED = Number(arg('seed', '0'));
+const RUN = benchArg('run', 'runs/cifar10-cwhigh');
+const DATASET = benchArg('dataset', 'cifar10:../shared/data/cifar10');
+const N = Number(benchArg('n', '150'));
+const FIT_LIMIT = Number(benchArg('fit-limit', '10000'));
+const SEED = Number(benchArg('seed', '0'));
 const log = (m: string) => process.stderr.write(`[cnn-fusion ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 const engine = await initEngine();
@@ -114,31 +109,11 @@ const shape = xClean.shape;
 xClean.dispose();
 
 // 4. every cached attack: successful examples
-const cacheDir = path.join(RUN, 'attack-cache');
 const sets: { name: string; l2: number; n: number; nlp: Float64Array[] }[] = [];
-for (const entry of (await fs.readdir(cacheDir)).sort()) {
-  const dir = path.join(cacheDir, entry);
-  const key = JSON.parse(await fs.readFile(path.join(dir, 'key.json'), 'utf8')) as { attack: string; params: Record<string, unknown> };
-  const xa = await readIdx(path.join(dir, 'x_adv.idx'));
-  const sa = await readIdx(path.join(dir, 'success.idx'));
-  const l2 = await readIdx(path.join(dir, 'l2.idx'));
-  if (xa.shape[0] !== okTest.length) {
-    log(`${entry}: ${xa.shape[0]} rows, expected ${okTest.length}; skipped`);
-    continue;
-  }
-  const ok = Array.from(sa.data.keys()).filter((i) => sa.data[i]);
-  if (ok.length < 5) continue;
-  const x = tf.tidy(() => tf.gather(tf.tensor4d(Float32Array.from(xa.data), shape as [number, number, number, number]), tf.tensor1d(ok, 'int32'))) as tf.Tensor4D;
-  const p = key.params;
-  const eps = Number(p.eps ?? p.epsilon);
-  const name =
-    key.attack === 'fgsm' ? `FGSM ε=${eps}` :
-    key.attack === 'bim' ? `PGD L∞ ε=${Math.round(eps * 255)}/255` :
-    key.attack === 'pgd-l2' ? `PGD L2 ε=${eps}` :
-    key.attack === 'cw-l2' ? `C&W κ=${p.confidence ?? 0}` : key.attack;
-  sets.push({ name, l2: ok.reduce((a, i) => a + l2.data[i], 0) / ok.length, n: ok.length, nlp: nlp(await scoreAll(x, name)) });
-  x.dispose();
-}
+await forEachCachedAttack(RUN, shape as [number, number, number, number], okTest.length, async (c) => {
+  const name = attackName(c, true);
+  sets.push({ name, l2: c.meanL2, n: c.x.shape[0], nlp: nlp(await scoreAll(c.x, name)) });
+}, log);
 
 sets.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 

@@ -11,7 +11,6 @@
  * and AUROC (markdown).
  */
 import '../src/node.js';
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -19,17 +18,13 @@ import { loadDataset } from '../src/data/index.js';
 import { calibratedFusionScores, calibratedFusionThreshold, fitCalibratedFusion, type CalibratedFusionModel, type DefenderScores } from '../src/defense/fusion/index.js';
 import { PCLDetector } from '../src/defense/pcl.js';
 import { initEngine } from '../src/engine/backend.js';
-import { readIdx } from '../src/io/idx.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
+import { attackName, benchArg, forEachCachedAttack } from './lib/run-cache.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
-const RUN = arg('run', 'runs/mnist5');
-const DATASET = arg('dataset', 'mnist');
-const N = Number(arg('n', '1000'));
-const SEED = Number(arg('seed', '0'));
+const RUN = benchArg('run', 'runs/mnist5');
+const DATASET = benchArg('dataset', 'mnist');
+const N = Number(benchArg('n', '1000'));
+const SEED = Number(benchArg('seed', '0'));
 const log = (m: string) => process.stderr.write(`[fusion-stages ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 const engine = await initEngine();
@@ -66,29 +61,10 @@ const noise = await score(noiseX, 'uniform noise');
 noiseX.dispose();
 
 const sets: { name: string; n: number; s: DefenderScores }[] = [];
-const cacheDir = path.join(RUN, 'attack-cache');
-for (const entry of (await fs.readdir(cacheDir)).sort()) {
-  const dir = path.join(cacheDir, entry);
-  const key = JSON.parse(await fs.readFile(path.join(dir, 'key.json'), 'utf8')) as { attack: string; params: Record<string, unknown> };
-  const xa = await readIdx(path.join(dir, 'x_adv.idx'));
-  const sa = await readIdx(path.join(dir, 'success.idx'));
-  if (xa.shape[0] !== okTest.length) {
-    log(`${entry}: ${xa.shape[0]} rows, expected ${okTest.length}; skipped`);
-    continue;
-  }
-  const ok = Array.from(sa.data.keys()).filter((i) => sa.data[i]);
-  if (ok.length < 5) continue;
-  const x = tf.tidy(() => tf.gather(tf.tensor4d(Float32Array.from(xa.data), shape), tf.tensor1d(ok, 'int32'))) as tf.Tensor4D;
-  const p = key.params;
-  const eps = Number(p.eps ?? p.epsilon);
-  const name =
-    key.attack === 'fgsm' ? `FGSM ε=${eps}` :
-    key.attack === 'bim' ? `PGD L∞ ε=${eps}` :
-    key.attack === 'pgd-l2' ? `PGD L2 ε=${eps}` :
-    key.attack === 'cw-l2' ? `C&W κ=${p.confidence ?? 0}` : key.attack;
-  sets.push({ name, n: ok.length, s: await score(x, name) });
-  x.dispose();
-}
+await forEachCachedAttack(RUN, shape, okTest.length, async (c) => {
+  const name = attackName(c);
+  sets.push({ name, n: c.x.shape[0], s: await score(c.x, name) });
+}, log);
 sets.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 
 const rate = (v: Float64Array, t: number) => (100 * v.filter((s) => s > t).length) / v.length;

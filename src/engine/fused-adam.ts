@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, assert } from '../errors.js';
+import type { HeapViewBackend } from './kernels/heap.js';
 
 /** A named tensor, as optimizers exchange weights (tfjs does not export the type). */
 type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -60,11 +61,6 @@ function adamLoop(
   }
 }
 
-/** What the kernel needs from the wasm backend (its class is not exported with types). */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
 
 /** What the kernel needs from the cpu backend. */
 interface CpuBackend {
@@ -89,7 +85,7 @@ function checkInputs(inputs: tf.NamedTensorInfoMap): [tf.TensorInfo, tf.TensorIn
 
 const wasmAdamUpdate: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const [x, g, m, v] = checkInputs(inputs);
-  const be = backend as unknown as HeapBackend;
+  const be = backend as unknown as HeapViewBackend;
   // outputs first: allocating may grow the heap and detach earlier views
   const xo = be.makeOutput(x.shape, 'float32');
   const mo = be.makeOutput(x.shape, 'float32');

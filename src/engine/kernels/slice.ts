@@ -1,10 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import type { HeapViewBackend } from './heap.js';
 
-/** What the fast slice needs from the wasm backend (its class is not exported with types). */
-interface HeapViewBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
 
 /**
  * Kernel function for `Slice` on wasm. The stock kernel first copies the *whole* input out of the

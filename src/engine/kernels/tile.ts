@@ -1,10 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import type { HeapViewBackend } from './heap.js';
 
-/** What the fast tile needs from the wasm backend (its class is not exported with types). */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
 
 /**
  * Kernel function for `Tile` on wasm. The stock kernel computes every output element's source
@@ -22,7 +18,7 @@ export function makeTileKernel(stock: tf.KernelFunc): tf.KernelFunc {
     const rank = x.shape.length;
     if (reps.length !== rank || rank === 0) return stock(args);
     const outShape = x.shape.map((d, i) => d * reps[i]!);
-    const backend = args.backend as unknown as HeapBackend;
+    const backend = args.backend as unknown as HeapViewBackend;
     const out = backend.makeOutput(outShape, x.dtype);
     if (tf.util.sizeFromShape(outShape) === 0) return out;
     // Views after the output is allocated (an allocation may grow the heap and detach older views).

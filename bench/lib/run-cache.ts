@@ -1,0 +1,73 @@
+/**
+ * Shared by the benches that re-score a `pcl reproduce` run folder: command-line options, and the
+ * cached attacks of its `attack-cache/` (one folder per attack: key.json, x_adv.idx, success.idx, l2.idx;
+ * rows = the correctly classified images among the run's seeded test images, in order).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { readIdx } from '../../src/io/idx.js';
+
+/** `--name VALUE` from the command line, else `dflt`. */
+export function benchArg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
+}
+
+/** One cached attack: its successful adversarial examples. */
+export interface CachedAttack {
+  /** Folder name in attack-cache/. */
+  entry: string;
+  attack: string;
+  params: Record<string, unknown>;
+  /** The successful rows' images [n, h, w, c]; the caller disposes it. */
+  x: tf.Tensor4D;
+  /** Mean L2 of the successful rows. */
+  meanL2: number;
+}
+
+/** A readable name: 'FGSM ε=0.1', 'PGD L∞ ε=8/255' (`eps255`) or 'PGD L∞ ε=0.1', 'PGD L2 ε=2', 'C&W κ=0', or the attack's id. */
+export function attackName(c: Pick<CachedAttack, 'attack' | 'params'>, eps255 = false): string {
+  const p = c.params;
+  const eps = Number(p.eps ?? p.epsilon);
+  if (c.attack === 'fgsm') return `FGSM ε=${eps}`;
+  if (c.attack === 'bim') return eps255 ? `PGD L∞ ε=${Math.round(eps * 255)}/255` : `PGD L∞ ε=${eps}`;
+  if (c.attack === 'pgd-l2') return `PGD L2 ε=${eps}`;
+  if (c.attack === 'cw-l2') return `C&W κ=${p.confidence ?? 0}`;
+  return c.attack;
+}
+
+/**
+ * Calls `fn` for every cached attack of `run` (sorted by folder name) with at least `minSuccess`
+ * successful rows, one at a time (so only one attack's images are held). Folders whose row count is
+ * not `rows` are skipped with a line through `log`.
+ */
+export async function forEachCachedAttack(
+  run: string,
+  shape: [number, number, number, number],
+  rows: number,
+  fn: (c: CachedAttack) => Promise<void>,
+  log: (m: string) => void = () => {},
+  minSuccess = 5,
+): Promise<void> {
+  const cacheDir = path.join(run, 'attack-cache');
+  for (const entry of (await fs.readdir(cacheDir)).sort()) {
+    const dir = path.join(cacheDir, entry);
+    const key = JSON.parse(await fs.readFile(path.join(dir, 'key.json'), 'utf8')) as { attack: string; params: Record<string, unknown> };
+    const xa = await readIdx(path.join(dir, 'x_adv.idx'));
+    const sa = await readIdx(path.join(dir, 'success.idx'));
+    const l2 = await readIdx(path.join(dir, 'l2.idx'));
+    if (xa.shape[0] !== rows) {
+      log(`${entry}: ${xa.shape[0]} rows, expected ${rows}; skipped`);
+      continue;
+    }
+    const ok = Array.from(sa.data.keys()).filter((i) => sa.data[i]);
+    if (ok.length < minSuccess) continue;
+    const x = tf.tidy(() => tf.gather(tf.tensor4d(Float32Array.from(xa.data), [rows, shape[1], shape[2], shape[3]]), tf.tensor1d(ok, 'int32'))) as tf.Tensor4D;
+    try {
+      await fn({ entry, attack: key.attack, params: key.params, x, meanL2: ok.reduce((a, i) => a + l2.data[i]!, 0) / ok.length });
+    } finally {
+      x.dispose();
+    }
+  }
+}
