@@ -213,7 +213,7 @@ export class FusedAdamOptimizer extends tf.Optimizer {
       const base = name.replace(/\/[mv]$/, '');
       let mv = this.moments.get(base);
       if (!mv) {
-        mv = { name: base, m: tf.zerosLike(tensor).variable(false), v: tf.zerosLike(tensor).variable(false) };
+        mv = { name: base, m: tf.tidy(() => tf.zerosLike(tensor).variable(false)), v: tf.tidy(() => tf.zerosLike(tensor).variable(false)) };
         this.moments.set(base, mv);
       }
       (name.endsWith('/m') ? mv.m : mv.v).assign(tensor);
