@@ -147,7 +147,7 @@ export function thresholdFromScores(sortedScores: Float32Array, sp: number): num
 }
 
 /** Empirical p-value of `s` among ascending `sortedScores`: fraction of clean scores ≥ s (with +1 smoothing). */
-export function empiricalPValue(sortedScores: Float32Array, s: number): number {
+export function empiricalPValue(sortedScores: Float32Array | Float64Array, s: number): number {
   const n = sortedScores.length;
   let lo = 0;
   let hi = n;

@@ -61,7 +61,6 @@ function adamLoop(
   }
 }
 
-
 /** What the kernel needs from the cpu backend. */
 interface CpuBackend {
   data: { get(id: object): { values: Float32Array } };
@@ -134,7 +133,6 @@ export class FusedAdamOptimizer extends tf.Optimizer {
   }
 
   private readonly moments = new Map<string, { name: string; m: tf.Variable; v: tf.Variable }>();
-  private step = 0;
 
   constructor(
     public learningRate: number,
@@ -151,24 +149,15 @@ export class FusedAdamOptimizer extends tf.Optimizer {
     const list = Array.isArray(variableGradients)
       ? variableGradients
       : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name]! }));
-    this.step++;
-    const c1 = 1 - Math.pow(this.beta1, this.step);
-    const c2 = 1 - Math.pow(this.beta2, this.step);
+    const t = this.iterations + 1; // this step's number (incremented below, as tfjs's optimizers do)
+    const c1 = 1 - Math.pow(this.beta1, t);
+    const c2 = 1 - Math.pow(this.beta2, t);
     const fused = fusedAdamAvailable();
     for (const { name, tensor: grad } of list) {
       if (grad == null) continue;
       const variable = tf.engine().registeredVariables[name];
       assert(variable !== undefined, () => `FusedAdamOptimizer: no variable named '${name}'`, ArgumentError);
-      let mv = this.moments.get(name);
-      if (!mv) {
-        mv = {
-          name,
-          m: tf.tidy(() => tf.zerosLike(variable).variable(false)),
-          v: tf.tidy(() => tf.zerosLike(variable).variable(false)),
-        };
-        this.moments.set(name, mv);
-      }
-      const { m, v } = mv;
+      const { m, v } = this.momentsFor(name, variable);
       tf.tidy(() => {
         let xo: tf.Tensor;
         let mo: tf.Tensor;
@@ -208,16 +197,20 @@ export class FusedAdamOptimizer extends tf.Optimizer {
 
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const rest = await this.extractIterations(weightValues);
-    this.step = this.iterations;
     for (const { name, tensor } of rest) {
-      const base = name.replace(/\/[mv]$/, '');
-      let mv = this.moments.get(base);
-      if (!mv) {
-        mv = { name: base, m: tf.tidy(() => tf.zerosLike(tensor).variable(false)), v: tf.tidy(() => tf.zerosLike(tensor).variable(false)) };
-        this.moments.set(base, mv);
-      }
+      const mv = this.momentsFor(name.replace(/\/[mv]$/, ''), tensor);
       (name.endsWith('/m') ? mv.m : mv.v).assign(tensor);
     }
+  }
+
+  /** The moment variables of the variable named `name` (zeros shaped like `like` the first time). */
+  private momentsFor(name: string, like: tf.Tensor): { name: string; m: tf.Variable; v: tf.Variable } {
+    let mv = this.moments.get(name);
+    if (!mv) {
+      mv = { name, m: tf.tidy(() => tf.zerosLike(like).variable(false)), v: tf.tidy(() => tf.zerosLike(like).variable(false)) };
+      this.moments.set(name, mv);
+    }
+    return mv;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -354,8 +354,8 @@ export interface InitFromSummary {
 
 /**
  * Copies the weights of the `pcl train` folder `dir` into `model` (built by `buildModel` with the
- * options the folder's metrics record). Checks architecture, width, batch norm, class count and
- * every weight's name and shape first, so a mismatch raises `ArgumentError` before anything changes.
+ * options the folder's metrics record). Checks architecture, width, batch norm, class count, input
+ * shape and every weight's shape first, so a mismatch raises `ArgumentError` before anything changes.
  * Returns the summary metrics.json keeps as `initFrom`.
  */
 export async function warmStartFrom(
@@ -367,11 +367,8 @@ export async function warmStartFrom(
   try {
     const mismatch = (what: string, got: unknown, want: unknown) =>
       new ArgumentError(`init: ${dir} was trained with ${what} ${JSON.stringify(got)}, this run uses ${JSON.stringify(want)}`);
-    if (metrics.arch !== undefined && metrics.arch !== expect.arch) throw mismatch('arch', metrics.arch, expect.arch);
-    if (metrics.width !== undefined && metrics.width !== expect.width) throw mismatch('width', metrics.width, expect.width);
-    if (metrics.batchNorm !== undefined && metrics.batchNorm !== expect.batchNorm) throw mismatch('batch norm', metrics.batchNorm, expect.batchNorm);
-    if (metrics.numClasses !== undefined && metrics.numClasses !== expect.numClasses) {
-      throw mismatch('classes', metrics.numClasses, expect.numClasses);
+    for (const [key, what] of [['arch', 'arch'], ['width', 'width'], ['batchNorm', 'batch norm'], ['numClasses', 'classes']] as const) {
+      if (metrics[key] !== undefined && metrics[key] !== expect[key]) throw mismatch(what, metrics[key], expect[key]);
     }
     const from = src.weights;
     const to = model.weights;
@@ -391,17 +388,10 @@ export async function warmStartFrom(
     }
     // assign() keeps its own reference to each value, so disposing `src` below does not free them
     model.setWeights(src.getWeights());
-    const summary: InitFromSummary = {
-      dir,
-      testAccuracy: metrics.testAccuracy,
-      epochs: metrics.epochs,
-      seconds: metrics.seconds,
-      ...(metrics.lr !== undefined ? { lr: metrics.lr } : {}),
-      ...(metrics.lrSchedule !== undefined ? { lrSchedule: metrics.lrSchedule } : {}),
-      ...(metrics.seed !== undefined ? { seed: metrics.seed } : {}),
-      ...(metrics.augment !== undefined ? { augment: metrics.augment } : {}),
-      ...(metrics.initFrom !== undefined ? { initFrom: metrics.initFrom } : {}),
-    };
+    const summary: InitFromSummary = { dir, testAccuracy: metrics.testAccuracy, epochs: metrics.epochs, seconds: metrics.seconds };
+    for (const key of ['lr', 'lrSchedule', 'seed', 'augment', 'initFrom'] as const) {
+      if (metrics[key] !== undefined) (summary as unknown as Record<string, unknown>)[key] = metrics[key];
+    }
     return summary;
   } finally {
     src.dispose();

@@ -7,7 +7,7 @@
  */
 import { ArgumentError, ShapeError, assert } from '../../errors.js';
 import { fusedScores, fusedScoresFromEvidence, type FusionMethod } from './combine.js';
-import { negLogPValueMatrix, pValueMatrix, tailScale, toF32, type DefenderScores, type PValueCalibration } from './p-values.js';
+import { negLogPValueMatrix, negLogTailEvidence, pValueMatrix, tailScale, toF32, type DefenderScores, type PValueCalibration } from './p-values.js';
 
 /**
  * A fitted calibrated fusion: plain data (JSON-serialisable after `Array.from` of the typed arrays).
@@ -46,29 +46,9 @@ export interface CalibratedFusionModel {
  * clean evidence is ≤ ln(n + 1) except past the held-out maximum.
  */
 export function recalibrateEvidence(e: Float64Array, ref: Float64Array): Float64Array {
-  const n = ref.length;
-  const out = new Float64Array(e.length);
-  if (n === 0) return out.set(e), out;
-  const top = ref[n - 1]!;
+  if (ref.length === 0) return Float64Array.from(e);
   const beta = tailScale(ref);
-  const logN1 = Math.log(n + 1);
-  for (let i = 0; i < e.length; i++) {
-    const v = e[i]!;
-    if (v > top) {
-      out[i] = logN1 + (v - top) / beta;
-      continue;
-    }
-    // first index with ref[j] ≥ v
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ref[mid]! < v) lo = mid + 1;
-      else hi = mid;
-    }
-    out[i] = logN1 - Math.log(n - lo + 1);
-  }
-  return out;
+  return e.map((v) => negLogTailEvidence(ref, v, beta));
 }
 
 /** Per defender, the held-out evidence sorted ascending: the reference of {@link recalibrateEvidence}. */

@@ -137,16 +137,23 @@ export function negLogPValueMatrix(calibrations: readonly PValueCalibration[], d
     for (let i = 0; i < s.length; i++) {
       const ref = calFor(cal, classes[i]);
       const v = Math.fround(s[i]);
-      const n = ref.length;
-      if (n === 0 || v <= ref[n - 1]) {
-        e[i] = -Math.log(empiricalPValue(ref, v));
-      } else {
-        if (!scales.has(ref)) scales.set(ref, tailScale(ref));
-        e[i] = (v - ref[n - 1]) / scales.get(ref)! + Math.log(n + 1);
-      }
+      const past = ref.length > 0 && v > ref[ref.length - 1];
+      if (past && !scales.has(ref)) scales.set(ref, tailScale(ref));
+      e[i] = negLogTailEvidence(ref, v, past ? scales.get(ref)! : 1);
     }
     return e;
   });
+}
+
+/**
+ * −ln of the tail p-value of `v` against ascending reference scores `ref`: the empirical
+ * (#{ref ≥ v} + 1)/(n + 1) up to the largest reference, an exponential tail of scale `beta` past it
+ * (ln(n + 1) + (v − max)/β), in the log domain so that it never underflows.
+ */
+export function negLogTailEvidence(ref: Float32Array | Float64Array, v: number, beta: number): number {
+  const n = ref.length;
+  if (n === 0 || v <= ref[n - 1]) return -Math.log(empiricalPValue(ref, v));
+  return (v - ref[n - 1]) / beta + Math.log(n + 1);
 }
 
 /**
