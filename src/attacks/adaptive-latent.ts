@@ -160,7 +160,7 @@ export class AdaptiveLatentAttack implements Attack<AdaptiveLatentParams> {
       });
       try {
         const m = await measure(model, x, adversarial, y, tgt);
-        return { adversarial, labels: y, iterations: new Int32Array(n).fill(iterations), ...(tgt ? { targets: tgt } : {}), ...m };
+        return { adversarial, labels: y, iterations, ...(tgt ? { targets: tgt } : {}), ...m };
       } catch (e) {
         adversarial.dispose();
         throw e;

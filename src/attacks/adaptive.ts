@@ -164,14 +164,14 @@ export class FullAdaptiveAttack implements Attack<FullAdaptiveParams> {
     const latent = this.latent.map((d) => d.surrogate({ sp }));
     const input = this.input && (features || inputWeight > 0) ? new InputBpdaSurrogate(this.input, sp) : undefined;
     const guidePhi = guides ? tf.tidy(() => this.latent.map((d) => replicaFeatures(d, guides.images))) : [];
-    const extraLoss: CwExtraLoss = (im, ohC) => {
+    const extraLoss: CwExtraLoss = (im, ohC, rows) => {
       const lat = tf.concat(latent.map((t) => t.excess(im, ohC)), 1);
       const inEx = input?.excess(im, ohC);
       // exact excess of every defender at this point: ≤ 0 everywhere ⇔ nothing flags it
       const violation = tf.max(inEx ? tf.concat([lat, inEx], 1) : lat, 1) as tf.Tensor1D;
       let penalty: tf.Tensor1D;
       if (features) {
-        const dist = this.latent.map((d, j) => tf.sum(tf.square(tf.sub(replicaFeatures(d, im), guidePhi[j])), 1));
+        const dist = this.latent.map((d, j) => tf.sum(tf.square(tf.sub(replicaFeatures(d, im), tf.gather(guidePhi[j]!, rows))), 1));
         penalty = tf.mul(tf.addN(dist), featureWeight) as tf.Tensor1D;
       } else {
         penalty = tf.mul(tf.sum(tf.relu(tf.add(lat, margin)), 1), latentWeight) as tf.Tensor1D;
@@ -190,7 +190,7 @@ export class FullAdaptiveAttack implements Attack<FullAdaptiveParams> {
         return {
           adversarial: core.adversarial,
           labels: y,
-          iterations: new Int32Array(n).fill(core.iterations),
+          iterations: core.iterations,
           ...(guides ? { targets: Int32Array.from(guides.targets) } : {}),
           ...m,
         };

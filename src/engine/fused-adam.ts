@@ -121,6 +121,51 @@ export function fusedAdamAvailable(): boolean {
   return tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend()) !== undefined;
 }
 
+/** x', m', v' of one Adam update (new tensors): the fused kernel when `fused`, else tfjs ops. */
+function adamUpdateOf(x: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamUpdateAttrs, fused: boolean): { x: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
+  if (fused) {
+    const [xo, mo, vo] = tf.engine().runKernel(ADAM_UPDATE_KERNEL, { x, g, m, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    return { x: xo!, m: mo!, v: vo! };
+  }
+  return tf.tidy(() => {
+    const mo = tf.add(tf.mul(m, attrs.beta1), tf.mul(g, 1 - attrs.beta1));
+    const vo = tf.add(tf.mul(v, attrs.beta2), tf.mul(tf.square(g), 1 - attrs.beta2));
+    const upd = tf.div(tf.mul(tf.div(mo, attrs.c1), attrs.lr), tf.add(tf.sqrt(tf.div(vo, attrs.c2)), attrs.epsilon));
+    return { x: tf.sub(x, upd), m: mo, v: vo };
+  });
+}
+
+/** Hyperparameters and step number of {@link adamStep}. */
+export interface AdamStepParams {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** This update's step number t ≥ 1 (bias corrections 1 − β^t). */
+  step: number;
+}
+
+/**
+ * One Adam update of plain tensors (no variables, no optimizer): returns x', m', v' as new tensors
+ * owned by the caller, with the arithmetic of {@link FusedAdamOptimizer} (the fused kernel where the
+ * backend has it). For loops that reshape their state between steps, e.g. C&W dropping finished rows
+ * of x, m and v together.
+ */
+export function adamStep(x: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, p: AdamStepParams): { x: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
+  const beta1 = p.beta1 ?? 0.9;
+  const beta2 = p.beta2 ?? 0.999;
+  const epsilon = p.epsilon ?? tf.backend()?.epsilon() ?? 1e-7;
+  assert(Number.isFinite(p.lr) && p.lr > 0, () => `adamStep: learning rate must be positive, got ${p.lr}`, ArgumentError);
+  assert(Number.isInteger(p.step) && p.step >= 1, () => `adamStep: step must be an integer ≥ 1, got ${p.step}`, ArgumentError);
+  assert(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, () => `adamStep: betas must lie in [0, 1), got ${beta1}, ${beta2}`, ArgumentError);
+  for (const [name, t] of [['g', g], ['m', m], ['v', v]] as const) {
+    assert(tf.util.arraysEqual(t.shape, x.shape), () => `adamStep: ${name} has shape [${t.shape.join(', ')}], expected x's [${x.shape.join(', ')}]`, ArgumentError);
+  }
+  registerFusedAdamKernels();
+  const attrs = { lr: p.lr, beta1, beta2, epsilon, c1: 1 - Math.pow(beta1, p.step), c2: 1 - Math.pow(beta2, p.step) };
+  return adamUpdateOf(x, g, m, v, attrs, fusedAdamAvailable());
+}
+
 /**
  * Adam (Kingma & Ba) with tfjs's defaults and update rule, one kernel per variable and step.
  * A drop-in for `tf.train.adam(lr, beta1, beta2, epsilon)` in `minimize`/`applyGradients` loops;
@@ -159,21 +204,11 @@ export class FusedAdamOptimizer extends tf.Optimizer {
       assert(variable !== undefined, () => `FusedAdamOptimizer: no variable named '${name}'`, ArgumentError);
       const { m, v } = this.momentsFor(name, variable);
       tf.tidy(() => {
-        let xo: tf.Tensor;
-        let mo: tf.Tensor;
-        let vo: tf.Tensor;
-        if (fused) {
-          const attrs = { lr: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, c1, c2 };
-          [xo, mo, vo] = tf.engine().runKernel(ADAM_UPDATE_KERNEL, { x: variable, g: grad, m, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-        } else {
-          mo = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
-          vo = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
-          const upd = tf.div(tf.mul(tf.div(mo, c1), this.learningRate), tf.add(tf.sqrt(tf.div(vo, c2)), this.epsilon));
-          xo = tf.sub(variable, upd);
-        }
-        variable.assign(xo!);
-        m.assign(mo!);
-        v.assign(vo!);
+        const attrs = { lr: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, c1, c2 };
+        const r = adamUpdateOf(variable, grad, m, v, attrs, fused);
+        variable.assign(r.x);
+        m.assign(r.m);
+        v.assign(r.v);
       });
     }
     this.incrementIterations();

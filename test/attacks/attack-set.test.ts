@@ -110,6 +110,8 @@ describe('attack sets (pcl attack)', () => {
   test('options of another attack are rejected with a one-line reason', async () => {
     expect(() => attackParamsFromOptions('deepfool', { eps: 0.1 })).toThrow(/--eps does not apply to --attack deepfool \(it is an option of fgsm, bim, pgd-l2\)/);
     expect(attackParamsFromOptions('cw-l2', { initialC: 0.01, abortEarly: false })).toEqual({ initialConst: 0.01, abortEarly: false });
+    expect(attackParamsFromOptions('cw', { abortScope: 'batch' })).toEqual({ abortScope: 'batch' });
+    expect(() => attackParamsFromOptions('adaptive', { abortScope: 'batch' })).toThrow(/--abort-scope does not apply to --attack adaptive/);
     await expect(
       generateAttackSet({ model: path.join(dir, 'nope'), dataset: `idx:${dataDir}`, attack: 'fgsm' }),
     ).rejects.toThrow(/nope: no such folder/);

@@ -85,7 +85,7 @@ describe('makeAttack', () => {
     expect(ATTACK_NAMES).toEqual(['fgsm', 'bim', 'jsma', 'deepfool', 'cw-l2', 'pgd-l2']);
     expect(makeAttack('cw').name).toBe('cw-l2');
     expect((makeAttack('pgd').params as { randomStart: boolean }).randomStart).toBe(true);
-    expect(makeAttack('cw-l2').params).toEqual({ confidence: 0, binarySteps: 20, iterations: 500, lr: 0.1, initialConst: 1e-3, abortEarly: true });
+    expect(makeAttack('cw-l2').params).toEqual({ confidence: 0, binarySteps: 20, iterations: 500, lr: 0.1, initialConst: 1e-3, abortEarly: true, abortScope: 'row' });
   });
   test('rejects unknown attacks and parameters, naming the valid ones', () => {
     expect(() => makeAttack('foo')).toThrow(/unknown attack 'foo'; expected one of fgsm, bim, jsma, deepfool, cw-l2, pgd-l2/);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { ADAM_UPDATE_KERNEL, FusedAdamOptimizer, fusedAdam, fusedAdamAvailable } from '../../src/engine/fused-adam.js';
+import { ADAM_UPDATE_KERNEL, FusedAdamOptimizer, adamStep, fusedAdam, fusedAdamAvailable } from '../../src/engine/fused-adam.js';
 import { ArgumentError } from '../../src/errors.js';
 import { loadNativeAddon } from '../../src/engine/native.js';
 import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from '../../src/engine/native-kernels.js';
@@ -103,6 +103,38 @@ describe.each(['cpu', 'wasm'])('FusedAdamOptimizer on %s', (backend) => {
     const fused = run(fusedAdam(0.01, 0.8, 0.99, 1e-4), 3);
     const ref = run(tf.train.adam(0.01, 0.8, 0.99, 1e-4), 3);
     expectClose(fused, ref, 2e-5);
+  });
+
+  test('adamStep on plain tensors follows the optimizer step for step, and checks its arguments', () => {
+    const p = problem(7);
+    const opt = fusedAdam(0.03, 0.9, 0.999, 1e-8);
+    const w0 = p.w.dataSync()[0]!;
+    // the same problem with plain tensors: x, m, v carried by hand, step numbers 1, 2, 3, ...
+    let x: tf.Tensor = p.w.clone();
+    let m: tf.Tensor = tf.zerosLike(x);
+    let v: tf.Tensor = tf.zerosLike(x);
+    try {
+      for (let t = 1; t <= 5; t++) {
+        const g = tf.tidy(() => tf.grad((w: tf.Tensor) => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(tf.randomNormal([16, 7], 0, 1, 'float32', 99), w as tf.Tensor2D), p.b), tf.randomNormal([16, 5], 0, 1, 'float32', 98)))))(x));
+        const r = adamStep(x, g, m, v, { lr: 0.03, epsilon: 1e-8, step: t });
+        tf.dispose([g, x, m, v]);
+        ({ x, m, v } = r);
+        tf.tidy(() => {
+          opt.minimize(p.loss, false, [p.w]);
+        });
+      }
+      expectClose([x.dataSync() as Float32Array], [p.w.dataSync() as Float32Array], 1e-6);
+      expect(Math.abs(x.dataSync()[0]! - w0)).toBeGreaterThan(1e-3);
+      const bad = tf.zeros([2, 2]);
+      expect(() => adamStep(x, bad, m, v, { lr: 0.1, step: 1 })).toThrow(/g has shape \[2, 2\], expected x's \[7, 5\]/);
+      expect(() => adamStep(x, m, m, v, { lr: 0.1, step: 0 })).toThrow(ArgumentError);
+      expect(() => adamStep(x, m, m, v, { lr: -1, step: 1 })).toThrow(/learning rate must be positive/);
+      bad.dispose();
+    } finally {
+      tf.dispose([x, m, v]);
+      opt.dispose();
+      p.dispose();
+    }
   });
 
   test('holds no tensors beyond its two moments per variable, and dispose frees them', () => {

@@ -45,6 +45,7 @@ const ATTACK_OPTIONS: Record<string, [string[], string]> = {
   lr: [['cw-l2', ...ADAPTIVE_ATTACK_NAMES], 'lr'],
   initialC: [['cw-l2', ...ADAPTIVE_ATTACK_NAMES], 'initialConst'],
   abortEarly: [['cw-l2', ...ADAPTIVE_ATTACK_NAMES], 'abortEarly'],
+  abortScope: [['cw-l2'], 'abortScope'],
   sp: [[...ADAPTIVE_ATTACK_NAMES], 'sp'],
   margin: [[...ADAPTIVE_ATTACK_NAMES], 'margin'],
   latentWeight: [[...ADAPTIVE_ATTACK_NAMES], 'latentWeight'],
@@ -97,6 +98,7 @@ export function register(program: Command): void {
     .option('--lr <x>', 'cw-l2: Adam learning rate (default 0.1)', positive('--lr'))
     .option('--initial-c <x>', 'cw-l2: initial constant c (default 0.001)', positive('--initial-c'))
     .option('--no-abort-early', 'cw-l2: run every iteration even when the loss stalls')
+    .addOption(new Option('--abort-scope <of>', 'cw-l2: early abort per row (a stalled row leaves the batch) or per batch (Carlini\'s code) (default row)').choices(['row', 'batch']))
     .option('--sp <percent>', 'adaptive, adaptive-latent, feature: SP whose thresholds the attack aims under (default 1)', nonNegative('--sp'))
     .option('--margin <x>', 'adaptive*: aim this many clean tail scales under each threshold (default 1)', nonNegative('--margin'))
     .option('--latent-weight <x>', 'adaptive*: weight λ of the latent defenders\' hinge (default 1)', nonNegative('--latent-weight'))
