@@ -2,8 +2,10 @@
  * The native engine (oneDNN, all cores) against the wasm engine (single-threaded SIMD + this
  * library's kernels) and PyTorch CPU, all in the same run, on the paper's models:
  *
- * - MNIST MLP 784-300-100-10 (ReLU, softmax, Adam) train step, batch 128, with the library's fused
- *   Adam (`fusedAdam`, what `pcl train` uses) and with tfjs's `tf.train.adam` (the stock optimizer);
+ * - MNIST MLP 784-300-100-10 (ReLU, softmax, Adam) train step, batch 128: `pcl train`'s own step
+ *   (`makeTrainStep`: the fused dense chain, log-sum-exp cross-entropy and fused Adam), and through
+ *   tfjs-layers' `trainOnBatch` with the library's fused Adam (`fusedAdam`) and with tfjs's
+ *   `tf.train.adam` (the stock optimizer);
  * - CIFAR CNN at full width (3×32×32 – 300C3 – MP2 – 300C2 – MP2 – 300C3 – MP2 – 300FC – 100FC –
  *   10FC, 'same' padding, Adam) train step, batch 32;
  * - the CNN's input gradient of the cross-entropy, batch 100 (one attack iteration).
@@ -22,6 +24,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';
 import { fusedAdam } from '../src/engine/fused-adam.js';
+import { makeOptimizer, makeTrainStep } from '../src/models/train.js';
 import { loadNativeAddon } from '../src/engine/native.js';
 import { registerNativeKernels, unregisterNativeKernels } from '../src/engine/native-kernels.js';
 
@@ -145,13 +148,35 @@ function torchRef(threads: number): TorchRef | string {
   return JSON.parse(res.stdout.trim().split('\n').pop()!) as TorchRef;
 }
 
-type Row = { mlp: number; mlpStock: number; cnn: number | string; grad: number | string };
+type Row = { mlpPcl: number; mlp: number; mlpStock: number; cnn: number | string; grad: number | string };
+
+/** `pcl train`'s step (makeTrainStep, dense path) on the MLP at batch n. */
+async function pclTrainStep(n: number, reps: number): Promise<number> {
+  const model = mlp(false);
+  const opt = makeOptimizer('adam', 1e-3);
+  const step = makeTrainStep(model, opt);
+  if (step.path !== 'dense') throw new Error(`bench/native: pcl train's step took the ${step.path} path on the MLP`);
+  const x = tf.randomUniform([n, 784], 0, 1, 'float32', 1);
+  const y = tf.randomUniform([n], 0, 10, 'int32', 2) as tf.Tensor1D;
+  try {
+    return await timeIt(() => {
+      step.run(x, y);
+    }, reps);
+  } finally {
+    tf.dispose([x, y]);
+    opt.dispose();
+    model.optimizer?.dispose();
+    model.dispose();
+  }
+}
 
 async function measure(withWasmCnn: boolean, cnnReps: number): Promise<Row> {
   // alternated, so that a change of machine load hits both optimizers alike
+  const pcl: number[] = [];
   const fused: number[] = [];
   const stock: number[] = [];
   for (let round = 0; round < 3; round++) {
+    pcl.push(await pclTrainStep(128, REPS));
     fused.push(await trainStep(() => mlp(false), [128, 784], 128, REPS));
     stock.push(await trainStep(() => mlp(true), [128, 784], 128, REPS));
   }
@@ -159,7 +184,7 @@ async function measure(withWasmCnn: boolean, cnnReps: number): Promise<Row> {
   const mlpStock = median(stock);
   const cnnMs = withWasmCnn ? await trainStep(cnn, [32, 32, 32, 3], 32, cnnReps) : 'skipped';
   const gradMs = withWasmCnn ? await inputGrad(100, cnnReps) : 'skipped';
-  return { mlp: mlpMs, mlpStock, cnn: cnnMs, grad: gradMs };
+  return { mlpPcl: median(pcl), mlp: mlpMs, mlpStock, cnn: cnnMs, grad: gradMs };
 }
 
 /** GFLOP/s of a 1024×1024×1024 matMul on the native engine, best of 5 (the practical peak now). */
@@ -239,8 +264,9 @@ async function main(): Promise<void> {
       `(1024³ sgemm, best of 5: ${peak.toFixed(0)} GFLOP/s; ≈ 196 GFLOP/s idle per the issue).`,
   );
   const cases: { name: string; key: keyof Row; tkey: keyof TorchRef; flop: number }[] = [
-    { name: 'MLP train step @128 (fused Adam)', key: 'mlp', tkey: 'mlp_step_ms', flop: gflop(MLP_MACS, 128, 3) },
-    { name: 'MLP train step @128 (tf.train.adam)', key: 'mlpStock', tkey: 'mlp_step_ms', flop: gflop(MLP_MACS, 128, 3) },
+    { name: "MLP train step @128 (pcl train's step)", key: 'mlpPcl', tkey: 'mlp_step_ms', flop: gflop(MLP_MACS, 128, 3) },
+    { name: 'MLP train step @128 (trainOnBatch, fused Adam)', key: 'mlp', tkey: 'mlp_step_ms', flop: gflop(MLP_MACS, 128, 3) },
+    { name: 'MLP train step @128 (trainOnBatch, tf.train.adam)', key: 'mlpStock', tkey: 'mlp_step_ms', flop: gflop(MLP_MACS, 128, 3) },
     { name: 'CIFAR CNN (300 filters) train step @32', key: 'cnn', tkey: 'cnn_step_ms', flop: gflop(CNN_MACS, 32, 3) },
     { name: 'CIFAR CNN input gradient @100', key: 'grad', tkey: 'cnn_input_grad_ms', flop: gflop(CNN_MACS, 100, 2) },
   ];

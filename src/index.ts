@@ -18,6 +18,7 @@ export { PACKAGE_VERSION } from './version.js';
 // engine
 export { initEngine, engineInfo, type BackendName, type EngineInfo } from './engine/backend.js';
 export { FusedAdamOptimizer, fusedAdam, fusedAdamAvailable, adamStep, type AdamStepParams } from './engine/fused-adam.js';
+export { dense, denseChain, softmaxCrossEntropy, type DenseChain } from './engine/dense-chain.js';
 export { Rng } from './util/rng.js';
 export { progressBar, setProgressEnabled, registerTtyProgressBar, type Progress, type TtyBarFactory } from './util/progress.js';
 export { createPool, registerPoolFactory, type ParallelPool, type PoolFactory } from './util/parallel.js';

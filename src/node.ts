@@ -18,6 +18,8 @@ export { loadDataset, parseDatasetSpec, mnistDir, CIFAR10_CLASSES, type DatasetK
 export { readIdx, writeIdx, decodeIdx, encodeIdx, type IdxArray, type IdxDtype, type IdxTypedArray } from './io/idx.js';
 export {
   trainClassifier,
+  makeTrainStep,
+  type TrainStep,
   trainVictim,
   evaluateAccuracy,
   TRAIN_DEFAULTS,

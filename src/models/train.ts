@@ -11,6 +11,7 @@ import { loadClassifier, saveClassifier, type ClassifierMetrics } from './io.js'
 import { ARCHS, buildModel, type Arch } from './zoo.js';
 import { memoryBoundBatch } from './classifier.js';
 import { fusedAdam } from '../engine/fused-adam.js';
+import { denseChain, softmaxCrossEntropy } from '../engine/dense-chain.js';
 
 /** Optimizers `trainClassifier` can use. */
 export type TrainOptimizer = 'adam' | 'sgd' | 'momentum';
@@ -70,6 +71,13 @@ export interface TrainOptions {
   onEpoch?: (log: TrainEpochLog) => void | Promise<void>;
   /** Show a progress bar (defaults to the global CLI setting). */
   progress?: boolean;
+  /**
+   * Train a plain Flatten/Dense chain with a softmax output (the MNIST MLP) through the fused dense
+   * kernels and a log-sum-exp cross-entropy on its logits (`denseChain`, about a third of the
+   * kernels per step). Default true; false (or any other model, or a backend without the kernels)
+   * takes the layers path: `model.apply` and the cross-entropy of the clipped probabilities.
+   */
+  fastDense?: boolean;
 }
 
 /** One epoch of training. */
@@ -186,6 +194,51 @@ export function evaluateAccuracy(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Te
   return correct / n;
 }
 
+/** One optimisation step of a classifier on a batch, as {@link trainClassifier} runs it. */
+export interface TrainStep {
+  /** 'dense': the fused dense chain and log-sum-exp cross-entropy ({@link denseChain}); 'layers': `model.apply` and {@link crossEntropy}. */
+  path: 'dense' | 'layers';
+  /** Updates the model's trainable weights on (xb, yb); returns [mean loss, correctly classified rows] (before the update). */
+  run(xb: tf.Tensor, yb: tf.Tensor1D): [number, number];
+}
+
+/**
+ * The training step of `pcl train`: minimises the mean cross-entropy of `model` on a batch with
+ * `optimizer`. A plain Flatten/Dense chain with a softmax output takes the dense path unless
+ * `fastDense` is false (see {@link TrainOptions.fastDense}); everything else the layers path.
+ */
+export function makeTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, opts: { fastDense?: boolean } = {}): TrainStep {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const chain = opts.fastDense === false ? undefined : denseChain(model);
+  const fast = chain?.output === 'softmax' ? chain : undefined;
+  return {
+    path: fast ? 'dense' : 'layers',
+    run(xb, yb) {
+      return tf.tidy(() => {
+        let nCorrect: tf.Scalar | undefined;
+        const hits = (out: tf.Tensor) => tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), tf.cast(yb, 'int32')), 'int32')) as tf.Scalar);
+        const cost = optimizer.minimize(
+          () => {
+            if (fast) {
+              const z = fast.logits(xb);
+              nCorrect = hits(z);
+              return softmaxCrossEntropy(z, yb);
+            }
+            const p = model.apply(xb, { training: true }) as tf.Tensor2D;
+            nCorrect = hits(p);
+            return crossEntropy(p, yb);
+          },
+          true,
+          vars,
+        )!;
+        const hitCount = nCorrect!.dataSync()[0]!;
+        nCorrect!.dispose(); // kept out of minimize's scope, so tidy does not own it
+        return [cost.dataSync()[0]!, hitCount];
+      });
+    },
+  };
+}
+
 /**
  * Trains a softmax classifier (e.g. from `buildModel`) in place with mini-batch cross-entropy.
  * Each epoch visits the training set in a seeded random order (`seed`), so equal seeds and
@@ -211,7 +264,7 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
   );
   const rng = new Rng(opts.seed ?? 0);
   const optimizer = makeOptimizer(opts.optimizer ?? 'adam', lr);
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const trainStep = makeTrainStep(model, optimizer, { fastDense: opts.fastDense });
   const order = Int32Array.from({ length: n }, (_, i) => i);
   const nBatches = Math.min(Math.ceil(n / batchSize), opts.maxBatchesPerEpoch ?? Infinity);
   const history: TrainEpochLog[] = [];
@@ -238,19 +291,7 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
             let xb = tf.gather(train.x, it) as tf.Tensor4D;
             if (opts.augment && (opts.augment.flip || opts.augment.crop)) xb = augmentBatch(xb, opts.augment, rng);
             const yb = tf.gather(train.y, it) as tf.Tensor1D;
-            let nCorrect: tf.Scalar | undefined;
-            const cost = optimizer.minimize(
-              () => {
-                const p = model.apply(xb, { training: true }) as tf.Tensor2D;
-                nCorrect = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.cast(yb, 'int32')), 'int32')) as tf.Scalar);
-                return crossEntropy(p, yb);
-              },
-              true,
-              vars,
-            )!;
-            const hitCount = nCorrect!.dataSync()[0];
-            nCorrect!.dispose(); // kept out of minimize's scope, so tidy does not own it
-            return [cost.dataSync()[0], hitCount];
+            return trainStep.run(xb, yb);
           });
           if (!Number.isFinite(loss)) {
             throw new ArgumentError(`trainClassifier: loss became ${loss} in epoch ${epoch}, batch ${b + 1}; lower the learning rate (lr=${lr})`);
