@@ -279,6 +279,44 @@ describe('Tile on wasm (block copies in the heap) matches cpu', () => {
 });
 
 
+describe('Identity on wasm shares the data (no copy), reference-counted', () => {
+  const offset = (t: tf.Tensor) => (tf.backend() as unknown as { dataIdMap: { get(id: object): { memoryOffset: number } } }).dataIdMap.get(t.dataId)!.memoryOffset;
+  test('a clone is the same heap memory; each owner can be disposed first; the memory goes with the last', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numBytes;
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const c = tf.clone(x);
+    expect(offset(c)).toBe(offset(x)); // one buffer for both
+    x.dispose();
+    expect(Array.from(await c.data())).toEqual([1, 2, 3, 4, 5, 6]); // still alive
+    const r = tf.reshape(c, [3, 2]);
+    c.dispose();
+    expect(Array.from(await r.data())).toEqual([1, 2, 3, 4, 5, 6]);
+    r.dispose();
+    expect(tf.memory().numBytes).toBe(before);
+    // int32 and bool too
+    const i = tf.tensor1d([7, -8], 'int32');
+    const b = tf.tensor1d([true, false], 'bool');
+    const [ci, cb] = [tf.clone(i), tf.clone(b)];
+    expect(offset(ci)).toBe(offset(i));
+    tf.dispose([i, b]);
+    expect([Array.from(await ci.data()), Array.from(await cb.data())]).toEqual([[7, -8], [1, 0]]);
+    tf.dispose([ci, cb]);
+  });
+  test('a variable assigned after a clone leaves the clone unchanged; gradients through saved tensors match cpu', async () => {
+    await tf.setBackend('wasm');
+    const v = tf.variable(tf.tensor1d([1, 2, 3]));
+    const c = tf.clone(v);
+    v.assign(tf.tensor1d([9, 9, 9]));
+    expect(Array.from(await c.data())).toEqual([1, 2, 3]);
+    tf.dispose([v, c]);
+    const err = await compare([randn([4, 5], 31), randn([5, 3], 32)], (a, w) =>
+      tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.relu(tf.matMul(tf.clone(p) as tf.Tensor2D, q as tf.Tensor2D))))([a!, w!]),
+    );
+    expect(err).toBeLessThan(1e-5);
+  });
+});
+
 describe('composite kernels leak nothing', () => {
   test('every replaced kernel leaves the tensor and data-buffer counts unchanged', async () => {
     await tf.setBackend('wasm');

@@ -7,6 +7,7 @@ import { makeConv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { makeSliceKernel } from './slice.js';
 import { makeTileKernel } from './tile.js';
+import { makeIdentityKernel } from './identity.js';
 
 export { conv2dBackpropFilterComposite, type Conv2DBackpropFilterAttrs } from './conv2d-backprop-filter.js';
 export {
@@ -45,6 +46,8 @@ export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined
  *   transpose, then the stock untransposed kernel.
  * - `Slice` (stock: copies the whole input out of the heap first): copies only the slice.
  * - `Tile` (stock: one index computation per output element): block copies in the heap.
+ * - `Identity` (stock: copies the tensor; run for every clone and every tensor saved for a
+ *   gradient): shares the input's data, reference-counted.
  *
  * Idempotent: later calls re-assert the same registrations and keep the originals captured by
  * the first call. Call before `tf.setBackend('wasm')` so the stock setup functions (kept on the
@@ -56,7 +59,7 @@ export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined
 export function registerFastWasmKernels(): string[] {
   if (!stock) {
     stock = new Map();
-    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul', 'Slice', 'Tile']) {
+    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul', 'Slice', 'Tile', 'Identity']) {
       stock.set(name, tf.getKernel(name, BACKEND));
     }
   }
@@ -103,6 +106,10 @@ export function registerFastWasmKernels(): string[] {
   const tile = stock.get('Tile');
   if (tile) {
     configs.push({ kernelName: 'Tile', backendName: BACKEND, kernelFunc: makeTileKernel(tile.kernelFunc), setupFunc: tile.setupFunc });
+  }
+  const identity = stock.get('Identity');
+  if (identity) {
+    configs.push({ kernelName: 'Identity', backendName: BACKEND, kernelFunc: makeIdentityKernel(identity.kernelFunc), setupFunc: identity.setupFunc });
   }
   for (const c of configs) replace(c);
   registered = configs.map((c) => c.kernelName);
