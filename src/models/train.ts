@@ -377,6 +377,8 @@ export interface TrainVictimOptions {
    * summary under `initFrom`, so a chain of runs stays reproducible command by command.
    */
   init?: string;
+  /** See {@link TrainOptions.fastDense} (default true). */
+  fastDense?: boolean;
   onEpoch?: (log: TrainEpochLog) => void | Promise<void>;
 }
 
@@ -531,6 +533,7 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
       lrSchedule,
       augment,
       maxBatchesPerEpoch: opts.maxBatchesPerEpoch,
+      fastDense: opts.fastDense,
       validation: opts.validateEachEpoch === false ? undefined : test,
       onEpoch: async (log) => {
         info(
