@@ -63,8 +63,8 @@ const denseKernel =
     return view(out, [m, n]);
   };
 
-/** Per-row loss (log-sum-exp − z_y) of logits z [m, K] and labels y [m] (in [0, K)). */
-function xentLoop(z: Float32Array, y: Int32Array, m: number, kk: number, loss: Float32Array): void {
+/** Per-row loss min(log-sum-exp − z_y, maxLoss) of logits z [m, K] and labels y [m] (in [0, K)). */
+function xentLoop(z: Float32Array, y: Int32Array, m: number, kk: number, maxLoss: number, loss: Float32Array): void {
   for (let i = 0; i < m; i++) {
     const o = i * kk;
     let mx = -Infinity;
@@ -72,19 +72,19 @@ function xentLoop(z: Float32Array, y: Int32Array, m: number, kk: number, loss: F
     let s = 0;
     for (let j = 0; j < kk; j++) s += Math.exp(z[o + j]! - mx);
     const yi = y[i]!;
-    loss[i] = yi >= 0 && yi < kk ? mx + Math.log(s) - z[o + yi]! : NaN;
+    loss[i] = yi >= 0 && yi < kk ? Math.min(mx + Math.log(s) - z[o + yi]!, maxLoss) : NaN;
   }
 }
 
-/** dz = (softmax(z) − onehot(y)) · dy per row. */
-function xentGradLoop(z: Float32Array, y: Int32Array, dy: Float32Array, m: number, kk: number, dz: Float32Array): void {
+/** dz = (softmax(z) − onehot(y)) · dy per row; 0 for a row whose loss exceeds maxLoss (clipped: flat there). */
+function xentGradLoop(z: Float32Array, y: Int32Array, dy: Float32Array, m: number, kk: number, maxLoss: number, dz: Float32Array): void {
   for (let i = 0; i < m; i++) {
     const o = i * kk;
     let mx = -Infinity;
     for (let j = 0; j < kk; j++) mx = Math.max(mx, z[o + j]!);
     let s = 0;
     for (let j = 0; j < kk; j++) s += Math.exp(z[o + j]! - mx);
-    const g = dy[i]!;
+    const g = mx + Math.log(s) - z[o + y[i]!]! > maxLoss ? 0 : dy[i]!;
     for (let j = 0; j < kk; j++) dz[o + j] = (Math.exp(z[o + j]! - mx) / s - (j === y[i] ? 1 : 0)) * g;
   }
 }
@@ -96,40 +96,48 @@ function checkXent(name: string, z: tf.TensorInfo | undefined, y: tf.TensorInfo 
   return z.shape as [number, number];
 }
 
+/** The loss cap of a cross-entropy kernel call (Infinity: none). */
+const maxLossOf = (attrs: tf.NamedAttrMap | undefined): number => {
+  const v = (attrs as { maxLoss?: number } | undefined)?.maxLoss;
+  return typeof v === 'number' && v > 0 ? v : Infinity;
+};
+
 const xentKernel =
   (backendName: string): tf.KernelFunc =>
-  ({ inputs, backend }) => {
+  ({ inputs, backend, attrs }) => {
     const { logits, labels } = inputs as Record<string, tf.TensorInfo | undefined>;
     const [m, kk] = checkXent(SOFTMAX_XENT_KERNEL, logits, labels);
+    const maxLoss = maxLossOf(attrs);
     if (backendName === 'wasm') {
       const be = backend as unknown as HeapViewBackend;
       const out = be.makeOutput([m], 'float32');
-      xentLoop(be.typedArrayFromHeap(logits!) as Float32Array, be.typedArrayFromHeap(labels!) as Int32Array, m, kk, be.typedArrayFromHeap(out) as Float32Array);
+      xentLoop(be.typedArrayFromHeap(logits!) as Float32Array, be.typedArrayFromHeap(labels!) as Int32Array, m, kk, maxLoss, be.typedArrayFromHeap(out) as Float32Array);
       return out;
     }
     const be = backend as unknown as CpuBackend;
     const loss = new Float32Array(m);
-    xentLoop(be.data.get(logits!.dataId).values as Float32Array, be.data.get(labels!.dataId).values as Int32Array, m, kk, loss);
+    xentLoop(be.data.get(logits!.dataId).values as Float32Array, be.data.get(labels!.dataId).values as Int32Array, m, kk, maxLoss, loss);
     return be.makeTensorInfo([m], 'float32', loss);
   };
 
 const xentGradKernel =
   (backendName: string): tf.KernelFunc =>
-  ({ inputs, backend }) => {
+  ({ inputs, backend, attrs }) => {
     const { logits, labels, dy } = inputs as Record<string, tf.TensorInfo | undefined>;
     const [m, kk] = checkXent(SOFTMAX_XENT_GRAD_KERNEL, logits, labels);
+    const maxLoss = maxLossOf(attrs);
     assert(dy !== undefined && dy.dtype === 'float32' && dy.shape.length === 1 && dy.shape[0] === m, () => `${SOFTMAX_XENT_GRAD_KERNEL}: dy must be float32 [${m}]`, ArgumentError);
     if (backendName === 'wasm') {
       const be = backend as unknown as HeapViewBackend;
       const out = be.makeOutput([m, kk], 'float32');
       const f = (t: tf.TensorInfo) => be.typedArrayFromHeap(t);
-      xentGradLoop(f(logits!) as Float32Array, f(labels!) as Int32Array, f(dy) as Float32Array, m, kk, f(out) as Float32Array);
+      xentGradLoop(f(logits!) as Float32Array, f(labels!) as Int32Array, f(dy) as Float32Array, m, kk, maxLoss, f(out) as Float32Array);
       return out;
     }
     const be = backend as unknown as CpuBackend;
     const dz = new Float32Array(m * kk);
     const v = (t: tf.TensorInfo) => be.data.get(t.dataId).values;
-    xentGradLoop(v(logits!) as Float32Array, v(labels!) as Int32Array, v(dy) as Float32Array, m, kk, dz);
+    xentGradLoop(v(logits!) as Float32Array, v(labels!) as Int32Array, v(dy) as Float32Array, m, kk, maxLoss, dz);
     return be.makeTensorInfo([m, kk], 'float32', dz);
   };
 
@@ -165,10 +173,10 @@ export function registerDenseChainKernels(): void {
   tf.registerGradient({
     kernelName: SOFTMAX_XENT_KERNEL,
     inputsToSave: ['logits', 'labels'],
-    gradFunc: (dy, saved) => {
+    gradFunc: (dy, saved, attrs) => {
       const [logits, labels] = saved as [tf.Tensor2D, tf.Tensor1D];
       return {
-        logits: () => tf.engine().runKernel(SOFTMAX_XENT_GRAD_KERNEL, { logits, labels, dy: dy as tf.Tensor }) as tf.Tensor,
+        logits: () => tf.engine().runKernel(SOFTMAX_XENT_GRAD_KERNEL, { logits, labels, dy: dy as tf.Tensor }, attrs) as tf.Tensor,
         labels: () => tf.zerosLike(labels),
       };
     },
@@ -189,12 +197,18 @@ export function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, activation
 /**
  * Mean cross-entropy of softmax(`logits`) [m, K] against `labels` [m] (class indices, any numeric
  * dtype), in log-sum-exp form: two kernels forward, two back. A label outside [0, K) gives NaN.
+ * With `minProb`, each row's loss is −log(max(p_y, minProb)) — flat (zero gradient) where the true
+ * class's probability is below it — which is what the layers path of `pcl train` (`crossEntropy` in `models/train.ts`)
+ * computes with its clip at 10⁻⁷.
  */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, opts: { minProb?: number } = {}): tf.Scalar {
   registerDenseChainKernels();
+  const { minProb } = opts;
+  assert(minProb === undefined || (minProb > 0 && minProb < 1), () => `softmaxCrossEntropy: minProb must lie in (0, 1), got ${minProb}`, ArgumentError);
+  const attrs = { maxLoss: minProb === undefined ? 0 : -Math.log(minProb) };
   return tf.tidy(() => {
     const y = labels.dtype === 'int32' ? labels : tf.cast(labels, 'int32');
-    return tf.mean(tf.engine().runKernel(SOFTMAX_XENT_KERNEL, { logits, labels: y }) as tf.Tensor1D) as tf.Scalar;
+    return tf.mean(tf.engine().runKernel(SOFTMAX_XENT_KERNEL, { logits, labels: y }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor1D) as tf.Scalar;
   });
 }
 

@@ -119,6 +119,9 @@ export function makeOptimizer(name: TrainOptimizer, lr: number): tf.Optimizer {
   }
 }
 
+/** The probability floor of `pcl train`'s cross-entropy (a row whose true class is less likely contributes a flat loss). */
+export const CE_MIN_PROB = 1e-7;
+
 /**
  * Mean cross-entropy of softmax probabilities `p` [n, k] against int labels `y` [n]
  * (probabilities clipped to [1e-7, 1] as Keras does, so log stays finite).
@@ -126,7 +129,7 @@ export function makeOptimizer(name: TrainOptimizer, lr: number): tf.Optimizer {
 export function crossEntropy(p: tf.Tensor2D, y: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => {
     const oneHot = tf.oneHot(y, p.shape[1]);
-    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(p, 1e-7, 1))), 1))) as tf.Scalar;
+    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(p, CE_MIN_PROB, 1))), 1))) as tf.Scalar;
   });
 }
 
@@ -222,7 +225,7 @@ export function makeTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, op
             if (fast) {
               const z = fast.logits(xb);
               nCorrect = hits(z);
-              return softmaxCrossEntropy(z, yb);
+              return softmaxCrossEntropy(z, yb, { minProb: CE_MIN_PROB }); // the layers path's objective, clip included
             }
             const p = model.apply(xb, { training: true }) as tf.Tensor2D;
             nCorrect = hits(p);

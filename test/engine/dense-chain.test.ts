@@ -102,6 +102,25 @@ describe.each(engines)('dense chain on %s', (eng) => {
     tf.dispose([z, yi, yf, oh, lRef, lOurs, gRef, gOurs, bad]);
   });
 
+  test('softmaxCrossEntropy with minProb is the layers path’s clipped loss: capped, and flat for a row past the cap', () => {
+    // row 0: the true class at p ≈ e⁻³⁰ (past the 1e-7 floor); row 1: an ordinary row
+    const z = tf.tensor2d([[0, 30, 0], [1, 2, 0.5]]);
+    const y = tf.tensor1d([0, 1], 'int32');
+    const ref = (zz: tf.Tensor) => crossEntropy(tf.softmax(zz) as tf.Tensor2D, y);
+    const ours = (zz: tf.Tensor) => softmaxCrossEntropy(zz as tf.Tensor2D, y, { minProb: 1e-7 });
+    const [lRef, lOurs] = [ref(z), ours(z)];
+    expect(lOurs.dataSync()[0]).toBeCloseTo(lRef.dataSync()[0]!, 4);
+    const row1 = Math.log(Math.exp(1) + Math.exp(2) + Math.exp(0.5)) - 2;
+    expect(lOurs.dataSync()[0]).toBeCloseTo((-Math.log(1e-7) + row1) / 2, 4);
+    const [gRef, gOurs] = [tf.grad(ref)(z), tf.grad(ours)(z)];
+    close(gOurs.dataSync(), gRef.dataSync(), 1e-5);
+    expect(Array.from(gOurs.dataSync().slice(0, 3)).map(Math.abs)).toEqual([0, 0, 0]); // flat past the cap
+    const unclipped = tf.grad((zz: tf.Tensor) => softmaxCrossEntropy(zz as tf.Tensor2D, y))(z);
+    expect(Math.abs(unclipped.dataSync()[0]!)).toBeGreaterThan(0.4); // without minProb, row 0 still pulls
+    expect(() => softmaxCrossEntropy(z, y, { minProb: 0 })).toThrow(/minProb must lie in \(0, 1\)/);
+    tf.dispose([z, y, lRef, lOurs, gRef, gOurs, unclipped]);
+  });
+
   test('the kernels refuse bad shapes and dtypes with an ArgumentError', () => {
     const x = tf.zeros([2, 3]);
     const w = tf.zeros([4, 5]);
