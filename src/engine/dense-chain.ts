@@ -63,16 +63,20 @@ const denseKernel =
     return view(out, [m, n]);
   };
 
+/** log Σ_j exp(z[o + j]) over one row of K logits, shifted by the row's maximum. */
+function rowLogSumExp(z: Float32Array, o: number, kk: number): number {
+  let mx = -Infinity;
+  for (let j = 0; j < kk; j++) mx = Math.max(mx, z[o + j]!);
+  let s = 0;
+  for (let j = 0; j < kk; j++) s += Math.exp(z[o + j]! - mx);
+  return mx + Math.log(s);
+}
+
 /** Per-row loss min(log-sum-exp − z_y, maxLoss) of logits z [m, K] and labels y [m] (in [0, K)). */
 function xentLoop(z: Float32Array, y: Int32Array, m: number, kk: number, maxLoss: number, loss: Float32Array): void {
   for (let i = 0; i < m; i++) {
-    const o = i * kk;
-    let mx = -Infinity;
-    for (let j = 0; j < kk; j++) mx = Math.max(mx, z[o + j]!);
-    let s = 0;
-    for (let j = 0; j < kk; j++) s += Math.exp(z[o + j]! - mx);
     const yi = y[i]!;
-    loss[i] = yi >= 0 && yi < kk ? Math.min(mx + Math.log(s) - z[o + yi]!, maxLoss) : NaN;
+    loss[i] = yi >= 0 && yi < kk ? Math.min(rowLogSumExp(z, i * kk, kk) - z[i * kk + yi]!, maxLoss) : NaN;
   }
 }
 
@@ -80,12 +84,9 @@ function xentLoop(z: Float32Array, y: Int32Array, m: number, kk: number, maxLoss
 function xentGradLoop(z: Float32Array, y: Int32Array, dy: Float32Array, m: number, kk: number, maxLoss: number, dz: Float32Array): void {
   for (let i = 0; i < m; i++) {
     const o = i * kk;
-    let mx = -Infinity;
-    for (let j = 0; j < kk; j++) mx = Math.max(mx, z[o + j]!);
-    let s = 0;
-    for (let j = 0; j < kk; j++) s += Math.exp(z[o + j]! - mx);
-    const g = mx + Math.log(s) - z[o + y[i]!]! > maxLoss ? 0 : dy[i]!;
-    for (let j = 0; j < kk; j++) dz[o + j] = (Math.exp(z[o + j]! - mx) / s - (j === y[i] ? 1 : 0)) * g;
+    const lse = rowLogSumExp(z, o, kk);
+    const g = lse - z[o + y[i]!]! > maxLoss ? 0 : dy[i]!;
+    for (let j = 0; j < kk; j++) dz[o + j] = (Math.exp(z[o + j]! - lse) - (j === y[i] ? 1 : 0)) * g;
   }
 }
 
