@@ -142,10 +142,16 @@ const xentGradKernel =
     return be.makeTensorInfo([m, kk], 'float32', dz);
   };
 
-let gradientsRegistered = false;
+let registered = false;
 
-/** Registers the three kernels on the wasm and cpu backends and their gradients. Idempotent. */
+/**
+ * Registers the three kernels on the wasm and cpu backends and their gradients (tfjs's global
+ * registries, which nothing here unregisters). Idempotent and cheap after the first call, so the ops
+ * below call it on every use.
+ */
 export function registerDenseChainKernels(): void {
+  if (registered) return;
+  registered = true;
   for (const backendName of BACKENDS) {
     if (!tf.getKernel(DENSE_KERNEL, backendName)) tf.registerKernel({ kernelName: DENSE_KERNEL, backendName, kernelFunc: denseKernel(backendName) });
     if (!tf.getKernel(SOFTMAX_XENT_KERNEL, backendName)) tf.registerKernel({ kernelName: SOFTMAX_XENT_KERNEL, backendName, kernelFunc: xentKernel(backendName) });
@@ -153,8 +159,6 @@ export function registerDenseChainKernels(): void {
       tf.registerKernel({ kernelName: SOFTMAX_XENT_GRAD_KERNEL, backendName, kernelFunc: xentGradKernel(backendName) });
     }
   }
-  if (gradientsRegistered) return;
-  gradientsRegistered = true;
   tf.registerGradient({
     kernelName: DENSE_KERNEL,
     inputsToSave: ['x', 'w'],
