@@ -12,6 +12,7 @@
 #include <napi.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -143,6 +144,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("mul", &Addon::Mul),
                              InstanceMethod("sum", &Addon::Sum),
                              InstanceMethod("adamUpdate", &Addon::AdamUpdate),
+                             InstanceMethod("batchNorm", &Addon::BatchNorm),
+                             InstanceMethod("batchNormGrad", &Addon::BatchNormGrad),
                          });
   }
 
@@ -460,6 +463,160 @@ class Addon : public Napi::Addon<Addon> {
         mo[i] = mi;
         vo[i] = vi;
         xo[i] = x[i] - (lr * (mi / c1)) / (std::sqrt(vi / c2) + eps);
+      }
+    });
+  }
+
+  // dy where y > 0, else 0 (y is a ReLU output, ≥ 0), on the bits: GCC turns every float form of this
+  // select (?:, a multiply by the comparison) into a branch, which mispredicts on half the values and
+  // made the gradient 10× slower; integer compare-and-mask vectorises. For y ≥ 0 (and −0), y > 0
+  // exactly when its bits read as a positive int32.
+  static inline float ReluGrad(float dy, float y) {
+    int32_t yi, di;
+    std::memcpy(&yi, &y, 4);
+    std::memcpy(&di, &dy, 4);
+    const int32_t gi = di & -static_cast<int32_t>(yi > 0);
+    float g;
+    std::memcpy(&g, &gi, 4);
+    return g;
+  }
+
+  // Per-channel Σ f(row, j) over the rows of an [m, c] array, each thread summing its own rows in
+  // double, then the threads' sums added in a fixed order (the same result for a given thread count).
+  template <typename F>
+  static void ChannelSums(int64_t m, int64_t c, int nsum, double* out, F f) {
+    const int nt = omp_get_max_threads();
+    std::vector<double> part(static_cast<size_t>(nt) * nsum * c, 0.0);
+#pragma omp parallel
+    {
+      const int t = omp_get_thread_num();
+      double* p = part.data() + static_cast<size_t>(t) * nsum * c;
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < m; r++) f(r, p);
+    }
+    std::fill(out, out + nsum * c, 0.0);
+    for (int t = 0; t < nt; t++)
+      for (int64_t k = 0; k < nsum * c; k++) out[k] += part[static_cast<size_t>(t) * nsum * c + k];
+  }
+
+  // batchNorm(heap, x, gamma, beta, y, mean, variance, m, c, epsilon, relu): training-mode batch
+  // norm of x [m, c] over its rows (biased variance), then ReLU when relu != 0 (batch-norm.ts).
+  Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Heap h = GetHeap(info[0]);
+    const int64_t m = GetInt(info, 7, "m"), c = GetInt(info, 8, "c");
+    if (m <= 0 || c <= 0) throw Napi::RangeError::New(env, "batchNorm: sizes must be positive");
+    if (info.Length() < 11 || !info[9].IsNumber()) throw Napi::TypeError::New(env, "batchNorm: epsilon must be a number");
+    const float eps = info[9].As<Napi::Number>().FloatValue();
+    const bool relu = GetInt(info, 10, "relu") != 0;
+    const float* x = At(env, h, GetInt(info, 1, "xOffset"), m * c, "x");
+    const float* gamma = At(env, h, GetInt(info, 2, "gammaOffset"), c, "gamma");
+    const float* beta = At(env, h, GetInt(info, 3, "betaOffset"), c, "beta");
+    float* y = At(env, h, GetInt(info, 4, "yOffset"), m * c, "y");
+    float* mean = At(env, h, GetInt(info, 5, "meanOffset"), c, "mean");
+    float* var = At(env, h, GetInt(info, 6, "varianceOffset"), c, "variance");
+    return Guard(env, [&] {
+      std::vector<float> shift(x, x + c);  // sums shifted by the first row
+      std::vector<double> sums(2 * c);
+      const float* sh = shift.data();
+      ChannelSums(m, c, 2, sums.data(), [&](int64_t r, double* __restrict p) {
+        const float* __restrict xr = x + r * c;
+#pragma omp simd
+        for (int64_t j = 0; j < c; j++) {
+          const double d = static_cast<double>(xr[j] - sh[j]);
+          p[j] += d;
+          p[c + j] += d * d;
+        }
+      });
+      std::vector<float> scale(c), offs(c);
+      for (int64_t j = 0; j < c; j++) {
+        const double mu = sums[j] / m;
+        mean[j] = static_cast<float>(sh[j] + mu);
+        var[j] = static_cast<float>(std::max(0.0, sums[c + j] / m - mu * mu));
+        scale[j] = gamma[j] / std::sqrt(var[j] + eps);
+        offs[j] = beta[j] - mean[j] * scale[j];
+      }
+      const float* sc = scale.data();
+      const float* of = offs.data();
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < m; r++) {
+        const float* xr = x + r * c;
+        float* yr = y + r * c;
+        if (relu) {
+#pragma omp simd
+          for (int64_t j = 0; j < c; j++) yr[j] = std::max(0.f, xr[j] * sc[j] + of[j]);
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < c; j++) yr[j] = xr[j] * sc[j] + of[j];
+        }
+      }
+    });
+  }
+
+  // batchNormGrad(heap, dy, x, gamma, mean, variance, y, dx, dgamma, dbeta, m, c, epsilon, relu).
+  Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Heap h = GetHeap(info[0]);
+    const int64_t m = GetInt(info, 10, "m"), c = GetInt(info, 11, "c");
+    if (m <= 0 || c <= 0) throw Napi::RangeError::New(env, "batchNormGrad: sizes must be positive");
+    if (info.Length() < 14 || !info[12].IsNumber()) throw Napi::TypeError::New(env, "batchNormGrad: epsilon must be a number");
+    const float eps = info[12].As<Napi::Number>().FloatValue();
+    const bool relu = GetInt(info, 13, "relu") != 0;
+    const float* dy = At(env, h, GetInt(info, 1, "dyOffset"), m * c, "dy");
+    const float* x = At(env, h, GetInt(info, 2, "xOffset"), m * c, "x");
+    const float* gamma = At(env, h, GetInt(info, 3, "gammaOffset"), c, "gamma");
+    const float* mean = At(env, h, GetInt(info, 4, "meanOffset"), c, "mean");
+    const float* var = At(env, h, GetInt(info, 5, "varianceOffset"), c, "variance");
+    const float* y = At(env, h, GetInt(info, 6, "yOffset"), m * c, "y");
+    float* dx = At(env, h, GetInt(info, 7, "dxOffset"), m * c, "dx");
+    float* dgamma = At(env, h, GetInt(info, 8, "dgammaOffset"), c, "dgamma");
+    float* dbeta = At(env, h, GetInt(info, 9, "dbetaOffset"), c, "dbeta");
+    return Guard(env, [&] {
+      std::vector<double> sums(2 * c);
+      ChannelSums(m, c, 2, sums.data(), [&](int64_t r, double* __restrict p) {
+        const float* __restrict dyr = dy + r * c;
+        const float* __restrict xr = x + r * c;
+        const float* __restrict yr = y + r * c;
+        double* __restrict p2 = p + c;
+        if (relu) {
+#pragma omp simd
+          for (int64_t j = 0; j < c; j++) {
+            const float g = ReluGrad(dyr[j], yr[j]);
+            p[j] += g;
+            p2[j] += g * (xr[j] - mean[j]);
+          }
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < c; j++) {
+            p[j] += dyr[j];
+            p2[j] += dyr[j] * (xr[j] - mean[j]);
+          }
+        }
+      });
+      std::vector<float> k1(c), k2(c), k3(c);
+      for (int64_t j = 0; j < c; j++) {
+        const float inv = 1.f / std::sqrt(var[j] + eps);
+        dbeta[j] = static_cast<float>(sums[j]);
+        dgamma[j] = static_cast<float>(sums[c + j]) * inv;
+        k1[j] = gamma[j] * inv;
+        k2[j] = static_cast<float>(sums[j] / m);
+        k3[j] = dgamma[j] * inv / static_cast<float>(m);
+      }
+      const float *a1 = k1.data(), *a2 = k2.data(), *a3 = k3.data();
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < m; r++) {
+        const float *dyr = dy + r * c, *xr = x + r * c, *yr = y + r * c;
+        float* dxr = dx + r * c;
+        if (relu) {
+#pragma omp simd
+          for (int64_t j = 0; j < c; j++) {
+            const float g = ReluGrad(dyr[j], yr[j]);
+            dxr[j] = a1[j] * (g - a2[j] - (xr[j] - mean[j]) * a3[j]);
+          }
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < c; j++) dxr[j] = a1[j] * (dyr[j] - a2[j] - (xr[j] - mean[j]) * a3[j]);
+        }
       }
     });
   }

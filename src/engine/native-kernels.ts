@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ArgumentError, ShapeError } from '../errors.js';
 import type { NativeAddon } from './native-types.js';
 import { ADAM_UPDATE_KERNEL, registerFusedAdamKernels } from './fused-adam.js';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL, registerBatchNormKernels } from './batch-norm.js';
 
 const BACKEND = 'wasm';
 
@@ -38,6 +39,8 @@ export const NATIVE_KERNEL_NAMES = [
   'Sum',
   'Mean',
   ADAM_UPDATE_KERNEL,
+  BATCH_NORM_KERNEL,
+  BATCH_NORM_GRAD_KERNEL,
 ] as const;
 
 /** Below this many elements, `Multiply`, `Sum` and `Mean` stay on wasm (a native call costs more than it saves). */
@@ -510,6 +513,92 @@ function makeAdamUpdate(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelF
   };
 }
 
+/** The batch-norm attributes (see `batch-norm.ts`). */
+const bnAttrs = (attrs: tf.NamedAttrMap | undefined): { epsilon: number; relu: boolean } => {
+  const a = (attrs ?? {}) as unknown as { epsilon?: number; relu?: boolean };
+  return { epsilon: a.epsilon ?? 1e-3, relu: a.relu === true };
+};
+
+/** Whether x is a non-empty float32 [.., c] and each of `same` has its shape, each of `perChannel` is float32 [c]. */
+function bnShapesOk(x: tf.TensorInfo | undefined, same: (tf.TensorInfo | undefined)[], perChannel: (tf.TensorInfo | undefined)[]): boolean {
+  if (!x || x.dtype !== 'float32' || x.shape.length < 2 || tf.util.sizeFromShape(x.shape) === 0) return false;
+  const c = x.shape[x.shape.length - 1]!;
+  return (
+    same.every((t) => t !== undefined && t.dtype === 'float32' && tf.util.arraysEqual(t.shape, x.shape)) &&
+    perChannel.every((t) => t !== undefined && t.dtype === 'float32' && t.shape.length === 1 && t.shape[0] === c)
+  );
+}
+
+/**
+ * `PclBatchNorm` (training-mode batch norm [+ ReLU], `batch-norm.ts`) in C++ on all threads; what
+ * the native kernel does not take (bad shapes, a bad epsilon) goes to the JS kernel, which reports it.
+ */
+function makeBatchNorm(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: Args) => {
+    const { x, gamma, beta } = args.inputs;
+    const a = bnAttrs(args.attrs);
+    if (!bnShapesOk(x, [], [gamma, beta]) || !(a.epsilon > 0)) return fallback(args);
+    const c = x!.shape[x!.shape.length - 1]!;
+    const m = tf.util.sizeFromShape(x!.shape) / c;
+    const be = args.backend as HeapBackend;
+    const outs = [be.makeOutput(x!.shape.slice(), 'float32'), be.makeOutput([c], 'float32'), be.makeOutput([c], 'float32')];
+    try {
+      addon.batchNorm(
+        be.wasm.HEAPU8.buffer as ArrayBuffer,
+        offsetOf(be, x!, 'x'),
+        offsetOf(be, gamma!, 'gamma'),
+        offsetOf(be, beta!, 'beta'),
+        offsetOf(be, outs[0]!, 'y'),
+        offsetOf(be, outs[1]!, 'mean'),
+        offsetOf(be, outs[2]!, 'variance'),
+        m,
+        c,
+        a.epsilon,
+        a.relu ? 1 : 0,
+      );
+    } catch (e) {
+      for (const o of outs) disposeOutput(be, o);
+      throw e;
+    }
+    return outs;
+  };
+}
+
+/** `PclBatchNormGrad` in C++; as {@link makeBatchNorm}. */
+function makeBatchNormGrad(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: Args) => {
+    const { dy, x, gamma, mean, variance, y } = args.inputs;
+    const a = bnAttrs(args.attrs);
+    if (!bnShapesOk(x, [dy, y], [gamma, mean, variance]) || !(a.epsilon > 0)) return fallback(args);
+    const c = x!.shape[x!.shape.length - 1]!;
+    const m = tf.util.sizeFromShape(x!.shape) / c;
+    const be = args.backend as HeapBackend;
+    const outs = [be.makeOutput(x!.shape.slice(), 'float32'), be.makeOutput([c], 'float32'), be.makeOutput([c], 'float32')];
+    try {
+      addon.batchNormGrad(
+        be.wasm.HEAPU8.buffer as ArrayBuffer,
+        offsetOf(be, dy!, 'dy'),
+        offsetOf(be, x!, 'x'),
+        offsetOf(be, gamma!, 'gamma'),
+        offsetOf(be, mean!, 'mean'),
+        offsetOf(be, variance!, 'variance'),
+        offsetOf(be, y!, 'y'),
+        offsetOf(be, outs[0]!, 'dx'),
+        offsetOf(be, outs[1]!, 'dgamma'),
+        offsetOf(be, outs[2]!, 'dbeta'),
+        m,
+        c,
+        a.epsilon,
+        a.relu ? 1 : 0,
+      );
+    } catch (e) {
+      for (const o of outs) disposeOutput(be, o);
+      throw e;
+    }
+    return outs;
+  };
+}
+
 /** The kernels registered before the native ones, captured once (the fallbacks). */
 let previous: Map<string, tf.KernelConfig> | undefined;
 let active = false;
@@ -522,6 +611,7 @@ let active = false;
  */
 export function registerNativeKernels(addon: NativeAddon): string[] {
   registerFusedAdamKernels(); // the JS fused Adam is the native one's fallback
+  registerBatchNormKernels(); // likewise the JS batch norm
   if (!previous) {
     previous = new Map();
     for (const name of NATIVE_KERNEL_NAMES) {
@@ -545,6 +635,8 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     Sum: makeSum(addon, fb('Sum')),
     Mean: makeSum(addon, fb('Mean'), true),
     [ADAM_UPDATE_KERNEL]: makeAdamUpdate(addon, fb(ADAM_UPDATE_KERNEL)),
+    [BATCH_NORM_KERNEL]: makeBatchNorm(addon, fb(BATCH_NORM_KERNEL)),
+    [BATCH_NORM_GRAD_KERNEL]: makeBatchNormGrad(addon, fb(BATCH_NORM_GRAD_KERNEL)),
   };
   for (const name of NATIVE_KERNEL_NAMES) {
     if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);

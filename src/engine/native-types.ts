@@ -25,6 +25,25 @@ export interface NativeAddon {
   maxPoolGrad(heap: ArrayBuffer, dy: number, x: number, out: number, geom: Int32Array): void;
   /** One Adam step (see `fused-adam.ts`); `coef` = [lr, beta1, beta2, epsilon, c1, c2]. */
   adamUpdate(heap: ArrayBuffer, x: number, g: number, m: number, v: number, xOut: number, mOut: number, vOut: number, size: number, coef: Float32Array): void;
+  /** Training-mode batch norm of x [m, c] over its rows, then ReLU when relu = 1 (see `batch-norm.ts`). */
+  batchNorm(heap: ArrayBuffer, x: number, gamma: number, beta: number, y: number, mean: number, variance: number, m: number, c: number, epsilon: number, relu: number): void;
+  /** Its gradient: dx, dgamma, dbeta from dy and the forward's x, gamma, mean, variance and y. */
+  batchNormGrad(
+    heap: ArrayBuffer,
+    dy: number,
+    x: number,
+    gamma: number,
+    mean: number,
+    variance: number,
+    y: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    m: number,
+    c: number,
+    epsilon: number,
+    relu: number,
+  ): void;
 }
 
 /** Result of {@link loadNativeAddon}: the addon, or why there is none. */

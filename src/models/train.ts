@@ -12,6 +12,7 @@ import { ARCHS, buildModel, type Arch } from './zoo.js';
 import { memoryBoundBatch } from './classifier.js';
 import { fusedAdam } from '../engine/fused-adam.js';
 import { denseChain, softmaxCrossEntropy } from '../engine/dense-chain.js';
+import { batchNormChain } from './bn-chain.js';
 
 /** Optimizers `trainClassifier` can use. */
 export type TrainOptimizer = 'adam' | 'sgd' | 'momentum';
@@ -78,6 +79,13 @@ export interface TrainOptions {
    * takes the layers path: `model.apply` and the cross-entropy of the clipped probabilities.
    */
   fastDense?: boolean;
+  /**
+   * Train a batch-normalised chain CNN (the zoo's `batchNorm: true` models) with each batch norm
+   * (and its ReLU) on the fused `PclBatchNorm` kernel, hidden Dense layers on `PclDense` and the
+   * log-sum-exp cross-entropy on the logits (`batchNormChain`). Default true; false takes the
+   * layers path.
+   */
+  fastBatchNorm?: boolean;
 }
 
 /** One epoch of training. */
@@ -199,8 +207,12 @@ export function evaluateAccuracy(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Te
 
 /** One optimisation step of a classifier on a batch, as {@link trainClassifier} runs it. */
 export interface TrainStep {
-  /** 'dense': the fused dense chain and log-sum-exp cross-entropy ({@link denseChain}); 'layers': `model.apply` and {@link crossEntropy}. */
-  path: 'dense' | 'layers';
+  /**
+   * 'dense': the fused dense chain and log-sum-exp cross-entropy ({@link denseChain}); 'batch-norm':
+   * the fused batch-norm chain ({@link batchNormChain}) and the same loss; 'layers': `model.apply`
+   * and {@link crossEntropy}.
+   */
+  path: 'dense' | 'batch-norm' | 'layers';
   /** Updates the model's trainable weights on (xb, yb); returns [mean loss, correctly classified rows] (before the update). */
   run(xb: tf.Tensor, yb: tf.Tensor1D): [number, number];
 }
@@ -208,14 +220,16 @@ export interface TrainStep {
 /**
  * The training step of `pcl train`: minimises the mean cross-entropy of `model` on a batch with
  * `optimizer`. A plain Flatten/Dense chain with a softmax output takes the dense path unless
- * `fastDense` is false (see {@link TrainOptions.fastDense}); everything else the layers path.
+ * `fastDense` is false (see {@link TrainOptions.fastDense}); a batch-normalised chain CNN the
+ * batch-norm path unless `fastBatchNorm` is false; everything else the layers path.
  */
-export function makeTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, opts: { fastDense?: boolean } = {}): TrainStep {
+export function makeTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, opts: { fastDense?: boolean; fastBatchNorm?: boolean } = {}): TrainStep {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const chain = opts.fastDense === false ? undefined : denseChain(model);
-  const fast = chain?.output === 'softmax' ? chain : undefined;
+  const bn = chain || opts.fastBatchNorm === false ? undefined : batchNormChain(model);
+  const fast = chain?.output === 'softmax' ? chain : bn;
   return {
-    path: fast ? 'dense' : 'layers',
+    path: chain?.output === 'softmax' ? 'dense' : bn ? 'batch-norm' : 'layers',
     run(xb, yb) {
       return tf.tidy(() => {
         let nCorrect: tf.Scalar | undefined;
@@ -267,7 +281,7 @@ export async function trainClassifier(model: tf.LayersModel, train: Dataset, opt
   );
   const rng = new Rng(opts.seed ?? 0);
   const optimizer = makeOptimizer(opts.optimizer ?? 'adam', lr);
-  const trainStep = makeTrainStep(model, optimizer, { fastDense: opts.fastDense });
+  const trainStep = makeTrainStep(model, optimizer, { fastDense: opts.fastDense, fastBatchNorm: opts.fastBatchNorm });
   const order = Int32Array.from({ length: n }, (_, i) => i);
   const nBatches = Math.min(Math.ceil(n / batchSize), opts.maxBatchesPerEpoch ?? Infinity);
   const history: TrainEpochLog[] = [];
@@ -382,6 +396,8 @@ export interface TrainVictimOptions {
   init?: string;
   /** See {@link TrainOptions.fastDense} (default true). */
   fastDense?: boolean;
+  /** See {@link TrainOptions.fastBatchNorm} (default true). */
+  fastBatchNorm?: boolean;
   onEpoch?: (log: TrainEpochLog) => void | Promise<void>;
 }
 
@@ -396,6 +412,69 @@ export interface InitFromSummary {
   seed?: number;
   augment?: unknown;
   initFrom?: unknown;
+  /** The starting model had no batch norm; it was inserted function-preservingly (`insertBatchNorm`). */
+  batchNormInserted?: boolean;
+}
+
+/**
+ * Copies a model without batch norm (`src`, the zoo's `batchNorm: false`) into the same
+ * architecture with batch norm (`dst`) so that `dst` computes the same function in inference mode:
+ * each convK's kernel is copied; its bias b and the batch statistics (mean μ, variance σ²) of its
+ * pre-activation output over `calibration` images set convK_bn to γ = √(σ² + ε), β = μ + b, moving
+ * mean μ and moving variance σ², so γ·(z − μ)/√(σ² + ε) + β = z + b; Dense layers are copied as
+ * they are. In training mode the batch statistics stand in for μ and σ², so training starts from
+ * (nearly) the source model's function instead of from scratch.
+ */
+export function insertBatchNorm(src: tf.LayersModel, dst: tf.LayersModel, calibration: tf.Tensor4D, dir = 'init'): void {
+  type L = tf.layers.Layer;
+  const byName = new Map(src.layers.map((l) => [l.name, l] as const));
+  for (const l of dst.layers) {
+    const cls = l.getClassName();
+    if (cls === 'Conv2D' || cls === 'Dense') {
+      const s = byName.get(l.name);
+      if (!s || s.getClassName() !== cls) throw new ArgumentError(`init: ${dir} has no ${cls} layer '${l.name}' to start ${l.name} from`);
+      const sw = s.getWeights();
+      const dw = l.getWeights();
+      if (sw[0]!.shape.join() !== dw[0]!.shape.join()) {
+        throw new ArgumentError(`init: ${l.name} of ${dir} has kernel shape [${sw[0]!.shape}], the model built here expects [${dw[0]!.shape}]`);
+      }
+      l.setWeights(cls === 'Dense' ? sw : [sw[0]!]); // a batch-normalised conv has no bias: its BN's beta takes it
+    }
+  }
+  for (const bn of dst.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
+    const convName = bn.name.replace(/_bn$/, '');
+    const conv = byName.get(convName) as (L & { bias?: tf.LayerVariable }) | undefined;
+    if (!conv || conv.getClassName() !== 'Conv2D') throw new ArgumentError(`init: ${dir} has no convolution '${convName}' for ${bn.name}`);
+    const bias = conv.getWeights()[1];
+    const eps = (bn.getConfig() as { epsilon: number }).epsilon;
+    // the batch norm's input (the conv's linear output) with every earlier batch norm already set
+    const probe = tf.model({ inputs: dst.inputs, outputs: bn.input as tf.SymbolicTensor });
+    const c = (bn.input as tf.SymbolicTensor).shape[3]!;
+    const sum = new Float64Array(c);
+    const sumSq = new Float64Array(c);
+    let count = 0;
+    const n = calibration.shape[0];
+    const step = Math.max(1, Math.min(n, memoryBoundBatch(probe, 256)));
+    for (let i = 0; i < n; i += step) {
+      const [s1, s2, k] = tf.tidy(() => {
+        const z = probe.predict(calibration.slice(i, Math.min(step, n - i))) as tf.Tensor4D;
+        const flat = z.reshape([-1, c]);
+        return [tf.sum(flat, 0).dataSync(), tf.sum(tf.square(flat), 0).dataSync(), flat.shape[0]] as const;
+      });
+      for (let j = 0; j < c; j++) {
+        sum[j]! += s1[j]!;
+        sumSq[j]! += s2[j]!;
+      }
+      count += k;
+    }
+    const mean = Float32Array.from(sum, (v) => v / count);
+    const variance = Float32Array.from(sumSq, (v, j) => Math.max(0, v / count - mean[j]! * mean[j]!));
+    const b = bias ? bias.dataSync() : new Float32Array(c);
+    const gamma = Float32Array.from(variance, (v) => Math.sqrt(v + eps));
+    const beta = Float32Array.from(mean, (m, j) => m + b[j]!);
+    // BatchNormalization's weights: gamma, beta, moving mean, moving variance
+    bn.setWeights([tf.tensor1d(gamma), tf.tensor1d(beta), tf.tensor1d(mean), tf.tensor1d(variance)]);
+  }
 }
 
 /**
@@ -408,22 +487,34 @@ export async function warmStartFrom(
   model: tf.LayersModel,
   dir: string,
   expect: { arch: Arch; width: number; batchNorm: boolean; numClasses: number },
+  calibration?: tf.Tensor4D,
 ): Promise<InitFromSummary> {
   const { model: src, metrics } = await loadClassifier(dir);
   try {
     const mismatch = (what: string, got: unknown, want: unknown) =>
       new ArgumentError(`init: ${dir} was trained with ${what} ${JSON.stringify(got)}, this run uses ${JSON.stringify(want)}`);
+    const insertBn = expect.batchNorm && metrics.batchNorm !== true && calibration !== undefined;
     for (const [key, what] of [['arch', 'arch'], ['width', 'width'], ['batchNorm', 'batch norm'], ['numClasses', 'classes']] as const) {
+      if (key === 'batchNorm' && insertBn) continue;
       if (metrics[key] !== undefined && metrics[key] !== expect[key]) throw mismatch(what, metrics[key], expect[key]);
+    }
+    const fromIn = JSON.stringify(src.inputs[0].shape.slice(1));
+    const toIn = JSON.stringify(model.inputs[0].shape.slice(1));
+    if (fromIn !== toIn) throw mismatch('input shape', src.inputs[0].shape.slice(1), model.inputs[0].shape.slice(1));
+    const summary: InitFromSummary = { dir, testAccuracy: metrics.testAccuracy, epochs: metrics.epochs, seconds: metrics.seconds };
+    for (const key of ['lr', 'lrSchedule', 'seed', 'augment', 'initFrom'] as const) {
+      if (metrics[key] !== undefined) (summary as unknown as Record<string, unknown>)[key] = metrics[key];
+    }
+    if (insertBn) {
+      insertBatchNorm(src, model, calibration!, dir);
+      summary.batchNormInserted = true;
+      return summary;
     }
     const from = src.weights;
     const to = model.weights;
     if (from.length !== to.length) {
       throw new ArgumentError(`init: ${dir} has ${from.length} weight tensors, the model built here has ${to.length}`);
     }
-    const fromIn = JSON.stringify(src.inputs[0].shape.slice(1));
-    const toIn = JSON.stringify(model.inputs[0].shape.slice(1));
-    if (fromIn !== toIn) throw mismatch('input shape', src.inputs[0].shape.slice(1), model.inputs[0].shape.slice(1));
     for (let i = 0; i < to.length; i++) {
       if (JSON.stringify(from[i].shape) !== JSON.stringify(to[i].shape)) {
         throw new ArgumentError(
@@ -434,10 +525,6 @@ export async function warmStartFrom(
     }
     // assign() keeps its own reference to each value, so disposing `src` below does not free them
     model.setWeights(src.getWeights());
-    const summary: InitFromSummary = { dir, testAccuracy: metrics.testAccuracy, epochs: metrics.epochs, seconds: metrics.seconds };
-    for (const key of ['lr', 'lrSchedule', 'seed', 'augment', 'initFrom'] as const) {
-      if (metrics[key] !== undefined) (summary as unknown as Record<string, unknown>)[key] = metrics[key];
-    }
     return summary;
   } finally {
     src.dispose();
@@ -479,9 +566,11 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
       seed,
       batchNorm,
     });
+    // a batch-normalised run may start from a model without batch norm: 2,000 training images set the inserted layers
+    const calibration = opts.init !== undefined && batchNorm ? (train.x.slice(0, Math.min(2000, train.x.shape[0])) as tf.Tensor4D) : undefined;
     const initFrom =
       opts.init !== undefined
-        ? await warmStartFrom(model, opts.init, { arch: opts.arch, width, batchNorm, numClasses: train.numClasses })
+        ? await warmStartFrom(model, opts.init, { arch: opts.arch, width, batchNorm, numClasses: train.numClasses }, calibration).finally(() => calibration?.dispose())
         : undefined;
     if (initFrom) info(`warm start from ${initFrom.dir} (${initFrom.epochs} epochs, test accuracy ${initFrom.testAccuracy})`);
     info(
@@ -537,6 +626,7 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
       augment,
       maxBatchesPerEpoch: opts.maxBatchesPerEpoch,
       fastDense: opts.fastDense,
+      fastBatchNorm: opts.fastBatchNorm,
       validation: opts.validateEachEpoch === false ? undefined : test,
       onEpoch: async (log) => {
         info(

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { ArgumentError } from '../../src/errors.js';
 import { disposeDataset } from '../../src/data/types.js';
-import { augmentBatch, crossEntropy, evaluateAccuracy, scheduledLr, trainClassifier, trainVictim } from '../../src/models/train.js';
+import { augmentBatch, crossEntropy, evaluateAccuracy, insertBatchNorm, scheduledLr, trainClassifier, trainVictim } from '../../src/models/train.js';
 import { loadClassifier } from '../../src/models/io.js';
 import { writeIdx } from '../../src/io/idx.js';
 import { buildModel } from '../../src/models/zoo.js';
@@ -252,5 +252,36 @@ describe('trainVictim', () => {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('insertBatchNorm', () => {
+  test('the batch-normalised copy computes the same function in inference mode, and starts training near it', () => {
+    const opts = { inputShape: [16, 16, 3] as [number, number, number], numClasses: 4, width: 0.04 };
+    const src = buildModel('cifar-cnn', { ...opts, seed: 1 });
+    // non-zero biases, so the betas must carry them
+    const conv = src.layers.filter((l) => l.getClassName() === 'Conv2D');
+    for (const l of conv) {
+      const [k, b] = l.getWeights();
+      l.setWeights([k!, tf.randomUniform(b!.shape, -0.3, 0.3, 'float32', 5)]);
+    }
+    const dst = buildModel('cifar-cnn', { ...opts, seed: 2, batchNorm: true });
+    const calib = tf.randomUniform([64, 16, 16, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const x = tf.randomUniform([10, 16, 16, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const before = tf.max(tf.abs(tf.sub(src.predict(x) as tf.Tensor, dst.predict(x) as tf.Tensor))).dataSync()[0]!;
+    insertBatchNorm(src, dst, calib);
+    const pa = src.predict(x) as tf.Tensor;
+    const pb = dst.predict(x) as tf.Tensor;
+    expect(before).toBeGreaterThan(1e-3); // the fresh model differed
+    expect(tf.max(tf.abs(tf.sub(pa, pb))).dataSync()[0]).toBeLessThan(1e-5);
+    // training mode on the calibration batch itself uses the same statistics: the same function there too
+    const ta = src.apply(calib, { training: true }) as tf.Tensor;
+    const tb = dst.apply(calib, { training: true }) as tf.Tensor;
+    expect(tf.max(tf.abs(tf.sub(ta, tb))).dataSync()[0]).toBeLessThan(1e-4);
+    // a model without the source's layers is refused, naming what is missing
+    const other = buildModel('mnist-mlp', { inputShape: [16, 16, 3], numClasses: 4 });
+    expect(() => insertBatchNorm(other, dst, calib)).toThrow(/no Conv2D layer 'conv1'/);
+    tf.dispose([calib, x, pa, pb, ta, tb]);
+    for (const m of [src, dst, other]) m.dispose();
   });
 });

@@ -41,6 +41,7 @@ export function register(program: Command): void {
     .option('--batch-norm', 'batch normalisation after every convolution (default: per architecture)')
     .option('--no-batch-norm', 'no batch normalisation (the paper\'s Table 2)')
     .option('--no-fast-dense', 'train a Flatten/Dense chain through tfjs-layers instead of the fused dense kernels (same numbers within float rounding; for comparison)')
+    .option('--no-fast-batch-norm', 'train a batch-normalised CNN through tfjs-layers instead of the fused batch-norm kernel (for comparison)')
     .option('--init <dir>', 'warm start: begin from the weights of this `pcl train` folder (same arch, width, batch norm)')
     .option('--seed <n>', 'seed of the initial weights, shuffles and augmentation', nonNegativeInt('--seed'), 0)
     .addOption(
@@ -73,6 +74,7 @@ export function register(program: Command): void {
       batchNorm?: boolean;
       maxBatches?: number;
       fastDense: boolean;
+      fastBatchNorm: boolean;
     }) => {
       const metrics = await trainVictim({
         dataset: o.dataset,
@@ -91,6 +93,7 @@ export function register(program: Command): void {
         saveEachEpoch: o.saveEveryEpoch === true,
         init: o.init,
         fastDense: o.fastDense,
+        fastBatchNorm: o.fastBatchNorm,
       });
       const { history: _history, classNames: _classNames, ...summary } = metrics;
       process.stdout.write(`${JSON.stringify({ out: o.out, ...summary })}\n`);
