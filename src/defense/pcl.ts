@@ -14,6 +14,7 @@ import { Classifier } from '../models/classifier.js';
 import { Rng } from '../util/rng.js';
 import { info } from '../util/progress.js';
 import { InputDefender, type InputDefenderParams } from './input/input-defender.js';
+import { NoiseDefender } from './input/noise-defender.js';
 import { LatentDefender, type LatentDefenderParams } from './latent/latent-defender.js';
 import { loadModelCopy, saveModelCopy } from './latent/replica.js';
 import { subStore } from '../io/store/memory.js';
@@ -31,6 +32,11 @@ export interface PCLDetectorParams {
   checkpoints: string[];
   /** Run the input (dictionary / PSNR) defender too. Default true. */
   inputDefender: boolean;
+  /**
+   * Run the input noise defender too (`NoiseDefender`, label 'input:noise': the image's robust
+   * pixel-noise estimate against its class's clean images). Default false (the paper's defenders only).
+   */
+  noiseDefender: boolean;
   /** Security parameter in percent shared by every defender (default 1). */
   sp: number;
   /** Per-defender SP overrides, keyed by defender label ('latent:fc2', 'input'). */
@@ -59,6 +65,7 @@ const FUSION_STAGES = Object.freeze({ tail: true, recalibrate: true });
 
 const DEFAULTS: Readonly<Omit<PCLDetectorParams, 'checkpoints'>> = Object.freeze({
   inputDefender: true,
+  noiseDefender: false,
   sp: 1,
   spOverrides: {},
   fusion: 'calibrated',
@@ -153,6 +160,7 @@ export class PCLDetector {
     } else {
       this.defenders = this.params.checkpoints.map((c) => new LatentDefender(victim, { ...this.params.latent, checkpointLayer: c }));
       if (this.params.inputDefender) this.defenders.push(new InputDefender(victim, this.params.input));
+      if (this.params.noiseDefender) this.defenders.push(new NoiseDefender(victim, { sp: this.params.sp }));
     }
     const labels = this.defenders.map((d) => d.label);
     assert(new Set(labels).size === labels.length, () => `PCLDetector: defender labels must be unique, got ${labels.join(', ')}`);

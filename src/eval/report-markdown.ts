@@ -39,6 +39,20 @@ export function renderTableMarkdown(data: Pick<ReportData, 'dataset' | 'attacks'
       lines.push(`| ${md(a.params ? `${a.attack} (${a.params})` : a.attack)} | ${a.successRate === undefined ? '–' : formatPercent(a.successRate)} % | ${f(a.meanL2)} | ${f(a.meanLinf)} |`);
     }
   }
+  const split = attacks.filter((a) => a.perPlan && a.perPlan.length > 1);
+  for (const a of split) {
+    lines.push('', `## ${md(a.attack)}, each plan on its own`, '');
+    lines.push(`| Plan | success | mean L2 | Detector | ${DETECTION_LEVELS.map(levelHeader).join(' | ')} | AUROC | n clean / adv |`);
+    lines.push(`|---|---:|---:|---|${DETECTION_LEVELS.map(() => '---:').join('|')}|---:|---:|`);
+    for (const p of a.perPlan!) {
+      for (const d of p.detectors) {
+        lines.push(
+          `| ${md(p.label)} | ${formatPercent(p.successRate)} % | ${p.meanL2.toFixed(3)} | ${md(d.detector)} | ${d.fprAt.map((v) => formatPercent(v)).join(' | ')} | ${d.auroc.toFixed(4)} | ${a.nClean} / ${p.nAdv} |`,
+        );
+      }
+      if (!p.detectors.length) lines.push(`| ${md(p.label)} | ${formatPercent(p.successRate)} % | – | (no successful examples) | ${DETECTION_LEVELS.map(() => '–').join(' | ')} | – | ${a.nClean} / 0 |`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -36,6 +36,19 @@ export interface AttackEvaluation {
   paperFprAt?: readonly number[];
   /** Remark on the paper's numbers (e.g. a suspected typo). */
   paperNote?: string;
+  /** For a row of several plans (FGSM's ε list): each plan's own success, mean L2 and detector figures. */
+  perPlan?: readonly PlanEvaluation[];
+}
+
+/** One plan (e.g. one FGSM ε) of a table row of several. */
+export interface PlanEvaluation {
+  /** The plan as shown, e.g. 'ε=0.1'. */
+  label: string;
+  successRate: number;
+  meanL2: number;
+  /** Its successful adversarial samples. */
+  nAdv: number;
+  detectors: readonly Pick<DetectorMetrics, 'detector' | 'fprAt' | 'auroc'>[];
 }
 
 /** A labelled curve of (fpr, tpr) points. */

@@ -21,6 +21,8 @@ export interface DefendOptions {
   checkpoints?: string[];
   /** Fit the input defender too (default true). */
   inputDefender?: boolean;
+  /** Fit the input noise defender too (`NoiseDefender`; default false). */
+  noiseDefender?: boolean;
   /** Security parameter in percent (default 1). */
   sp?: number;
   /** Default decision rule of the bundle (default 'calibrated': combined false-alarm rate = SP; 'or' = the paper's rule). */
@@ -80,6 +82,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
     const det = new PCLDetector(victim, {
       checkpoints: opts.checkpoints ?? nonEmpty(recommendedCheckpoints(victim.layerNames(), victim.inputShape)),
       inputDefender: opts.inputDefender ?? true,
+      noiseDefender: opts.noiseDefender ?? false,
       sp: opts.sp ?? 1,
       fusion: opts.fusion ?? 'calibrated',
       ...(opts.fusionMethod ? { fusionMethod: opts.fusionMethod } : {}),

@@ -6,6 +6,7 @@ import type { Detector } from '../defense/types.js';
 import type { ConfusionMatrix } from '../eval/confusion.js';
 import type { RiskCosts } from '../eval/risk.js';
 import type { RatePoint, SpPoint } from '../eval/roc.js';
+import type { PlanEvaluation } from '../eval/report-types.js';
 import type { AttackPlan } from './attack-plans.js';
 
 /** Scores of the clean or adversarial samples under every evaluated detector. */
@@ -43,6 +44,8 @@ export interface AttackGroupResult {
   paperNote?: string;
   confusion?: { without: ConfusionMatrix; with: ConfusionMatrix };
   risk?: { detector: string; costs: RiskCosts; pAttack: number; lambda: number; sp: number; fpr: number; tpr: number; expectedCost: number };
+  /** For a row of several plans (FGSM's ε list): each plan's figures on its own successful examples. */
+  perPlan?: PlanEvaluation[];
 }
 
 export interface EvaluationResults {

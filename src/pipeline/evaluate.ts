@@ -124,8 +124,9 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     }
 
     // 3. metrics per group
-    const latent = det.defenders.filter((d) => d.kind !== 'InputDefender');
+    const latent = det.defenders.filter((d) => d.kind !== 'InputDefender' && d.kind !== 'NoiseDefender');
     const input = det.defenders.find((d) => d.kind === 'InputDefender');
+    const noise = det.defenders.find((d) => d.kind === 'NoiseDefender');
     const main = latent[latent.length - 1];
     const fusion = det.fusionModel && !det.fusionModel.weights ? det.fusionModel : undefined;
     const fusions: CalibratedFusionModel[] = fusion ? [fusion] : [];
@@ -139,6 +140,32 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     const ckptDetectors = (opts.checkpointLabels ?? [])
       .map((l) => [...det.defenders, ...extra].find((d) => d.label === l))
       .filter((d): d is Detector => d !== undefined);
+    /** The table's rows (each PCL rule, then the extra detectors) for one set of adversarial examples. */
+    const detectorRows = (adv: ScoredSet): DetectorResult[] => {
+      const rows: DetectorResult[] = [];
+      const mainName = latent.length > 1 ? `PCL latent (${main.label.replace(/^latent:/, '')})` : 'PCL latent';
+      if (main) rows.push(singleDetector(mainName, main, clean, adv, sp));
+      if (latent.length > 1) {
+        rows.push(orRule(`PCL latents OR (${latent.map((d) => d.label.replace(/^latent:/, '')).join(' + ')})`, latent, clean, adv, sp));
+      }
+      if (input) rows.push(singleDetector('PCL input', input, clean, adv, sp));
+      if (noise) rows.push(singleDetector('PCL input noise', noise, clean, adv, sp));
+      if (det.defenders.length > 1 && input) rows.push(orRule(noise ? 'PCL latent OR input OR noise' : 'PCL latent OR input', det.defenders, clean, adv, sp));
+      if (det.defenders.length > 1) {
+        // the detector's own calibrated fusion first, then the other combinations its held-out scores allow
+        for (const model of fusions) {
+          const name = model === fusion ? 'PCL calibrated fusion' : `PCL calibrated fusion (${model.method})`;
+          rows.push(fusedRule(name, det.defenders, clean, adv, { threshold: calibratedFusionThreshold(model, sp), sp }, model.method, model.tail === true));
+        }
+      }
+      // extra detectors (baselines, other scorings) get a row; other checkpoints only feed Fig. 10
+      for (const d of extra) {
+        if (ckptDetectors.includes(d)) continue;
+        const name = d.label.endsWith(':likelihood') ? `PCL latent, paper scoring (${d.label})` : d.label;
+        rows.push(singleDetector(name, d, clean, adv, sp));
+      }
+      return rows;
+    };
     for (const [group, g] of groups) {
       const nAdv = g.sets.reduce((a, s) => a + s.yPred.length, 0);
       const base: AttackGroupResult = {
@@ -159,28 +186,21 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
         continue;
       }
       const adv = concatSets(g.sets);
-      const rows: DetectorResult[] = [];
-      const mainName = latent.length > 1 ? `PCL latent (${main.label.replace(/^latent:/, '')})` : 'PCL latent';
-      if (main) rows.push(singleDetector(mainName, main, clean, adv, sp));
-      if (latent.length > 1) {
-        rows.push(orRule(`PCL latents OR (${latent.map((d) => d.label.replace(/^latent:/, '')).join(' + ')})`, latent, clean, adv, sp));
-      }
-      if (input) rows.push(singleDetector('PCL input', input, clean, adv, sp));
-      if (det.defenders.length > 1 && input) rows.push(orRule('PCL latent OR input', det.defenders, clean, adv, sp));
-      if (det.defenders.length > 1) {
-        // the detector's own calibrated fusion first, then the other combinations its held-out scores allow
-        for (const model of fusions) {
-          const name = model === fusion ? 'PCL calibrated fusion' : `PCL calibrated fusion (${model.method})`;
-          rows.push(fusedRule(name, det.defenders, clean, adv, { threshold: calibratedFusionThreshold(model, sp), sp }, model.method, model.tail === true));
-        }
-      }
-      // extra detectors (baselines, other scorings) get a row; other checkpoints only feed Fig. 10
-      for (const d of extra) {
-        if (ckptDetectors.includes(d)) continue;
-        const name = d.label.endsWith(':likelihood') ? `PCL latent, paper scoring (${d.label})` : d.label;
-        rows.push(singleDetector(name, d, clean, adv, sp));
-      }
+      const rows = detectorRows(adv);
       base.detectors = rows;
+      // a row of several plans (FGSM's ε list): each plan's own figures too
+      if (g.plans.length > 1) {
+        base.perPlan = g.plans.map((p) => {
+          const set = g.perPlan.find((q) => q.label === p.label)?.set;
+          return {
+            label: p.label,
+            successRate: p.successRate,
+            meanL2: p.meanL2,
+            nAdv: p.successes,
+            detectors: set ? detectorRows(set).map((d) => ({ detector: d.detector, fprAt: d.fprAt, auroc: d.auroc })) : [],
+          };
+        });
+      }
 
       // Fig. 9: adversarial confusion matrix without / with PCL (OR at SP)
       const flags = new Uint8Array(adv.yPred.length);

@@ -33,6 +33,7 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
       detectors: g.detectors.map((d) => ({ detector: d.detector, auroc: d.auroc, fprAt: d.fprAt, ...(d.atSp ? { atSp: d.atSp } : {}) })),
       paperFprAt: g.paperFprAt,
       paperNote: g.paperNote,
+      ...(g.perPlan ? { perPlan: g.perPlan } : {}),
     })),
     rocCharts: r.groups
       .filter((g) => g.detectors.length)

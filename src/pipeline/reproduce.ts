@@ -47,6 +47,8 @@ export interface ReproduceOptions {
   fitLimit?: number;
   /** Fine-tuning epochs of each latent replica, instead of the dataset's default. */
   latentEpochs?: number;
+  /** Add the input noise defender (`NoiseDefender`, 'input:noise') to the PCL detector; default false (the paper's defenders). */
+  noiseDefender?: boolean;
 }
 
 /** The names `ReproduceOptions.attackSet` accepts. */
@@ -267,7 +269,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     let t0 = performance.now();
     // Fig. 10 of the paper: more checkpoints, fewer false alarms. The PCL bundle holds the latent
     // defenders at both hidden dense layers plus the input defender.
-    const fresh = new PCLDetector(victim, { checkpoints: before ? [before, main] : [main], inputDefender: true, sp: 1, seed, latent, input });
+    const fresh = new PCLDetector(victim, { checkpoints: before ? [before, main] : [main], inputDefender: true, noiseDefender: opts.noiseDefender === true, sp: 1, seed, latent, input });
     det = await reusableDetector(detDir, victimDir, fresh);
     if (det) {
       fresh.dispose();

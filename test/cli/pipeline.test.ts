@@ -94,6 +94,14 @@ describe('pcl end to end on an MNIST slice', () => {
     const fgsm = results.groups[0].detectors.find((q: { detector: string }) => q.detector === 'PCL latent OR input');
     expect(fgsm.auroc).toBeGreaterThan(0.6);
     expect(await fs.readFile(path.join(ev, 'table.md'), 'utf8')).toMatch(/\| FGSM/);
+    // FGSM's three quick ε each get their own figures (the issue's "also report each ε")
+    const per = results.groups[0].perPlan as { label: string; nAdv: number; detectors: { detector: string }[] }[];
+    expect(per.map((p) => p.label)).toEqual(results.groups[0].plans.map((p: { label: string }) => p.label));
+    expect(per.map((p) => p.label)).toHaveLength(3);
+    expect(per.reduce((a, p) => a + p.nAdv, 0)).toBe(results.groups[0].nAdv);
+    expect(per[0]!.detectors.map((d) => d.detector)).toEqual(results.groups[0].detectors.map((d: { detector: string }) => d.detector));
+    expect(results.groups[1].perPlan).toBeUndefined();
+    expect(await fs.readFile(path.join(ev, 'table.md'), 'utf8')).toMatch(/## FGSM, each plan on its own/);
     const html = await fs.readFile(path.join(ev, 'report.html'), 'utf8');
     expect(html).toMatch(/<svg/);
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="http/);

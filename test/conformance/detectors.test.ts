@@ -1,6 +1,7 @@
 /** The detector conformance suite (`detector.conformance.ts`) on every detector and every latent scoring. */
 import { PCLDetector } from '../../src/defense/pcl.js';
 import { InputDefender } from '../../src/defense/input/input-defender.js';
+import { NoiseDefender } from '../../src/defense/input/noise-defender.js';
 import { LatentDefender } from '../../src/defense/latent/latent-defender.js';
 import { MultiLatentDefender } from '../../src/defense/latent/multi-latent-defender.js';
 import { LATENT_SCORINGS } from '../../src/defense/latent/scoring.js';
@@ -17,6 +18,7 @@ for (const scoring of LATENT_SCORINGS) {
 }
 detectorConformance('MultiLatentDefender', detectorOps((v) => new MultiLatentDefender(v, { checkpoints: ['h1', 'h2'], latent }), load));
 detectorConformance('InputDefender', detectorOps((v) => new InputDefender(v, input), load, { needsVictim: true }));
+detectorConformance('NoiseDefender', detectorOps((v) => new NoiseDefender(v), load, { needsVictim: true }));
 detectorConformance('MahalanobisDetector', detectorOps((v) => new MahalanobisDetector(v), load));
 detectorConformance('PcaCentreDetector', detectorOps((v) => new PcaCentreDetector(v), load));
 

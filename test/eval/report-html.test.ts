@@ -155,6 +155,37 @@ describe('renderTableMarkdown attack summary', () => {
   });
 });
 
+describe('renderTableMarkdown per plan', () => {
+  test('a row of several plans (FGSM ε list) gets a table of each plan on its own', () => {
+    const md = renderTableMarkdown({
+      dataset: 'cifar10',
+      attacks: [
+        {
+          attack: 'FGSM',
+          params: 'ε=0.05; ε=0.5',
+          nClean: 122,
+          nAdv: 200,
+          successRate: 0.8,
+          detectors: [{ detector: 'PCL input', auroc: 0.97, fprAt: [0.1, 0.2, 0.3, 0.4] }],
+          perPlan: [
+            { label: 'ε=0.05', successRate: 0.6, meanL2: 2.7412, nAdv: 80, detectors: [{ detector: 'PCL input', auroc: 0.91, fprAt: [0.2, 0.3, 0.4, 0.5] }] },
+            { label: 'ε=0.5', successRate: 1, meanL2: 23.18, nAdv: 120, detectors: [{ detector: 'PCL input', auroc: 1, fprAt: [0, 0, 0, 0.01] }] },
+            { label: 'ε=0.9', successRate: 0, meanL2: 0, nAdv: 0, detectors: [] },
+          ],
+        },
+        { attack: 'C&W L2', nClean: 122, nAdv: 100, detectors: [{ detector: 'PCL input', auroc: 0.5, fprAt: [0.9, 0.9, 0.9, 0.9] }] },
+      ],
+    });
+    expect(md.split('## FGSM, each plan on its own')[1]).toBe(
+      '\n\n| Plan | success | mean L2 | Detector | 90 % | 95 % | 98 % | 99 % | AUROC | n clean / adv |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n' +
+        '| ε=0.05 | 60.0 % | 2.741 | PCL input | 20.0 | 30.0 | 40.0 | 50.0 | 0.9100 | 122 / 80 |\n' +
+        '| ε=0.5 | 100.0 % | 23.180 | PCL input | 0.0 | 0.0 | 0.0 | 1.0 | 1.0000 | 122 / 120 |\n' +
+        '| ε=0.9 | 0.0 % | – | (no successful examples) | – | – | – | – | – | 122 / 0 |\n',
+    );
+    expect(md).not.toContain('## C&W L2, each plan');
+  });
+});
+
 describe('thinSpCurve', () => {
   test('keeps the ends of runs of equal rates, drops SP = 0, caps the length', () => {
     const pts = [0, 1, 2, 3, 4, 5].map((sp) => ({ sp, fpr: sp < 4 ? 0.1 : 0.5, tpr: sp < 4 ? 0.5 : 0.9 }));

@@ -18,6 +18,7 @@ export function register(program: Command): void {
     .option('--attacks <list>', 'comma-separated: paper (Table 3 for the dataset) or some of fgsm,jsma,deepfool,cw-l2; highconf (C&W κ 5–40, PGD L∞ and L2) or its parts cw-high, pgd (default: paper,highconf)', list('--attacks'))
     .option('--cw <BxI>', "C&W schedule: binary-search steps × iterations, e.g. 20x500 (default: the paper's 20x500 on MNIST, 10x200 on the CNNs)", cwSchedule)
     .option('--fit-limit <n>', 'training images the defenders are fitted on (default: all on MNIST and ImageNet-10, 20,000 on CIFAR-10)', positiveInt('--fit-limit'))
+    .option('--noise-defender', "add the input noise defender ('input:noise') to the PCL detector, beside the paper's defenders")
     .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica (default 3; 1 with --quick)', positiveInt('--latent-epochs'))
     .action(async (o) => {
       const r = await reproduce({
@@ -31,6 +32,7 @@ export function register(program: Command): void {
         cw: o.cw,
         fitLimit: o.fitLimit,
         latentEpochs: o.latentEpochs,
+        noiseDefender: o.noiseDefender === true,
       });
       process.stdout.write(`${JSON.stringify(summarizeResults(o.out, r))}\n`);
     });
