@@ -12,7 +12,8 @@ import type { Detector } from '../defense/types.js';
 import { initEngine } from '../engine/backend.js';
 import { ArgumentError } from '../errors.js';
 import { Classifier } from '../models/classifier.js';
-import { loadClassifier, type ClassifierMetrics } from '../models/io.js';
+import { loadClassifier, saveClassifier, type ClassifierMetrics } from '../models/io.js';
+import { foldBatchNorm } from '../models/fold.js';
 import { trainVictim, type TrainVictimOptions } from '../models/train.js';
 import type { Arch } from '../models/zoo.js';
 import { info } from '../util/progress.js';
@@ -229,7 +230,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     const sameRecipe =
       (plan.epochs === undefined || m.epochs === plan.epochs) &&
       (plan.train?.limit === undefined || m.trainSamples === plan.train.limit) &&
-      (m.batchNorm ?? false) === (plan.train?.batchNorm ?? false);
+      (m.batchNorm === true || m.batchNormFolded === true) === (plan.train?.batchNorm ?? false);
     if (m.arch === plan.arch && m.dataset === opts.dataset && m.width === plan.width && sameRecipe) {
       info(`reusing the victim in ${victimDir} (test accuracy ${(100 * m.testAccuracy).toFixed(2)} %)`);
       metrics = m;
@@ -240,6 +241,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     metrics = await trainVictim({ dataset: opts.dataset, arch: plan.arch, width: plan.width, epochs: plan.epochs, ...plan.train, out: victimDir, seed });
     stages.push({ stage: `train victim ${plan.arch}`, seconds: (performance.now() - t0) / 1000, note: `test accuracy ${(100 * metrics.testAccuracy).toFixed(2)} %` });
   }
+  if (metrics.batchNorm === true) metrics = await foldVictim(victimDir, metrics);
   const { model } = await loadClassifier(victimDir);
   const victim = new Classifier(model);
   const names = victim.layerNames();
@@ -371,5 +373,35 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     if (test) disposeDataset(test);
     det?.dispose();
     for (const d of extras) d.dispose();
+  }
+}
+
+/**
+ * Replaces the batch-normalised victim in `victimDir` by its folded copy (`foldBatchNorm`: the same
+ * function in inference mode, without the batch-norm layers), so the attacks, the defenders and the
+ * worker threads that load the folder all run the cheaper network. metrics.json keeps the original's
+ * figures with `batchNorm: false, batchNormFolded: true` and the largest probability difference
+ * measured on 64 random images.
+ */
+async function foldVictim(victimDir: string, metrics: ClassifierMetrics): Promise<ClassifierMetrics> {
+  const { model } = await loadClassifier(victimDir);
+  try {
+    const arch = metrics.arch as Arch;
+    const folded = foldBatchNorm(model, arch, typeof metrics.width === 'number' ? metrics.width : 1);
+    try {
+      const maxDiff = tf.tidy(() => {
+        const x = tf.randomUniform([64, ...(model.inputs[0]!.shape.slice(1) as number[])], 0, 1, 'float32', 0);
+        return tf.max(tf.abs(tf.sub(model.predict(x) as tf.Tensor, folded.predict(x) as tf.Tensor))).dataSync()[0]!;
+      });
+      if (!(maxDiff < 1e-3)) throw new Error(`folding the victim's batch norms changed its probabilities by up to ${maxDiff}`);
+      const next: ClassifierMetrics = { ...metrics, batchNorm: false, batchNormFolded: true, foldMaxProbDiff: maxDiff };
+      await saveClassifier(victimDir, folded, next);
+      info(`folded the victim's batch norms into its convolutions (max probability difference ${maxDiff.toExponential(1)} on 64 random images)`);
+      return next;
+    } finally {
+      folded.dispose();
+    }
+  } finally {
+    model.dispose();
   }
 }

@@ -285,3 +285,38 @@ describe('insertBatchNorm', () => {
     for (const m of [src, dst, other]) m.dispose();
   });
 });
+
+describe('foldBatchNorm', () => {
+  test('the folded CNN (no batch-norm layers) predicts what the batch-normalised one does in inference mode', async () => {
+    const { foldBatchNorm, hasBatchNorm } = await import('../../src/models/fold.js');
+    for (const arch of ['cifar-cnn', 'imagenet-alexnet'] as const) {
+      const opts = { inputShape: (arch === 'cifar-cnn' ? [16, 16, 3] : [64, 64, 3]) as [number, number, number], numClasses: 5, width: 0.05 };
+      const bn = buildModel(arch, { ...opts, batchNorm: true, seed: 3 });
+      // non-trivial statistics and affine parameters, as after training
+      let k = 10;
+      for (const l of bn.layers.filter((q) => q.getClassName() === 'BatchNormalization')) {
+        const c = l.getWeights()[0]!.shape[0]!;
+        l.setWeights([
+          tf.randomUniform([c], 0.5, 2, 'float32', k++),
+          tf.randomUniform([c], -0.5, 0.5, 'float32', k++),
+          tf.randomUniform([c], -0.2, 0.2, 'float32', k++),
+          tf.randomUniform([c], 0.01, 0.5, 'float32', k++),
+        ]);
+      }
+      const folded = foldBatchNorm(bn, arch, 0.05);
+      expect(hasBatchNorm(bn)).toBe(true);
+      expect(hasBatchNorm(folded)).toBe(false);
+      expect(folded.layers.length).toBeLessThan(bn.layers.length);
+      expect(folded.getLayer('fc2')).toBeDefined();
+      const x = tf.randomUniform([8, ...opts.inputShape], 0, 1, 'float32', 99);
+      const a = bn.predict(x) as tf.Tensor;
+      const b = folded.predict(x) as tf.Tensor;
+      expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(1e-5);
+      // refuses another architecture, naming the missing layer
+      expect(() => foldBatchNorm(bn, arch === 'cifar-cnn' ? 'imagenet-alexnet' : 'cifar-cnn', 0.05)).toThrow(ArgumentError);
+      tf.dispose([x, a, b]);
+      bn.dispose();
+      folded.dispose();
+    }
+  });
+});
