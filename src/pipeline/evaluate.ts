@@ -158,6 +158,12 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
           rows.push(fusedRule(name, det.defenders, clean, adv, { threshold: calibratedFusionThreshold(model, sp), sp }, model.method, model.tail === true));
         }
       }
+      if (noise && input && fusion) {
+        // the paper's defenders alone, from the same scores: what the noise defender adds, on the same images
+        const paperSet = det.defenders.filter((d) => d !== noise);
+        rows.push(orRule('PCL latent OR input (without noise)', paperSet, clean, adv, sp));
+        rows.push(fusedRule('PCL calibrated fusion (without noise)', paperSet, clean, adv, undefined, fusion.method, fusion.tail === true));
+      }
       // extra detectors (baselines, other scorings) get a row; other checkpoints only feed Fig. 10
       for (const d of extra) {
         if (ckptDetectors.includes(d)) continue;

@@ -105,6 +105,23 @@ describe('pcl end to end on an MNIST slice', () => {
     const html = await fs.readFile(path.join(ev, 'report.html'), 'utf8');
     expect(html).toMatch(/<svg/);
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="http/);
+
+    // the noise defender: a fourth checkpoint, its raw score in detect, and rows with and without it
+    const bundleN = path.join(dir, 'pcl-noise');
+    const dn = await pcl([
+      'defend', '--model', victim, '--dataset', 'mnist', '--out', bundleN, '--limit', '1500',
+      '--latent-epochs', '1', '--patches-per-class', '500', '--noise-defender',
+    ]);
+    expect(dn.code, dn.stderr).toBe(0);
+    expect(JSON.parse(dn.stdout).defenders.map((q: { label: string }) => q.label)).toEqual(['latent:fc1', 'latent:fc2', 'input', 'input:noise']);
+    const rn = await pcl(['detect', '--defender', bundleN, '--input', path.join(dir, 'noise.idx')]);
+    expect(rn.code, rn.stderr).toBe(0);
+    expect(typeof JSON.parse(rn.stdout).results[0].scores.inputNoiseDb).toBe('number');
+    const evN = path.join(dir, 'eval-noise');
+    const en = await pcl(['evaluate', '--defender', bundleN, '--dataset', 'mnist', '--n', '40', '--attacks', 'fgsm', '--quick', '--no-baselines', '--out', evN]);
+    expect(en.code, en.stderr).toBe(0);
+    const rowsN = (JSON.parse(await fs.readFile(path.join(evN, 'results.json'), 'utf8')).groups[0].detectors as { detector: string }[]).map((q) => q.detector);
+    for (const want of ['PCL input noise', 'PCL latent OR input OR noise', 'PCL latent OR input (without noise)', 'PCL calibrated fusion (without noise)']) expect(rowsN).toContain(want);
   });
 
   test('bad input: one-line reason and a non-zero exit', async () => {
