@@ -157,26 +157,42 @@ function checkShapes(name: string, x: tf.TensorInfo | undefined, params: [string
   return [m, c];
 }
 
+/**
+ * Runs `loop` on the float32 data of `inputs` and of three new outputs (x's shape, [c], [c]) on the
+ * wasm heap (views taken after every allocation) or in cpu-backend arrays; returns the outputs.
+ */
+function withOutputs(
+  backendName: string,
+  backend: unknown,
+  x: tf.TensorInfo,
+  c: number,
+  inputs: tf.TensorInfo[],
+  loop: (ins: Float32Array[], outs: Float32Array[]) => void,
+): tf.TensorInfo[] {
+  const shapes = [x.shape.slice(), [c], [c]];
+  if (backendName === 'wasm') {
+    const be = backend as HeapViewBackend;
+    const outs = shapes.map((sh) => be.makeOutput(sh, 'float32'));
+    const f = (t: tf.TensorInfo) => be.typedArrayFromHeap(t) as Float32Array;
+    loop(inputs.map(f), outs.map(f));
+    return outs;
+  }
+  const be = backend as CpuBackend;
+  const outs = shapes.map((sh) => new Float32Array(tf.util.sizeFromShape(sh)));
+  loop(
+    inputs.map((t) => be.data.get(t.dataId).values as Float32Array),
+    outs,
+  );
+  return outs.map((o, i) => be.makeTensorInfo(shapes[i]!, 'float32', o));
+}
+
 const forwardKernel =
   (backendName: string): tf.KernelFunc =>
   ({ inputs, backend, attrs }) => {
     const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo | undefined>;
     const [m, c] = checkShapes(BATCH_NORM_KERNEL, x, [['gamma', gamma], ['beta', beta]]);
     const a = attrsOf(attrs);
-    if (backendName === 'wasm') {
-      const be = backend as unknown as HeapViewBackend;
-      const outs = [be.makeOutput(x!.shape.slice(), 'float32'), be.makeOutput([c], 'float32'), be.makeOutput([c], 'float32')];
-      const f = (t: tf.TensorInfo) => be.typedArrayFromHeap(t) as Float32Array; // views taken after every allocation
-      forwardLoop(f(x!), f(gamma!), f(beta!), m, c, a, f(outs[0]!), f(outs[1]!), f(outs[2]!));
-      return outs;
-    }
-    const be = backend as unknown as CpuBackend;
-    const v = (t: tf.TensorInfo) => be.data.get(t.dataId).values as Float32Array;
-    const y = new Float32Array(m * c);
-    const mean = new Float32Array(c);
-    const variance = new Float32Array(c);
-    forwardLoop(v(x!), v(gamma!), v(beta!), m, c, a, y, mean, variance);
-    return [be.makeTensorInfo(x!.shape.slice(), 'float32', y), be.makeTensorInfo([c], 'float32', mean), be.makeTensorInfo([c], 'float32', variance)];
+    return withOutputs(backendName, backend, x!, c, [x!, gamma!, beta!], ([xv, g, b], [y, mean, variance]) => forwardLoop(xv!, g!, b!, m, c, a, y!, mean!, variance!));
   };
 
 const gradKernel =
@@ -191,20 +207,9 @@ const gradKernel =
       ['y', y],
     ]);
     const a = attrsOf(attrs);
-    if (backendName === 'wasm') {
-      const be = backend as unknown as HeapViewBackend;
-      const outs = [be.makeOutput(x!.shape.slice(), 'float32'), be.makeOutput([c], 'float32'), be.makeOutput([c], 'float32')];
-      const f = (t: tf.TensorInfo) => be.typedArrayFromHeap(t) as Float32Array;
-      gradLoop(f(dy!), f(x!), f(gamma!), f(mean!), f(variance!), f(y!), m, c, a, f(outs[0]!), f(outs[1]!), f(outs[2]!));
-      return outs;
-    }
-    const be = backend as unknown as CpuBackend;
-    const v = (t: tf.TensorInfo) => be.data.get(t.dataId).values as Float32Array;
-    const dx = new Float32Array(m * c);
-    const dgamma = new Float32Array(c);
-    const dbeta = new Float32Array(c);
-    gradLoop(v(dy!), v(x!), v(gamma!), v(mean!), v(variance!), v(y!), m, c, a, dx, dgamma, dbeta);
-    return [be.makeTensorInfo(x!.shape.slice(), 'float32', dx), be.makeTensorInfo([c], 'float32', dgamma), be.makeTensorInfo([c], 'float32', dbeta)];
+    return withOutputs(backendName, backend, x!, c, [dy!, x!, gamma!, mean!, variance!, y!], ([d, xv, g, mu, v, yv], [dx, dg, db]) =>
+      gradLoop(d!, xv!, g!, mu!, v!, yv!, m, c, a, dx!, dg!, db!),
+    );
   };
 
 let registered = false;

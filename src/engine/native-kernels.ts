@@ -529,68 +529,32 @@ function bnShapesOk(x: tf.TensorInfo | undefined, same: (tf.TensorInfo | undefin
   );
 }
 
-/**
- * `PclBatchNorm` (training-mode batch norm [+ ReLU], `batch-norm.ts`) in C++ on all threads; what
- * the native kernel does not take (bad shapes, a bad epsilon) goes to the JS kernel, which reports it.
- */
-function makeBatchNorm(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
-  return (args: Args) => {
-    const { x, gamma, beta } = args.inputs;
-    const a = bnAttrs(args.attrs);
-    if (!bnShapesOk(x, [], [gamma, beta]) || !(a.epsilon > 0)) return fallback(args);
-    const c = x!.shape[x!.shape.length - 1]!;
-    const m = tf.util.sizeFromShape(x!.shape) / c;
-    const be = args.backend as HeapBackend;
-    const outs = [be.makeOutput(x!.shape.slice(), 'float32'), be.makeOutput([c], 'float32'), be.makeOutput([c], 'float32')];
-    try {
-      addon.batchNorm(
-        be.wasm.HEAPU8.buffer as ArrayBuffer,
-        offsetOf(be, x!, 'x'),
-        offsetOf(be, gamma!, 'gamma'),
-        offsetOf(be, beta!, 'beta'),
-        offsetOf(be, outs[0]!, 'y'),
-        offsetOf(be, outs[1]!, 'mean'),
-        offsetOf(be, outs[2]!, 'variance'),
-        m,
-        c,
-        a.epsilon,
-        a.relu ? 1 : 0,
-      );
-    } catch (e) {
-      for (const o of outs) disposeOutput(be, o);
-      throw e;
-    }
-    return outs;
-  };
-}
+/** The tensors the two batch-norm kernels take (in the addon's argument order) and return. */
+const BN_KERNEL_IO = {
+  forward: { inputs: ['x', 'gamma', 'beta'], sameAsX: [], perChannel: ['gamma', 'beta'], outputs: ['y', 'mean', 'variance'] },
+  grad: { inputs: ['dy', 'x', 'gamma', 'mean', 'variance', 'y'], sameAsX: ['dy', 'y'], perChannel: ['gamma', 'mean', 'variance'], outputs: ['dx', 'dgamma', 'dbeta'] },
+} as const;
 
-/** `PclBatchNormGrad` in C++; as {@link makeBatchNorm}. */
-function makeBatchNormGrad(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+/**
+ * `PclBatchNorm` (training-mode batch norm [+ ReLU], `batch-norm.ts`) or its gradient
+ * `PclBatchNormGrad` in C++ on all threads; what the native kernel does not take (bad shapes, a
+ * bad epsilon) goes to the JS kernel, which reports it.
+ */
+function makeBatchNormKernel(addon: NativeAddon, fallback: tf.KernelFunc, which: keyof typeof BN_KERNEL_IO): tf.KernelFunc {
+  const io = BN_KERNEL_IO[which];
   return (args: Args) => {
-    const { dy, x, gamma, mean, variance, y } = args.inputs;
+    const inp = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const x = inp.x;
     const a = bnAttrs(args.attrs);
-    if (!bnShapesOk(x, [dy, y], [gamma, mean, variance]) || !(a.epsilon > 0)) return fallback(args);
+    if (!bnShapesOk(x, io.sameAsX.map((n) => inp[n]), io.perChannel.map((n) => inp[n])) || !(a.epsilon > 0)) return fallback(args);
     const c = x!.shape[x!.shape.length - 1]!;
     const m = tf.util.sizeFromShape(x!.shape) / c;
     const be = args.backend as HeapBackend;
     const outs = [be.makeOutput(x!.shape.slice(), 'float32'), be.makeOutput([c], 'float32'), be.makeOutput([c], 'float32')];
     try {
-      addon.batchNormGrad(
-        be.wasm.HEAPU8.buffer as ArrayBuffer,
-        offsetOf(be, dy!, 'dy'),
-        offsetOf(be, x!, 'x'),
-        offsetOf(be, gamma!, 'gamma'),
-        offsetOf(be, mean!, 'mean'),
-        offsetOf(be, variance!, 'variance'),
-        offsetOf(be, y!, 'y'),
-        offsetOf(be, outs[0]!, 'dx'),
-        offsetOf(be, outs[1]!, 'dgamma'),
-        offsetOf(be, outs[2]!, 'dbeta'),
-        m,
-        c,
-        a.epsilon,
-        a.relu ? 1 : 0,
-      );
+      const offsets = [...io.inputs.map((n) => offsetOf(be, inp[n]!, n)), ...outs.map((o, i) => offsetOf(be, o, io.outputs[i]!))];
+      const call = (which === 'forward' ? addon.batchNorm : addon.batchNormGrad) as (heap: ArrayBuffer, ...rest: number[]) => void;
+      call.call(addon, be.wasm.HEAPU8.buffer as ArrayBuffer, ...offsets, m, c, a.epsilon, a.relu ? 1 : 0);
     } catch (e) {
       for (const o of outs) disposeOutput(be, o);
       throw e;
@@ -635,8 +599,8 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     Sum: makeSum(addon, fb('Sum')),
     Mean: makeSum(addon, fb('Mean'), true),
     [ADAM_UPDATE_KERNEL]: makeAdamUpdate(addon, fb(ADAM_UPDATE_KERNEL)),
-    [BATCH_NORM_KERNEL]: makeBatchNorm(addon, fb(BATCH_NORM_KERNEL)),
-    [BATCH_NORM_GRAD_KERNEL]: makeBatchNormGrad(addon, fb(BATCH_NORM_GRAD_KERNEL)),
+    [BATCH_NORM_KERNEL]: makeBatchNormKernel(addon, fb(BATCH_NORM_KERNEL), 'forward'),
+    [BATCH_NORM_GRAD_KERNEL]: makeBatchNormKernel(addon, fb(BATCH_NORM_GRAD_KERNEL), 'grad'),
   };
   for (const name of NATIVE_KERNEL_NAMES) {
     if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
