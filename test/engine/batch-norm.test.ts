@@ -7,8 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL, batchNormRelu } from '../../src/engine/batch-norm.js';
 import { ArgumentError } from '../../src/errors.js';
-import { loadNativeAddon } from '../../src/engine/native.js';
-import { registerNativeKernels, unregisterNativeKernels } from '../../src/engine/native-kernels.js';
+import { ENGINES, expectClose, useEngine } from '../fixtures/engines.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { batchNormChain } from '../../src/models/bn-chain.js';
 import { makeTrainStep } from '../../src/models/train.js';
@@ -20,14 +19,7 @@ afterAll(async () => {
   await tf.setBackend('wasm');
 });
 
-const nativeAddon = loadNativeAddon().addon;
-
-function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number) {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
-  expect(worst).toBeLessThan(tol);
-}
+const close = expectClose;
 
 /** tfjs's own training-mode batch norm (as tfjs-layers computes it), then ReLU. */
 function reference(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, relu: boolean) {
@@ -52,17 +44,10 @@ function smallBnModel(seed = 3): tf.LayersModel {
   return tf.model({ inputs: input, outputs: out });
 }
 
-const engines = ['cpu', 'wasm', ...(nativeAddon ? ['native'] : [])];
+const engines = ENGINES;
 
 describe.each(engines)('fused batch norm on %s', (eng) => {
-  beforeAll(async () => {
-    await tf.setBackend(eng === 'cpu' ? 'cpu' : 'wasm');
-    if (eng === 'wasm') unregisterNativeKernels();
-    if (eng === 'native') registerNativeKernels(nativeAddon!);
-  });
-  afterAll(() => {
-    if (nativeAddon) registerNativeKernels(nativeAddon);
-  });
+  useEngine(eng);
 
   test.each([true, false])('values and gradients match tfjs ops (relu %s)', (relu) => {
     const x = tf.add(tf.mul(tf.randomNormal([4, 5, 3, 7], 0, 1, 'float32', 1), 2), 10); // a large mean: the shifted sums must hold

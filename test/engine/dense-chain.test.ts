@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { DENSE_KERNEL, SOFTMAX_XENT_KERNEL, dense, denseChain, softmaxCrossEntropy } from '../../src/engine/dense-chain.js';
 import { ArgumentError } from '../../src/errors.js';
-import { loadNativeAddon } from '../../src/engine/native.js';
-import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from '../../src/engine/native-kernels.js';
+import { ENGINES, expectClose, nativeAddon, useEngine } from '../fixtures/engines.js';
+import { nativeKernelsActive, registerNativeKernels } from '../../src/engine/native-kernels.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { crossEntropy, makeTrainStep, trainClassifier } from '../../src/models/train.js';
 import { Rng } from '../../src/util/rng.js';
@@ -20,14 +20,7 @@ afterAll(async () => {
   await tf.setBackend('wasm');
 });
 
-const nativeAddon = loadNativeAddon().addon;
-
-function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number) {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
-  expect(worst).toBeLessThan(tol);
-}
+const close = expectClose;
 
 /** Counts kernel launches by name while `fn` runs. */
 function countKernels(fn: () => void): Map<string, number> {
@@ -46,18 +39,10 @@ function countKernels(fn: () => void): Map<string, number> {
   return counts;
 }
 
-// 'native' is the wasm backend with the oneDNN kernels (PclDense then runs the native _FusedMatMul)
-const engines = ['cpu', 'wasm', ...(nativeAddon ? ['native'] : [])];
+const engines = ENGINES;
 
 describe.each(engines)('dense chain on %s', (eng) => {
-  beforeAll(async () => {
-    await tf.setBackend(eng === 'cpu' ? 'cpu' : 'wasm');
-    if (eng === 'wasm') unregisterNativeKernels();
-    if (eng === 'native') registerNativeKernels(nativeAddon!);
-  });
-  afterAll(() => {
-    if (nativeAddon) registerNativeKernels(nativeAddon);
-  });
+  useEngine(eng);
 
   test('the intended engine is active', () => {
     expect(tf.getBackend()).toBe(eng === 'cpu' ? 'cpu' : 'wasm');
