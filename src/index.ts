@@ -19,6 +19,9 @@ export { PACKAGE_VERSION } from './version.js';
 export { initEngine, engineInfo, type BackendName, type EngineInfo } from './engine/backend.js';
 export { FusedAdamOptimizer, fusedAdam, fusedAdamAvailable, adamStep, type AdamStepParams } from './engine/fused-adam.js';
 export { dense, denseChain, softmaxCrossEntropy, type DenseChain } from './engine/dense-chain.js';
+export { batchNormRelu } from './engine/batch-norm.js';
+export { batchNormChain, type BatchNormChain } from './models/bn-chain.js';
+export { foldBatchNorm, hasBatchNorm } from './models/fold.js';
 export { Rng } from './util/rng.js';
 export { progressBar, setProgressEnabled, registerTtyProgressBar, type Progress, type TtyBarFactory } from './util/progress.js';
 export { createPool, registerPoolFactory, type ParallelPool, type PoolFactory } from './util/parallel.js';
@@ -74,6 +77,7 @@ export { LatentScoreSurrogate, componentThresholds, type ComponentThresholds, ty
 export { fitHdda, hddaLogLikBatch, hddaLogLikAll, HDDA_DEFAULTS, type HddaClass, type HddaOptions } from './defense/latent/hdda.js';
 export { centerLoss } from './defense/latent/center-loss.js';
 export { InputDefender, type InputDefenderParams, type InputFitInfo, type ParallelMap } from './defense/input/input-defender.js';
+export { NoiseDefender, haarNoiseSigma, type NoiseDefenderParams } from './defense/input/noise-defender.js';
 export { recommendedInputParams, recommendedCheckpoints } from './defense/recommended.js';
 export { learnDictionary, DICTIONARY_LEARNING_DEFAULTS, type DictionaryLearningParams, type LearnedDictionary } from './defense/input/dictionary-learning.js';
 export { omp, ompGram, gramMatrix, type SparseCodes, type OmpOptions } from './defense/input/omp.js';

@@ -19,6 +19,7 @@ export { readIdx, writeIdx, decodeIdx, encodeIdx, type IdxArray, type IdxDtype, 
 export {
   trainClassifier,
   makeTrainStep,
+  insertBatchNorm,
   type TrainStep,
   trainVictim,
   evaluateAccuracy,
