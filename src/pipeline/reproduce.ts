@@ -50,6 +50,12 @@ export interface ReproduceOptions {
   latentEpochs?: number;
   /** Add the input noise defender (`NoiseDefender`, 'input:noise') to the PCL detector; default false (the paper's defenders). */
   noiseDefender?: boolean;
+  /**
+   * Fold a batch-normalised victim's batch norms into its convolutions (`foldBatchNorm`) before attacking and
+   * defending it: the same function, cheaper attacks. Default false: the latent defenders then fine-tune replicas
+   * without batch statistics, which on ImageNet-10 detected DeepFool and C&W worse (bench/results/reproduce-imagenet10.md § Session 8).
+   */
+  foldBatchNorm?: boolean;
 }
 
 /** The names `ReproduceOptions.attackSet` accepts. */
@@ -241,7 +247,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     metrics = await trainVictim({ dataset: opts.dataset, arch: plan.arch, width: plan.width, epochs: plan.epochs, ...plan.train, out: victimDir, seed });
     stages.push({ stage: `train victim ${plan.arch}`, seconds: (performance.now() - t0) / 1000, note: `test accuracy ${(100 * metrics.testAccuracy).toFixed(2)} %` });
   }
-  if (metrics.batchNorm === true) metrics = await foldVictim(victimDir, metrics);
+  if (metrics.batchNorm === true && opts.foldBatchNorm === true) metrics = await foldVictim(victimDir, metrics);
   const { model } = await loadClassifier(victimDir);
   const victim = new Classifier(model);
   const names = victim.layerNames();

@@ -19,6 +19,7 @@ export function register(program: Command): void {
     .option('--cw <BxI>', "C&W schedule: binary-search steps × iterations, e.g. 20x500 (default: the paper's 20x500 on MNIST, 10x200 on the CNNs)", cwSchedule)
     .option('--fit-limit <n>', 'training images the defenders are fitted on (default: all on MNIST and ImageNet-10, 20,000 on CIFAR-10)', positiveInt('--fit-limit'))
     .option('--noise-defender', "add the input noise defender ('input:noise') to the PCL detector, beside the paper's defenders")
+    .option('--fold-batch-norm', "fold a batch-normalised victim's batch norms into its convolutions first (same function, faster attacks; the latent replicas then fine-tune without batch statistics)")
     .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica (default 3; 1 with --quick)', positiveInt('--latent-epochs'))
     .action(async (o) => {
       const r = await reproduce({
@@ -33,6 +34,7 @@ export function register(program: Command): void {
         fitLimit: o.fitLimit,
         latentEpochs: o.latentEpochs,
         noiseDefender: o.noiseDefender === true,
+        foldBatchNorm: o.foldBatchNorm === true,
       });
       process.stdout.write(`${JSON.stringify(summarizeResults(o.out, r))}\n`);
     });
