@@ -78,8 +78,8 @@ export function batchNormChain(model: tf.LayersModel): BatchNormChain | undefine
     if (cls === 'BatchNormalization') {
       const cfg = l.getConfig() as { axis?: number | number[]; center?: boolean; scale?: boolean; epsilon?: number; momentum?: number };
       const axis = Array.isArray(cfg.axis) ? (cfg.axis.length === 1 ? cfg.axis[0] : undefined) : cfg.axis;
-      const rank = (l as unknown as { inboundNodes: { inputShapes: unknown }[] }).inboundNodes[0]!.inputShapes as (number | null)[];
-      if (!(axis === -1 || axis === rank.length - 1) || cfg.center !== true || cfg.scale !== true) return undefined;
+      const inShape = (l as unknown as { inboundNodes: { inputShapes: unknown }[] }).inboundNodes[0]!.inputShapes as (number | null)[];
+      if (!(axis === -1 || axis === inShape.length - 1) || cfg.center !== true || cfg.scale !== true) return undefined;
       const w = (suffix: string) => l.weights.find((v) => v.name.endsWith(`/${suffix}`) || v.name === suffix);
       const [gamma, beta, movingMean, movingVariance] = [w('gamma'), w('beta'), w('moving_mean'), w('moving_variance')];
       if (!gamma || !beta || !movingMean || !movingVariance) return undefined;

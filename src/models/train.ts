@@ -226,10 +226,11 @@ export interface TrainStep {
 export function makeTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, opts: { fastDense?: boolean; fastBatchNorm?: boolean } = {}): TrainStep {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const chain = opts.fastDense === false ? undefined : denseChain(model);
-  const bn = chain || opts.fastBatchNorm === false ? undefined : batchNormChain(model);
-  const fast = chain?.output === 'softmax' ? chain : bn;
+  const dense = chain?.output === 'softmax' ? chain : undefined;
+  const bn = dense || opts.fastBatchNorm === false ? undefined : batchNormChain(model);
+  const fast = dense ?? bn;
   return {
-    path: chain?.output === 'softmax' ? 'dense' : bn ? 'batch-norm' : 'layers',
+    path: dense ? 'dense' : bn ? 'batch-norm' : 'layers',
     run(xb, yb) {
       return tf.tidy(() => {
         let nCorrect: tf.Scalar | undefined;
@@ -425,7 +426,8 @@ export interface InitFromSummary {
  * they are. In training mode the batch statistics stand in for μ and σ², so training starts from
  * (nearly) the source model's function instead of from scratch.
  */
-export function insertBatchNorm(src: tf.LayersModel, dst: tf.LayersModel, calibration: tf.Tensor4D, dir = 'init'): void {
+export function insertBatchNorm(src: tf.LayersModel, dst: tf.LayersModel, calibration: tf.Tensor4D, opts: { dir?: string; limit?: number } = {}): void {
+  const dir = opts.dir ?? 'init';
   type L = tf.layers.Layer;
   const byName = new Map(src.layers.map((l) => [l.name, l] as const));
   for (const l of dst.layers) {
@@ -453,7 +455,7 @@ export function insertBatchNorm(src: tf.LayersModel, dst: tf.LayersModel, calibr
     const sum = new Float64Array(c);
     const sumSq = new Float64Array(c);
     let count = 0;
-    const n = calibration.shape[0];
+    const n = Math.min(calibration.shape[0], opts.limit ?? Infinity);
     const step = Math.max(1, Math.min(n, memoryBoundBatch(probe, 256)));
     for (let i = 0; i < n; i += step) {
       const [s1, s2, k] = tf.tidy(() => {
@@ -477,10 +479,15 @@ export function insertBatchNorm(src: tf.LayersModel, dst: tf.LayersModel, calibr
   }
 }
 
+/** Training images whose statistics set batch norms inserted by a warm start (`insertBatchNorm`). */
+const CALIBRATION_IMAGES = 2000;
+
 /**
  * Copies the weights of the `pcl train` folder `dir` into `model` (built by `buildModel` with the
  * options the folder's metrics record). Checks architecture, width, batch norm, class count, input
  * shape and every weight's shape first, so a mismatch raises `ArgumentError` before anything changes.
+ * With `calibration` (training images) and a folder without batch norm for a batch-normalised
+ * `model`, inserts the batch norms instead (`insertBatchNorm`, on the first 2,000 images).
  * Returns the summary metrics.json keeps as `initFrom`.
  */
 export async function warmStartFrom(
@@ -506,7 +513,7 @@ export async function warmStartFrom(
       if (metrics[key] !== undefined) (summary as unknown as Record<string, unknown>)[key] = metrics[key];
     }
     if (insertBn) {
-      insertBatchNorm(src, model, calibration!, dir);
+      insertBatchNorm(src, model, calibration!, { dir, limit: CALIBRATION_IMAGES });
       summary.batchNormInserted = true;
       return summary;
     }
@@ -566,11 +573,10 @@ export async function trainVictim(opts: TrainVictimOptions): Promise<ClassifierM
       seed,
       batchNorm,
     });
-    // a batch-normalised run may start from a model without batch norm: 2,000 training images set the inserted layers
-    const calibration = opts.init !== undefined && batchNorm ? (train.x.slice(0, Math.min(2000, train.x.shape[0])) as tf.Tensor4D) : undefined;
+    // a batch-normalised run may start from a model without batch norm: training images set the inserted layers
     const initFrom =
       opts.init !== undefined
-        ? await warmStartFrom(model, opts.init, { arch: opts.arch, width, batchNorm, numClasses: train.numClasses }, calibration).finally(() => calibration?.dispose())
+        ? await warmStartFrom(model, opts.init, { arch: opts.arch, width, batchNorm, numClasses: train.numClasses }, batchNorm ? (train.x as tf.Tensor4D) : undefined)
         : undefined;
     if (initFrom) info(`warm start from ${initFrom.dir} (${initFrom.epochs} epochs, test accuracy ${initFrom.testAccuracy})`);
     info(
