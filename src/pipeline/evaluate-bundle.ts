@@ -9,6 +9,7 @@ import type { Detector } from '../defense/types.js';
 import { initEngine } from '../engine/backend.js';
 import { ArgumentError } from '../errors.js';
 import { evaluatePCL, paperAttackPlans, type EvaluationResults } from './evaluate.js';
+import { attackSubset } from './attack-subset.js';
 import { beyondBoundaryPlans } from './highconf-plans.js';
 import { writeEvaluationOutputs } from './outputs.js';
 import { runSecurityProtocol, type SecuritySchedule } from './security.js';
@@ -23,6 +24,8 @@ export interface EvaluateBundleOptions {
   attacks?: string[];
   /** Test images (default 1000). */
   n?: number;
+  /** Attack only a seeded `attackN` of the `n` test images (see `ReproduceOptions.attackN`); FP still on all `n`. */
+  attackN?: number;
   sp?: number;
   seed?: number;
   quick?: boolean;
@@ -76,7 +79,8 @@ export async function evaluateBundle(opts: EvaluateBundleOptions): Promise<Evalu
       }
       timings.push({ stage: 'fit baselines (Mahalanobis, PCA-centre)', seconds: (performance.now() - t0) / 1000 });
     }
-    const results = await evaluatePCL(det, { test, attacks: plans, extraDetectors: extras, sp: opts.sp ?? det.params.sp, seed, batchSize: opts.batchSize, modelDir: path.join(opts.defender, 'victim') });
+    const attackRows = opts.attackN !== undefined && opts.attackN < test.x.shape[0] ? await attackSubset(opts.dataset, test, opts.attackN, seed) : undefined;
+    const results = await evaluatePCL(det, { test, attackRows, attacks: plans, extraDetectors: extras, sp: opts.sp ?? det.params.sp, seed, batchSize: opts.batchSize, modelDir: path.join(opts.defender, 'victim') });
     if (opts.adaptive) {
       const a = opts.adaptive === true ? {} : opts.adaptive;
       const t0 = performance.now();

@@ -51,6 +51,8 @@ export interface AttackGroupResult {
 export interface EvaluationResults {
   dataset: string;
   n: number;
+  /** Test images the attacks ran on (of them, the correctly classified ones); `n` when all were. */
+  nAttackRows?: number;
   sp: number;
   seed: number;
   victimAccuracy: number;
@@ -99,4 +101,10 @@ export interface EvaluateOptions {
   cacheDir?: string;
   /** The risk view: costs and prior P(attack) that choose an operating point. */
   risk?: { costs: RiskCosts; pAttack: number };
+  /**
+   * Rows of `test` to attack (of them, those the victim classifies correctly); default all. False
+   * positives are still counted on every correctly classified row, so a large clean set can go
+   * beside a smaller attacked one.
+   */
+  attackRows?: ArrayLike<number>;
 }

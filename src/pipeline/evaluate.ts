@@ -4,7 +4,7 @@ import { makeAttack, runAttack } from '../attacks/index.js';
 import { runInPool } from '../attacks/attack-set.js';
 import { defaultPoolSize } from '../engine/pool.js';
 import type { PCLDetector } from '../defense/pcl.js';
-import { assert } from '../errors.js';
+import { ArgumentError, assert } from '../errors.js';
 import { confusionMatrix } from '../eval/confusion.js';
 import { calibratedFusionScores, calibratedFusionThreshold, type CalibratedFusionModel } from '../defense/fusion/index.js';
 import type { Detector } from '../defense/types.js';
@@ -63,6 +63,22 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
   const victimAccuracy = correct.length / yAll.length;
   const xClean = gatherRows(test.x, correct);
   const yClean = Int32Array.from(correct.map((i) => yAll[i]));
+  // the attacked images: the correctly classified ones among `attackRows` (all by default)
+  let attackRows: Set<number> | undefined;
+  if (opts.attackRows !== undefined) {
+    attackRows = new Set(Array.from(opts.attackRows));
+    for (const r of attackRows) {
+      assert(Number.isInteger(r) && r >= 0 && r < yAll.length, () => `evaluate: attackRows holds ${r}, not a row of the ${yAll.length} test images`, ArgumentError);
+    }
+  }
+  const attackedPos = attackRows ? correct.flatMap((row, pos) => (attackRows!.has(row) ? [pos] : [])) : undefined;
+  const xAttack = attackedPos ? gatherRows(xClean, attackedPos) : xClean;
+  const yAttack = attackedPos ? Int32Array.from(attackedPos, (p) => yClean[p]) : yClean;
+  if (opts.attacks.length > 0 && yAttack.length === 0) {
+    xClean.dispose();
+    if (xAttack !== xClean) xAttack.dispose();
+    throw new ArgumentError(`evaluate: none of the ${attackRows?.size ?? yAll.length} test images to attack is classified correctly by the victim`);
+  }
   try {
     t0 = performance.now();
     const clean = await scoreSet(det, extra, xClean, yClean);
@@ -80,46 +96,50 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     const groups = new Map<string, { plans: AttackGroupResult['plans']; sets: ScoredSet[]; perPlan: { label: string; params: Record<string, unknown>; sweep?: AttackPlan['sweep']; set: ScoredSet }[]; attacked: number }>();
     for (const plan of opts.attacks) {
       const attack = makeAttack(plan.name, plan.params);
-      const bar = progressBar(`${plan.group} ${plan.label}`, yClean.length);
+      const bar = progressBar(`${plan.group} ${plan.label}`, yAttack.length);
       t0 = performance.now();
       const workers = opts.workers ?? defaultPoolSize();
       const parallel = plan.name !== 'fgsm' && workers > 1 && opts.modelDir !== undefined;
-      const cache = opts.cacheDir ? await attackCache(opts.cacheDir, { attack: attack.name, params: attack.params, seed, batchSize, yClean, xClean }) : undefined;
+      const cache = opts.cacheDir ? await attackCache(opts.cacheDir, { attack: attack.name, params: attack.params, seed, batchSize, yClean: yAttack, xClean: xAttack }) : undefined;
       const hit = cache ? await cache.read() : undefined;
       let res: AttackOutcome;
       if (hit) {
         res = hit;
       } else {
         res = parallel
-          ? await runInPool(opts.modelDir!, attack.name, { ...attack.params }, xClean, yClean, batchSize, seed, workers, (done) => bar.update(done))
-          : await runAttack(attack, victim, xClean, yClean, { batchSize, seed, onProgress: (done) => bar.update(done) });
+          ? await runInPool(opts.modelDir!, attack.name, { ...attack.params }, xAttack, yAttack, batchSize, seed, workers, (done) => bar.update(done))
+          : await runAttack(attack, victim, xAttack, yAttack, { batchSize, seed, onProgress: (done) => bar.update(done) });
         if (cache) await cache.write(res, (performance.now() - t0) / 1000);
       }
       bar.stop();
       const seconds = hit ? hit.seconds : (performance.now() - t0) / 1000;
+      // success as the guarded victim sees it (the attack may have run on an equivalent copy, e.g. with folded batch norms)
+      const predAdv = victim.predict(res.adversarial);
+      const yPredAdv = new Int32Array(await predAdv.data());
+      predAdv.dispose();
       const ok: number[] = [];
-      res.success.forEach((s, i) => s && ok.push(i));
+      res.success.forEach((s, i) => s && yPredAdv[i] !== yAttack[i] && ok.push(i));
       const l2 = ok.reduce((a, i) => a + res.l2[i], 0) / Math.max(ok.length, 1);
       const linf = ok.reduce((a, i) => a + res.linf[i], 0) / Math.max(ok.length, 1);
       let set: ScoredSet = { yPred: new Int32Array(0), yTrue: new Int32Array(0), scores: {} };
       if (ok.length) {
         const xAdv = gatherRows(res.adversarial, ok);
         try {
-          set = await scoreSet(det, extra, xAdv, Int32Array.from(ok.map((i) => yClean[i])));
+          set = await scoreSet(det, extra, xAdv, Int32Array.from(ok.map((i) => yAttack[i])));
         } finally {
           xAdv.dispose();
         }
       }
       res.adversarial.dispose();
-      info(`${plan.group} ${plan.label}: success ${ok.length}/${yClean.length}, mean L2 ${l2.toFixed(3)}, ${seconds.toFixed(1)} s`);
-      timings.push({ stage: `attack ${plan.group} ${plan.label}`, seconds, items: yClean.length });
+      info(`${plan.group} ${plan.label}: success ${ok.length}/${yAttack.length}, mean L2 ${l2.toFixed(3)}, ${seconds.toFixed(1)} s`);
+      timings.push({ stage: `attack ${plan.group} ${plan.label}`, seconds, items: yAttack.length });
       const g = groups.get(plan.group) ?? { plans: [], sets: [], perPlan: [], attacked: 0 };
-      g.plans.push({ label: plan.label, name: plan.name, params: plan.params, attacked: yClean.length, successes: ok.length, successRate: ok.length / yClean.length, meanL2: l2, meanLinf: linf, seconds });
+      g.plans.push({ label: plan.label, name: plan.name, params: plan.params, attacked: yAttack.length, successes: ok.length, successRate: ok.length / yAttack.length, meanL2: l2, meanLinf: linf, seconds });
       if (ok.length) {
         g.sets.push(set);
         g.perPlan.push({ label: plan.label, params: plan.params, sweep: plan.sweep, set });
       }
-      g.attacked += yClean.length;
+      g.attacked += yAttack.length;
       groups.set(plan.group, g);
     }
 
@@ -317,6 +337,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     return {
       dataset: test.spec,
       n: yAll.length,
+      ...(attackRows ? { nAttackRows: attackRows.size } : {}),
       sp,
       seed,
       victimAccuracy,
@@ -329,6 +350,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       guardedThroughputRatio: bareSeconds / guardedSeconds,
     };
   } finally {
+    if (xAttack !== xClean) xAttack.dispose();
     xClean.dispose();
   }
 }

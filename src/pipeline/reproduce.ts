@@ -20,6 +20,7 @@ import { info } from '../util/progress.js';
 import { evaluatePCL, paperAttackPlans, type AttackPlan, type EvaluationResults } from './evaluate.js';
 import { beyondBoundaryPlans } from './highconf-plans.js';
 import { writeEvaluationOutputs } from './outputs.js';
+import { attackSubset } from './attack-subset.js';
 
 /** Options of {@link reproduce} (what `pcl reproduce` takes). */
 export interface ReproduceOptions {
@@ -54,8 +55,15 @@ export interface ReproduceOptions {
    * Fold a batch-normalised victim's batch norms into its convolutions (`foldBatchNorm`) before attacking and
    * defending it: the same function, cheaper attacks. Default false: the latent defenders then fine-tune replicas
    * without batch statistics, which on ImageNet-10 detected DeepFool and C&W worse (bench/results/reproduce-imagenet10.md § Session 8).
+   * 'attacks': fold a copy (`out/victim-folded`) for the attack workers only; the defenders keep the batch-normalised
+   * victim, which also re-checks every adversarial example's success.
    */
-  foldBatchNorm?: boolean;
+  foldBatchNorm?: boolean | 'attacks';
+  /**
+   * Attack only this many of the `n` test images (a seeded subset, the first `attackN` of the same draw, so it
+   * is the set `n = attackN` would attack), while false positives are still counted on all `n`. Default: all `n`.
+   */
+  attackN?: number;
 }
 
 /** The names `ReproduceOptions.attackSet` accepts. */
@@ -248,6 +256,14 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     stages.push({ stage: `train victim ${plan.arch}`, seconds: (performance.now() - t0) / 1000, note: `test accuracy ${(100 * metrics.testAccuracy).toFixed(2)} %` });
   }
   if (metrics.batchNorm === true && opts.foldBatchNorm === true) metrics = await foldVictim(victimDir, metrics);
+  let attackModelDir: string | undefined;
+  if (metrics.batchNorm === true && opts.foldBatchNorm === 'attacks') {
+    attackModelDir = path.join(opts.out, 'victim-folded');
+    await writeDirAtomic(attackModelDir, async (tmp) => {
+      await fs.cp(victimDir, tmp, { recursive: true });
+      await foldVictim(tmp, metrics!);
+    });
+  }
   const { model } = await loadClassifier(victimDir);
   const victim = new Classifier(model);
   const names = victim.layerNames();
@@ -332,14 +348,16 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
 
     // 3. attacks + evaluation on n test images
     test = await loadDataset(opts.dataset, { split: 'test', limit: n, seed });
+    const attackRows = opts.attackN !== undefined && opts.attackN < test.x.shape[0] ? await attackSubset(opts.dataset, test, opts.attackN, seed) : undefined;
     const results = await evaluatePCL(det, {
+      attackRows,
       test,
       attacks,
       extraDetectors: extras,
       checkpointLabels: before ? [`latent:${before}`, `latent:${main}`] : undefined,
       sp: 1,
       seed,
-      modelDir: path.join(detDir, 'victim'),
+      modelDir: attackModelDir ?? path.join(detDir, 'victim'),
       cacheDir: path.join(opts.out, 'attack-cache'),
       risk: { costs: { eta11: 0, eta12: 10, eta21: 1, eta22: 0 }, pAttack: 0.05 },
     });
@@ -362,6 +380,10 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         ...(plan.cw && !(plan.cw.binarySteps === 20 && plan.cw.iterations === 500)
           ? [`C&W L2 ran ${plan.cw.binarySteps} binary-search steps × ${plan.cw.iterations} iterations instead of the paper's 20 × 500, to fit the attack time on 2 cores.`]
           : []),
+        ...(attackRows
+          ? [`False positives counted on the ${Math.round(results.victimAccuracy * results.n)} correctly classified of ${results.n} test images; the attacks ran on the correctly classified of a seeded ${attackRows.length} of them.`]
+          : []),
+        ...(attackModelDir ? ["The attacks ran on the victim with its batch norms folded into its convolutions (the same function within 1e-5); every adversarial example's success was re-checked on the batch-normalised victim the defenders guard."] : []),
         ...(plan.fitLimit ? [`PCL fitted on a seeded subset of ${plan.fitLimit} training images (${plan.latentEpochs} fine-tuning epoch(s) per latent replica).`] : []),
         ...(quick && plan.train?.limit && !opts.victim
           ? [

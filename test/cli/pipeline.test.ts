@@ -122,6 +122,23 @@ describe('pcl end to end on an MNIST slice', () => {
     expect(en.code, en.stderr).toBe(0);
     const rowsN = (JSON.parse(await fs.readFile(path.join(evN, 'results.json'), 'utf8')).groups[0].detectors as { detector: string }[]).map((q) => q.detector);
     for (const want of ['PCL input noise', 'PCL latent OR input OR noise', 'PCL latent OR input (without noise)', 'PCL calibrated fusion (without noise)']) expect(rowsN).toContain(want);
+
+    // --attack-n: false positives on all 40 images, the attacks on the seeded 15 that --n 15 attacks
+    const evA = path.join(dir, 'eval-attack-n');
+    const ea = await pcl(['evaluate', '--defender', bundleN, '--dataset', 'mnist', '--n', '40', '--attack-n', '15', '--attacks', 'fgsm', '--quick', '--no-baselines', '--out', evA]);
+    expect(ea.code, ea.stderr).toBe(0);
+    const evS = path.join(dir, 'eval-15');
+    const es = await pcl(['evaluate', '--defender', bundleN, '--dataset', 'mnist', '--n', '15', '--attacks', 'fgsm', '--quick', '--no-baselines', '--out', evS]);
+    expect(es.code, es.stderr).toBe(0);
+    const [ra, rs, r40] = await Promise.all([evA, evS, evN].map(async (d) => JSON.parse(await fs.readFile(path.join(d, 'results.json'), 'utf8'))));
+    expect(ra.n).toBe(40);
+    expect(ra.nAttackRows).toBe(15);
+    expect(ra.groups[0].nClean).toBe(r40.groups[0].nClean);
+    expect(ra.groups[0].nClean).toBeGreaterThan(rs.groups[0].nClean);
+    expect(ra.groups[0].plans.map((q: { attacked: number; successes: number }) => [q.attacked, q.successes])).toEqual(
+      rs.groups[0].plans.map((q: { attacked: number; successes: number }) => [q.attacked, q.successes]),
+    );
+    expect(ra.groups[0].nAdv).toBe(rs.groups[0].nAdv);
   });
 
   test('bad input: one-line reason and a non-zero exit', async () => {

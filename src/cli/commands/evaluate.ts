@@ -13,6 +13,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .option('--attacks <list>', 'comma-separated: fgsm,jsma,deepfool,cw-l2,highconf (C&W κ 5–40, PGD L∞ and L2; also bim, pgd-l2)', list('--attacks'), [...DEFAULT_ATTACKS])
     .option('--n <n>', 'test images to attack', positiveInt('--n'), 1000)
+    .option('--attack-n <n>', 'attack only a seeded subset of this many of the --n test images (the set --n <this> would attack); false positives are still counted on all of them', positiveInt('--attack-n'))
     .option('--sp <percent>', 'security parameter of the single operating points', percent('--sp'))
     .option('--quick', 'reduced attack budgets (fewer FGSM ε, C&W 5×100)')
     .option('--no-baselines', 'skip the Mahalanobis and PCA-centre baselines')
@@ -31,6 +32,7 @@ export function register(program: Command): void {
         out: o.out,
         attacks: o.attacks,
         n: o.n,
+        attackN: o.attackN,
         sp: o.sp,
         quick: o.quick,
         baselines: o.baselines,

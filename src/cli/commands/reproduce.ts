@@ -19,7 +19,11 @@ export function register(program: Command): void {
     .option('--cw <BxI>', "C&W schedule: binary-search steps × iterations, e.g. 20x500 (default: the paper's 20x500 on MNIST, 10x200 on the CNNs)", cwSchedule)
     .option('--fit-limit <n>', 'training images the defenders are fitted on (default: all on MNIST and ImageNet-10, 20,000 on CIFAR-10)', positiveInt('--fit-limit'))
     .option('--noise-defender', "add the input noise defender ('input:noise') to the PCL detector, beside the paper's defenders")
-    .option('--fold-batch-norm', "fold a batch-normalised victim's batch norms into its convolutions first (same function, faster attacks; the latent replicas then fine-tune without batch statistics)")
+    .option(
+      '--fold-batch-norm [scope]',
+      "fold a batch-normalised victim's batch norms into its convolutions (same function, faster attacks): 'all' (the default scope) for attacks and defenders (the latent replicas then fine-tune without batch statistics), 'attacks' for the attack workers only",
+    )
+    .option('--attack-n <n>', 'attack only a seeded subset of this many of the --n test images (the set --n <this> would attack); false positives are still counted on all of them', positiveInt('--attack-n'))
     .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica (default 3; 1 with --quick)', positiveInt('--latent-epochs'))
     .action(async (o) => {
       const r = await reproduce({
@@ -34,7 +38,8 @@ export function register(program: Command): void {
         fitLimit: o.fitLimit,
         latentEpochs: o.latentEpochs,
         noiseDefender: o.noiseDefender === true,
-        foldBatchNorm: o.foldBatchNorm === true,
+        foldBatchNorm: foldScope(o.foldBatchNorm),
+        attackN: o.attackN,
       });
       process.stdout.write(`${JSON.stringify(summarizeResults(o.out, r))}\n`);
     });
@@ -47,4 +52,12 @@ function cwSchedule(v: string): { binarySteps: number; iterations: number } {
   const i = m ? Number(m[2]) : NaN;
   if (!(b >= 1 && i >= 1)) throw new ArgumentError(`--cw: expected BINARY_STEPSxITERATIONS with positive integers, e.g. 20x500, got '${v}'`);
   return { binarySteps: b, iterations: i };
+}
+
+/** `--fold-batch-norm [all|attacks]`: true for 'all' or no value, 'attacks', or false when absent. */
+function foldScope(v: unknown): boolean | 'attacks' {
+  if (v === undefined || v === false) return false;
+  if (v === true || v === 'all') return true;
+  if (v === 'attacks') return 'attacks';
+  throw new ArgumentError(`--fold-batch-norm: expected 'all' or 'attacks', got '${String(v)}'`);
 }

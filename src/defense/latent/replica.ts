@@ -44,6 +44,10 @@ export interface Replica {
   outputIsProbs: boolean;
   /** Flattened feature dimension p. */
   featureDim: number;
+  /** The replica's layers in order (the clone's, with the normalisation after the checkpoint), no InputLayer. */
+  chain: tf.layers.Layer[];
+  /** Name of the inserted {@link L2Normalize} layer (its output is the first output). */
+  normalizeLayer: string;
 }
 
 function layerActivation(l: tf.layers.Layer): string | undefined {
@@ -94,10 +98,14 @@ export async function buildReplica(victim: tf.LayersModel, checkpoint: string): 
   const input = tf.input({ shape: clone.inputs[0].shape.slice(1) as number[] });
   let h: tf.SymbolicTensor = input;
   let feat: tf.SymbolicTensor | undefined;
+  const chain: tf.layers.Layer[] = [];
   for (const l of layers) {
     h = l.apply(h) as tf.SymbolicTensor;
+    chain.push(l);
     if (l.name === checkpoint) {
-      h = new L2Normalize({ name: 'pcl_l2_normalize' }).apply(h) as tf.SymbolicTensor;
+      const norm = new L2Normalize({ name: 'pcl_l2_normalize' });
+      h = norm.apply(h) as tf.SymbolicTensor;
+      chain.push(norm);
       feat = h;
     }
   }
@@ -115,7 +123,15 @@ export async function buildReplica(victim: tf.LayersModel, checkpoint: string): 
       (l.getClassName() === 'Activation' && (act === 'relu' || act === 'linear'));
     if (!homogeneous) break;
   }
-  return { model, base: clone, outputIsProbs: layerActivation(layers[layers.length - 1]) === 'softmax', featureDim, nextKernelLayer };
+  return {
+    model,
+    base: clone,
+    outputIsProbs: layerActivation(layers[layers.length - 1]) === 'softmax',
+    featureDim,
+    nextKernelLayer,
+    chain,
+    normalizeLayer: chain[at + 1].name,
+  };
 }
 
 /** Frees a replica (its model and the clone whose layers it shares). */
