@@ -20,6 +20,7 @@ import type { ShardCodingTask } from './omp-task.js';
 import { reconstructByClass, reconstructImages, reconstructPatches } from './sparse-coding.js';
 import { defaultPatchSize, samplePatches, type PatchGrid } from './patches.js';
 import { psnr } from './psnr.js';
+import { sortedPerClass } from '../latent/common.js';
 /** A parallel map over worker threads (the engine's `WorkerPool.map` shape). */
 export type ParallelMap = <P, R>(moduleUrl: string, exportName: string, payloads: P[]) => Promise<R[]>;
 
@@ -162,15 +163,13 @@ export class InputDefender implements Detector {
       }
     }
     const scores = await this.scoreArrays(state, images, n, labels);
-    const groups: number[][] = Array.from({ length: numClasses }, () => []);
-    for (let s = 0; s < n; s++) if (keep[s]) groups[labels[s]].push(scores[s]);
-    state.trainScores = groups.map((g) => Float32Array.from(g).sort());
+    state.trainScores = sortedPerClass(scores, labels, numClasses, keep);
     state.info = {
       dictionarySeconds: results.map((r) => r.seconds),
       dictionaryWallSeconds,
       parallelism,
       reseeded: results.map((r) => r.reseeded),
-      trainCounts: groups.map((g) => g.length),
+      trainCounts: state.trainScores.map((g) => g.length),
     };
     this.state_ = state;
     return this;

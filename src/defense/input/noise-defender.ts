@@ -6,6 +6,7 @@ import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
 import { thresholdFromScores, type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels } from '../types.js';
 import { yieldToEventLoop } from '../../util/parallel.js';
+import { sortedPerClass } from '../latent/common.js';
 
 /** Hyperparameters of a {@link NoiseDefender}. */
 export interface NoiseDefenderParams {
@@ -185,12 +186,12 @@ export class NoiseDefender implements Detector {
       }
     }
     const sig = await this.sigmas(x);
-    const groups: number[][] = Array.from({ length: numClasses }, () => []);
-    for (let s = 0; s < n; s++) if (!keep || keep[s]) groups[labels[s]!]!.push(sig[s]!);
+    // a class with fewer than 2 correctly classified images falls back to all of its images (sortedPerClass)
+    const groups = sortedPerClass(sig, labels, numClasses, keep);
     for (let k = 0; k < numClasses; k++) {
-      assert(groups[k]!.length > 0, () => `NoiseDefender.fit: class ${k} has no correctly classified training image to learn from`, ArgumentError);
+      assert(groups[k]!.length > 0, () => `NoiseDefender.fit: class ${k} has no training image to learn from`, ArgumentError);
     }
-    this.state_ = { h, w, c, numClasses, trainScores: groups.map((g) => Float32Array.from(g).sort()) };
+    this.state_ = { h, w, c, numClasses, trainScores: groups };
     opts.log?.(`NoiseDefender: clean σ̂ of ${groups.reduce((a, g) => a + g.length, 0)} images, median ${median(sig.slice(), n).toFixed(4)}`);
     return this;
   }

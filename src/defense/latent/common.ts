@@ -50,7 +50,10 @@ export function labelsOf(y: tf.Tensor1D): Int32Array {
   return Int32Array.from(y.dataSync());
 }
 
-/** Groups `scores` by `classes` (only rows where `keep[s]`, if given) and sorts each group ascending. */
+/**
+ * Groups `scores` by `classes` (only rows where `keep[s]`, if given; all rows of a class with fewer than 2 kept)
+ * and sorts each group ascending.
+ */
 export function sortedPerClass(
   scores: ArrayLike<number>,
   classes: ArrayLike<number>,
@@ -58,11 +61,15 @@ export function sortedPerClass(
   keep?: ArrayLike<boolean | number>,
 ): Float32Array[] {
   const groups: number[][] = Array.from({ length: numClasses }, () => []);
+  const all: number[][] = Array.from({ length: numClasses }, () => []);
   for (let s = 0; s < scores.length; s++) {
+    all[classes[s]].push(scores[s]);
     if (keep && !keep[s]) continue;
     groups[classes[s]].push(scores[s]);
   }
-  return groups.map((g) => Float32Array.from(g).sort());
+  // a class with fewer than 2 kept samples (a weak victim that hardly ever gets it right) falls back to all its
+  // samples, so its thresholds and tail p-values stay defined
+  return groups.map((g, c) => Float32Array.from(g.length >= 2 ? g : all[c]!).sort());
 }
 
 /** Per-class thresholds at security parameter `sp` (percent). */
