@@ -46,6 +46,8 @@ export interface DefendOptions {
   inputStride?: number | 'tile';
   /** OMP atoms per patch at scoring (default: {@link recommendedInputParams}: 10 where the stride is 2, else 5). */
   inputAtoms?: number;
+  /** Side of the input defender's square patches in pixels (default 'auto': 8, or 7 on sides divisible by 7 only). */
+  inputPatch?: number;
 }
 
 /** Summary of a fitted bundle (what `pcl defend` prints). */
@@ -79,6 +81,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
     if (opts.patchesPerClass !== undefined) input.patchesPerClass = opts.patchesPerClass;
     if (opts.inputStride !== undefined) input.stride = opts.inputStride;
     if (opts.inputAtoms !== undefined) input.nNonzero = opts.inputAtoms;
+    if (opts.inputPatch !== undefined) input.patchSize = opts.inputPatch;
     const det = new PCLDetector(victim, {
       checkpoints: opts.checkpoints ?? nonEmpty(recommendedCheckpoints(victim.layerNames(), victim.inputShape)),
       inputDefender: opts.inputDefender ?? true,

@@ -64,6 +64,8 @@ export interface ReproduceOptions {
    * is the set `n = attackN` would attack), while false positives are still counted on all `n`. Default: all `n`.
    */
   attackN?: number;
+  /** Side of the input defender's patches in pixels, instead of its default (8; see `InputDefenderParams.patchSize`). */
+  inputPatch?: number;
 }
 
 /** The names `ReproduceOptions.attackSet` accepts. */
@@ -289,6 +291,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
       seed,
       ...(plan.patchesPerClass ? { patchesPerClass: plan.patchesPerClass } : {}),
       ...(plan.inputCodes ? { codes: plan.inputCodes } : {}),
+      ...(opts.inputPatch ? { patchSize: opts.inputPatch } : {}),
     };
     let t0 = performance.now();
     // Fig. 10 of the paper: more checkpoints, fewer false alarms. The PCL bundle holds the latent
@@ -383,6 +386,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         ...(attackRows
           ? [`False positives counted on the ${Math.round(results.victimAccuracy * results.n)} correctly classified of ${results.n} test images; the attacks ran on the correctly classified of a seeded ${attackRows.length} of them.`]
           : []),
+        ...(opts.inputPatch ? [`Input defender on ${opts.inputPatch} × ${opts.inputPatch} patches (the paper's default here: 8 × 8).`] : []),
         ...(attackModelDir ? ["The attacks ran on the victim with its batch norms folded into its convolutions (the same function within 1e-5); every adversarial example's success was re-checked on the batch-normalised victim the defenders guard."] : []),
         ...(plan.fitLimit ? [`PCL fitted on a seeded subset of ${plan.fitLimit} training images (${plan.latentEpochs} fine-tuning epoch(s) per latent replica).`] : []),
         ...(quick && plan.train?.limit && !opts.victim
