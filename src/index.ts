@@ -20,7 +20,7 @@ export { initEngine, engineInfo, type BackendName, type EngineInfo } from './eng
 export { FusedAdamOptimizer, fusedAdam, fusedAdamAvailable, adamStep, type AdamStepParams } from './engine/fused-adam.js';
 export { dense, denseChain, softmaxCrossEntropy, type DenseChain } from './engine/dense-chain.js';
 export { batchNormRelu } from './engine/batch-norm.js';
-export { batchNormChain, type BatchNormChain } from './models/bn-chain.js';
+export { batchNormChain, layerChain, type BatchNormChain, type LayerChain } from './models/bn-chain.js';
 export { foldBatchNorm, hasBatchNorm } from './models/fold.js';
 export { Rng } from './util/rng.js';
 export { progressBar, setProgressEnabled, registerTtyProgressBar, type Progress, type TtyBarFactory } from './util/progress.js';
