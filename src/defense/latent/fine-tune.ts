@@ -38,6 +38,9 @@ export interface EpochLog {
   accuracy: number;
 }
 
+/** Floor of the true class's probability in the cross-entropy (both paths; as `pcl train`'s CE_MIN_PROB). */
+const MIN_PROB = 1e-7;
+
 /** Options of {@link fineTuneReplica}. */
 export interface FineTuneOptions extends FitOptions {
   /**
@@ -106,12 +109,12 @@ export async function fineTuneReplica(
               // logits and the normalised features from the fused chain; the same clipped cross-entropy
               const f = fast.forward(xb);
               [phi, out] = [f.tap!, f.logits];
-              ce = softmaxCrossEntropy(f.logits, yb, { minProb: 1e-7 });
+              ce = softmaxCrossEntropy(f.logits, yb, { minProb: MIN_PROB });
             } else {
               [phi, out] = replica.model.apply(xb, { training: true }) as tf.Tensor[];
               const oneHot = tf.oneHot(yb, k).toFloat();
               ce = replica.outputIsProbs
-                ? tf.mean(tf.neg(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(out, 1e-7, 1))), 1)))
+                ? tf.mean(tf.neg(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(out, MIN_PROB, 1))), 1)))
                 : tf.losses.softmaxCrossEntropy(oneHot, out);
             }
             const c = centerLoss(phi.reshape([m, dim]) as tf.Tensor2D, yb, centres, gamma, params.spread);
