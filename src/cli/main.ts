@@ -44,6 +44,11 @@ export function buildProgram(): Command {
 /** Entry point used by `bin/pcl.js`. Throws on bad input (the launcher prints one line, exits 1). */
 export async function main(argv: string[]): Promise<void> {
   registerNodePlatform();
+  // `pcl … | head`: a reader that closes the pipe early ends the command quietly, as for any Unix tool
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const program = buildProgram();
   program.hook('preAction', (cmd) => {
     const opts = cmd.optsWithGlobals() as { quiet?: boolean; backend?: string };

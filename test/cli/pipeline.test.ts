@@ -156,4 +156,12 @@ describe('pcl end to end on an MNIST slice', () => {
     expect(badDs.code).not.toBe(0);
     expect(badDs.stderr).toMatch(/unknown attack 'nope'/);
   });
+
+  test('a reader that closes the pipe early (pcl … | head) ends the command quietly', async () => {
+    // the help text is longer than one line; `head -n 1` closes the pipe after the first
+    const sh = `"${process.execPath}" "${bin}" defend --help | head -n 1`;
+    const r = await promisify(execFile)('/bin/sh', ['-c', sh], { cwd: root });
+    expect(r.stdout).toMatch(/^Usage: pcl defend/);
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);
+  });
 });
