@@ -15,7 +15,7 @@ import { Classifier } from '../models/classifier.js';
 import { loadClassifier, saveClassifier, type ClassifierMetrics } from '../models/io.js';
 import { foldBatchNorm } from '../models/fold.js';
 import { trainVictim, type TrainVictimOptions } from '../models/train.js';
-import type { Arch } from '../models/zoo.js';
+import { buildModel, type Arch } from '../models/zoo.js';
 import { info } from '../util/progress.js';
 import { evaluatePCL, paperAttackPlans, type AttackPlan, type EvaluationResults } from './evaluate.js';
 import { beyondBoundaryPlans } from './highconf-plans.js';
@@ -66,6 +66,11 @@ export interface ReproduceOptions {
   attackN?: number;
   /** Side of the input defender's patches in pixels, instead of its default (8; see `InputDefenderParams.patchSize`). */
   inputPatch?: number;
+  /**
+   * Latent checkpoint layers of the PCL detector, in order; the last is the table's single-checkpoint row. Default:
+   * the second-to-last layer and the hidden dense layer before it (fc1 + fc2 on the paper's networks).
+   */
+  checkpoints?: string[];
 }
 
 /** The names `ReproduceOptions.attackSet` accepts. */
@@ -198,6 +203,17 @@ async function reusableDetector(detDir: string, victimDir: string, want: PCLDete
   }
 }
 
+/** `--checkpoints`: known hidden layers, each once, at least one (before any data is loaded). */
+function checkCheckpoints(checkpoints: string[], names: string[]): void {
+  if (checkpoints.length === 0) throw new ArgumentError('reproduce: checkpoints must name at least one layer');
+  for (const c of checkpoints) {
+    if (!names.includes(c)) throw new ArgumentError(`reproduce: checkpoint '${c}' is not a layer of the victim (layers: ${names.join(', ')})`);
+    if (c === names[names.length - 1]) throw new ArgumentError(`reproduce: checkpoint '${c}' is the output layer; pick hidden layers (${names.slice(0, -1).join(', ')})`);
+  }
+  const dup = checkpoints.find((c, i) => checkpoints.indexOf(c) !== i);
+  if (dup !== undefined) throw new ArgumentError(`reproduce: checkpoint '${dup}' is named twice`);
+}
+
 async function exists(f: string): Promise<boolean> {
   return fs.access(f).then(
     () => true,
@@ -253,6 +269,19 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     }
   }
   if (!metrics) {
+    if (opts.checkpoints) {
+      // check the layer names on an untrained copy before hours of training
+      const probe = await loadDataset(opts.dataset, { split: 'test', limit: 1, seed });
+      const [, h, w, c] = probe.x.shape;
+      const numClasses = probe.numClasses;
+      disposeDataset(probe);
+      const untrained = buildModel(plan.arch, { inputShape: [h, w, c], numClasses, width: plan.width, batchNorm: plan.train?.batchNorm ?? false });
+      try {
+        checkCheckpoints(opts.checkpoints, untrained.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name));
+      } finally {
+        untrained.dispose();
+      }
+    }
     const t0 = performance.now();
     metrics = await trainVictim({ dataset: opts.dataset, arch: plan.arch, width: plan.width, epochs: plan.epochs, ...plan.train, out: victimDir, seed });
     stages.push({ stage: `train victim ${plan.arch}`, seconds: (performance.now() - t0) / 1000, note: `test accuracy ${(100 * metrics.testAccuracy).toFixed(2)} %` });
@@ -272,6 +301,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   const main = names[names.length - 2];
   // a second checkpoint for Fig. 10: the hidden dense layer before the main one, if any
   const before = plan.oneCheckpoint ? undefined : denseLayerBefore(names, main);
+  const checkpoints = opts.checkpoints ?? (before ? [before, main] : [main]);
+  checkCheckpoints(checkpoints, victim.model.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name));
 
   // 2. defenders (clean training data only)
   const train = await loadDataset(opts.dataset, { split: 'train', limit: plan.fitLimit, seed });
@@ -296,7 +327,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     let t0 = performance.now();
     // Fig. 10 of the paper: more checkpoints, fewer false alarms. The PCL bundle holds the latent
     // defenders at both hidden dense layers plus the input defender.
-    const fresh = new PCLDetector(victim, { checkpoints: before ? [before, main] : [main], inputDefender: true, noiseDefender: opts.noiseDefender === true, sp: 1, seed, latent, input });
+    const fresh = new PCLDetector(victim, { checkpoints, inputDefender: true, noiseDefender: opts.noiseDefender === true, sp: 1, seed, latent, input });
     det = await reusableDetector(detDir, victimDir, fresh);
     if (det) {
       fresh.dispose();
@@ -386,6 +417,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         ...(attackRows
           ? [`False positives counted on the ${Math.round(results.victimAccuracy * results.n)} correctly classified of ${results.n} test images; the attacks ran on the correctly classified of a seeded ${attackRows.length} of them.`]
           : []),
+        ...(opts.checkpoints ? [`Latent checkpoints: ${opts.checkpoints.join(', ')} (chosen with --checkpoints).`] : []),
         ...(opts.inputPatch ? [`Input defender on ${opts.inputPatch} × ${opts.inputPatch} patches (the paper's: 8 × 8).`] : []),
         ...(attackModelDir ? ["The attacks ran on the victim with its batch norms folded into its convolutions (the same function within 1e-5); every adversarial example's success was re-checked on the batch-normalised victim the defenders guard."] : []),
         ...(plan.fitLimit ? [`PCL fitted on a seeded subset of ${plan.fitLimit} training images (${plan.latentEpochs} fine-tuning epoch(s) per latent replica).`] : []),

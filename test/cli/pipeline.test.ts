@@ -155,6 +155,14 @@ describe('pcl end to end on an MNIST slice', () => {
     const badDs = await pcl(['evaluate', '--defender', 'x', '--dataset', 'mnist', '--out', 'y', '--attacks', 'fgsm,nope']);
     expect(badDs.code).not.toBe(0);
     expect(badDs.stderr).toMatch(/unknown attack 'nope'/);
+    // reproduce --checkpoints: refused before any fitting, naming the layer (the victim of the first test)
+    const victim = path.join(dir, 'victim');
+    const rep = (c: string) => pcl(['reproduce', '--dataset', 'mnist', '--victim', victim, '--out', path.join(dir, 'rep'), '--checkpoints', c]);
+    const badCk = await rep('fc1,nope');
+    expect(badCk.code).not.toBe(0);
+    expect(badCk.stderr).toMatch(/checkpoint 'nope' is not a layer of the victim \(layers: flatten, fc1, fc2, fc3\)/);
+    expect((await rep('fc3')).stderr).toMatch(/checkpoint 'fc3' is the output layer/);
+    expect((await rep('fc2,fc2')).stderr).toMatch(/checkpoint 'fc2' is named twice/);
   });
 
   test('a reader that closes the pipe early (pcl … | head) ends the command quietly', async () => {
