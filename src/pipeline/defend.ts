@@ -48,6 +48,8 @@ export interface DefendOptions {
   inputAtoms?: number;
   /** Side of the input defender's square patches in pixels (default 'auto': 8, or 7 on sides divisible by 7 only). */
   inputPatch?: number;
+  /** Atoms of each class dictionary (default 225; 48 suffice for 2 × 2 × 3 patches, bench/results/input.md § Session 10). */
+  dictionarySize?: number;
 }
 
 /** Summary of a fitted bundle (what `pcl defend` prints). */
@@ -82,6 +84,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
     if (opts.inputStride !== undefined) input.stride = opts.inputStride;
     if (opts.inputAtoms !== undefined) input.nNonzero = opts.inputAtoms;
     if (opts.inputPatch !== undefined) input.patchSize = opts.inputPatch;
+    if (opts.dictionarySize !== undefined) input.nAtoms = opts.dictionarySize;
     const det = new PCLDetector(victim, {
       checkpoints: opts.checkpoints ?? nonEmpty(recommendedCheckpoints(victim.layerNames(), victim.inputShape)),
       inputDefender: opts.inputDefender ?? true,

@@ -66,6 +66,8 @@ export interface ReproduceOptions {
   attackN?: number;
   /** Side of the input defender's patches in pixels, instead of its default (8; see `InputDefenderParams.patchSize`). */
   inputPatch?: number;
+  /** Atoms of each class dictionary of the input defender, instead of its default (225). */
+  dictionarySize?: number;
   /**
    * Latent checkpoint layers of the PCL detector, in order; the last is the table's single-checkpoint row. Default:
    * the second-to-last layer and the hidden dense layer before it (fc1 + fc2 on the paper's networks).
@@ -323,6 +325,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
       ...(plan.patchesPerClass ? { patchesPerClass: plan.patchesPerClass } : {}),
       ...(plan.inputCodes ? { codes: plan.inputCodes } : {}),
       ...(opts.inputPatch ? { patchSize: opts.inputPatch } : {}),
+      ...(opts.dictionarySize ? { nAtoms: opts.dictionarySize } : {}),
     };
     let t0 = performance.now();
     // Fig. 10 of the paper: more checkpoints, fewer false alarms. The PCL bundle holds the latent
@@ -419,6 +422,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
           : []),
         ...(opts.checkpoints ? [`Latent checkpoints: ${opts.checkpoints.join(', ')} (chosen with --checkpoints).`] : []),
         ...(opts.inputPatch ? [`Input defender on ${opts.inputPatch} × ${opts.inputPatch} patches (the paper's: 8 × 8).`] : []),
+        ...(opts.dictionarySize ? [`Input defender dictionaries of ${opts.dictionarySize} atoms per class (default 225).`] : []),
         ...(attackModelDir ? ["The attacks ran on the victim with its batch norms folded into its convolutions (the same function within 1e-5); every adversarial example's success was re-checked on the batch-normalised victim the defenders guard."] : []),
         ...(plan.fitLimit ? [`PCL fitted on a seeded subset of ${plan.fitLimit} training images (${plan.latentEpochs} fine-tuning epoch(s) per latent replica).`] : []),
         ...(quick && plan.train?.limit && !opts.victim

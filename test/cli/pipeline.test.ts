@@ -45,7 +45,7 @@ describe('pcl end to end on an MNIST slice', () => {
     const bundle = path.join(dir, 'pcl');
     const d = await pcl([
       'defend', '--model', victim, '--dataset', 'mnist', '--out', bundle, '--limit', '3000',
-      '--latent-epochs', '1', '--patches-per-class', '2000', '--sp', '1',
+      '--latent-epochs', '1', '--patches-per-class', '2000', '--dictionary-size', '100', '--sp', '1',
     ]);
     expect(d.code, d.stderr).toBe(0);
     const summary = JSON.parse(d.stdout);
@@ -53,7 +53,7 @@ describe('pcl end to end on an MNIST slice', () => {
     expect(summary.defenders.map((q: { label: string }) => q.label)).toEqual(['latent:fc1', 'latent:fc2', 'input']);
     expect(existsSync(path.join(bundle, 'manifest.json'))).toBe(true);
     const manifest = JSON.parse(await fs.readFile(path.join(bundle, 'manifest.json'), 'utf8'));
-    expect(manifest.params.input).toMatchObject({ stride: 2, nNonzero: 10 });
+    expect(manifest.params.input).toMatchObject({ stride: 2, nNonzero: 10, nAtoms: 100 });
 
     // noise images as IDX float32: nearly all flagged; raw scores present
     const rng = new Rng(5);

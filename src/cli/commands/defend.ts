@@ -33,6 +33,7 @@ export function register(program: Command): void {
     .option('--patches-per-class <n>', 'random training patches per class for dictionary learning', positiveInt('--patches-per-class'))
     .option('--input-stride <n|tile>', "input defender: score overlapping patches every n pixels, or 'tile' for the paper's non-overlapping patches (default: 2 on grayscale images up to 32×32, else tile)", strideArg)
     .option('--input-patch <p>', "input defender: patch side in pixels (default: 8, or 7 where only 7 divides the image; 4 detected FGS and large PGD far better on ImageNet-10's 64×64 images, bench/results/input.md)", positiveInt('--input-patch'))
+    .option('--dictionary-size <k>', 'input defender: atoms of each class dictionary (default 225; 48 suffice for 2×2 patches of colour images)', positiveInt('--dictionary-size'))
     .option('--input-atoms <k>', 'input defender: OMP atoms per patch at scoring (default: 10 where the stride is 2 by default, else 5)', positiveInt('--input-atoms'))
     .addHelpText('after', '\nPrints a JSON summary (defenders and their per-class thresholds) on stdout.')
     .action(async (o) => {
@@ -54,6 +55,7 @@ export function register(program: Command): void {
         inputStride: o.inputStride,
         inputAtoms: o.inputAtoms,
         inputPatch: o.inputPatch,
+        dictionarySize: o.dictionarySize,
       });
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     });

@@ -25,6 +25,7 @@ export function register(program: Command): void {
     )
     .option('--attack-n <n>', 'attack only a seeded subset of this many of the --n test images (the set --n <this> would attack); false positives are still counted on all of them', positiveInt('--attack-n'))
     .option('--input-patch <p>', "side of the input defender's patches in pixels (default 8; 4 detected FGS and large PGD far better on ImageNet-10, bench/results/input.md)", positiveInt('--input-patch'))
+    .option('--dictionary-size <k>', "atoms of each class dictionary of the input defender (default 225; 48 suffice for 2×2 patches)", positiveInt('--dictionary-size'))
     .option('--checkpoints <layers>', "comma-separated latent checkpoint layers of the PCL detector (default: the second-to-last layer and the hidden dense layer before it, fc1,fc2 on the paper's networks)", list('--checkpoints'))
     .option('--latent-epochs <n>', 'fine-tuning epochs of each latent replica (default 3; 1 with --quick)', positiveInt('--latent-epochs'))
     .action(async (o) => {
@@ -44,6 +45,7 @@ export function register(program: Command): void {
         attackN: o.attackN,
         inputPatch: o.inputPatch,
         checkpoints: o.checkpoints,
+        dictionarySize: o.dictionarySize,
       });
       process.stdout.write(`${JSON.stringify(summarizeResults(o.out, r))}\n`);
     });
