@@ -15,6 +15,7 @@ import { Rng } from '../util/rng.js';
 import { info } from '../util/progress.js';
 import { InputDefender, type InputDefenderParams } from './input/input-defender.js';
 import { NoiseDefender } from './input/noise-defender.js';
+import { MarginDefender } from './output/margin-defender.js';
 import { LatentDefender, type LatentDefenderParams } from './latent/latent-defender.js';
 import { loadModelCopy, saveModelCopy } from './latent/replica.js';
 import { subStore } from '../io/store/memory.js';
@@ -37,6 +38,12 @@ export interface PCLDetectorParams {
    * pixel-noise estimate against its class's clean images). Default false (the paper's defenders only).
    */
   noiseDefender: boolean;
+  /**
+   * Run the output margin defender too (`MarginDefender`, label 'output:margin': the victim's logit
+   * margin against its class's clean images; catches minimal attacks that stop on the boundary).
+   * Default false (the paper's defenders only).
+   */
+  marginDefender: boolean;
   /** Security parameter in percent shared by every defender (default 1). */
   sp: number;
   /** Per-defender SP overrides, keyed by defender label ('latent:fc2', 'input'). */
@@ -66,6 +73,7 @@ const FUSION_STAGES = Object.freeze({ tail: true, recalibrate: true });
 const DEFAULTS: Readonly<Omit<PCLDetectorParams, 'checkpoints'>> = Object.freeze({
   inputDefender: true,
   noiseDefender: false,
+  marginDefender: false,
   sp: 1,
   spOverrides: {},
   fusion: 'calibrated',
@@ -161,6 +169,7 @@ export class PCLDetector {
       this.defenders = this.params.checkpoints.map((c) => new LatentDefender(victim, { ...this.params.latent, checkpointLayer: c }));
       if (this.params.inputDefender) this.defenders.push(new InputDefender(victim, this.params.input));
       if (this.params.noiseDefender) this.defenders.push(new NoiseDefender(victim, { sp: this.params.sp }));
+      if (this.params.marginDefender) this.defenders.push(new MarginDefender(victim, { sp: this.params.sp }));
     }
     const labels = this.defenders.map((d) => d.label);
     assert(new Set(labels).size === labels.length, () => `PCLDetector: defender labels must be unique, got ${labels.join(', ')}`);
@@ -185,8 +194,10 @@ export class PCLDetector {
   /**
    * Fits every defender on clean data, holding out `calibrationFraction` of it (stratified, seeded)
    * to calibrate the fusion. `x`: [n,h,w,c] in [0,1]; `y`: [n] true labels. Resolves to `this`.
+   * With `keepFitted`, defenders that are already fitted (e.g. loaded from an earlier bundle fitted on
+   * the same data with the same settings) are kept as they are; the fusion is calibrated afresh.
    */
-  async fit(x: tf.Tensor4D, y: tf.Tensor1D, opts: FitOptions = {}): Promise<this> {
+  async fit(x: tf.Tensor4D, y: tf.Tensor1D, opts: FitOptions & { keepFitted?: boolean } = {}): Promise<this> {
     assert(x.rank === 4, () => `PCLDetector.fit: expected x of rank 4 [n,h,w,c], got shape [${x.shape}]`);
     assert(y.rank === 1 && y.shape[0] === x.shape[0], () => `PCLDetector.fit: expected y of shape [${x.shape[0]}], got [${y.shape}]`);
     const { fitIdx, calIdx } = splitHoldout(await y.data(), this.params.calibrationFraction, this.params.seed);
@@ -194,6 +205,10 @@ export class PCLDetector {
     const yFit = calIdx.length ? tf.gather(y, fitIdx) : y;
     try {
       for (const d of this.defenders) {
+        if (opts.keepFitted && d.isFitted) {
+          info(`keeping the fitted ${d.label}`);
+          continue;
+        }
         info(`fitting ${d.label} on ${fitIdx.length} clean samples`);
         await d.fit(xFit, yFit, opts);
       }

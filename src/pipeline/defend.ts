@@ -23,6 +23,8 @@ export interface DefendOptions {
   inputDefender?: boolean;
   /** Fit the input noise defender too (`NoiseDefender`; default false). */
   noiseDefender?: boolean;
+  /** Fit the output margin defender too (`MarginDefender`, 'output:margin'; default false). */
+  marginDefender?: boolean;
   /** Security parameter in percent (default 1). */
   sp?: number;
   /** Default decision rule of the bundle (default 'calibrated': combined false-alarm rate = SP; 'or' = the paper's rule). */
@@ -89,6 +91,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
       checkpoints: opts.checkpoints ?? nonEmpty(recommendedCheckpoints(victim.layerNames(), victim.inputShape)),
       inputDefender: opts.inputDefender ?? true,
       noiseDefender: opts.noiseDefender ?? false,
+      marginDefender: opts.marginDefender ?? false,
       sp: opts.sp ?? 1,
       fusion: opts.fusion ?? 'calibrated',
       ...(opts.fusionMethod ? { fusionMethod: opts.fusionMethod } : {}),

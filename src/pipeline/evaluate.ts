@@ -144,9 +144,13 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     }
 
     // 3. metrics per group
-    const latent = det.defenders.filter((d) => d.kind !== 'InputDefender' && d.kind !== 'NoiseDefender');
+    const latent = det.defenders.filter((d) => d.kind !== 'InputDefender' && d.kind !== 'NoiseDefender' && d.kind !== 'MarginDefender');
     const input = det.defenders.find((d) => d.kind === 'InputDefender');
     const noise = det.defenders.find((d) => d.kind === 'NoiseDefender');
+    const margin = det.defenders.find((d) => d.kind === 'MarginDefender');
+    // the defenders beyond the paper's, and the suffix naming them in the OR / "without" rows
+    const beyond = [noise, margin].filter((d): d is Detector => d !== undefined);
+    const beyondNames = [noise ? 'noise' : '', margin ? 'margin' : ''].filter(Boolean);
     const main = latent[latent.length - 1];
     const fusion = det.fusionModel && !det.fusionModel.weights ? det.fusionModel : undefined;
     const fusions: CalibratedFusionModel[] = fusion ? [fusion] : [];
@@ -170,7 +174,8 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       }
       if (input) rows.push(singleDetector('PCL input', input, clean, adv, sp));
       if (noise) rows.push(singleDetector('PCL input noise', noise, clean, adv, sp));
-      if (det.defenders.length > 1 && input) rows.push(orRule(noise ? 'PCL latent OR input OR noise' : 'PCL latent OR input', det.defenders, clean, adv, sp));
+      if (margin) rows.push(singleDetector('PCL output margin', margin, clean, adv, sp));
+      if (det.defenders.length > 1 && input) rows.push(orRule(['PCL latent OR input', ...beyondNames].join(' OR '), det.defenders, clean, adv, sp));
       if (det.defenders.length > 1) {
         // the detector's own calibrated fusion first, then the other combinations its held-out scores allow
         for (const model of fusions) {
@@ -178,11 +183,12 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
           rows.push(fusedRule(name, det.defenders, clean, adv, { threshold: calibratedFusionThreshold(model, sp), sp }, model.method, model.tail === true));
         }
       }
-      if (noise && input && fusion) {
-        // the paper's defenders alone, from the same scores: what the noise defender adds, on the same images
-        const paperSet = det.defenders.filter((d) => d !== noise);
-        rows.push(orRule('PCL latent OR input (without noise)', paperSet, clean, adv, sp));
-        rows.push(fusedRule('PCL calibrated fusion (without noise)', paperSet, clean, adv, undefined, fusion.method, fusion.tail === true));
+      if (beyond.length > 0 && input && fusion) {
+        // the paper's defenders alone, from the same scores: what the noise / margin defenders add, on the same images
+        const paperSet = det.defenders.filter((d) => !beyond.includes(d));
+        const without = `(without ${beyondNames.join(' and ')})`;
+        rows.push(orRule(`PCL latent OR input ${without}`, paperSet, clean, adv, sp));
+        rows.push(fusedRule(`PCL calibrated fusion ${without}`, paperSet, clean, adv, undefined, fusion.method, fusion.tail === true));
       }
       // extra detectors (baselines, other scorings) get a row; other checkpoints only feed Fig. 10
       for (const d of extra) {

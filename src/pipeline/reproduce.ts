@@ -6,8 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { loadDataset, disposeDataset, parseDatasetSpec, type Dataset } from '../data/index.js';
 import { MahalanobisDetector, PcaCentreDetector } from '../defense/baselines/index.js';
 import { LatentDefender } from '../defense/latent/latent-defender.js';
-import { PCLDetector, splitHoldout } from '../defense/pcl.js';
-import { writeDirAtomic } from '../io/atomic.js';
+import { PCLDetector, splitHoldout, type PCLDetectorParams } from '../defense/pcl.js';
+import { loadDetector } from '../defense/persistence.js';
+import { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
 import type { Detector } from '../defense/types.js';
 import { initEngine } from '../engine/backend.js';
 import { ArgumentError } from '../errors.js';
@@ -51,6 +52,8 @@ export interface ReproduceOptions {
   latentEpochs?: number;
   /** Add the input noise defender (`NoiseDefender`, 'input:noise') to the PCL detector; default false (the paper's defenders). */
   noiseDefender?: boolean;
+  /** Add the output margin defender (`MarginDefender`, 'output:margin') to the PCL detector; default false. */
+  marginDefender?: boolean;
   /**
    * Fold a batch-normalised victim's batch norms into its convolutions (`foldBatchNorm`) before attacking and
    * defending it: the same function, cheaper attacks. Default false: the latent defenders then fine-tune replicas
@@ -188,8 +191,9 @@ export function attackPlansFor(plan: ReproducePlan, quick: boolean): AttackPlan[
  * weights, defenders and settings as `want` (an unfitted detector). Anything else (missing, damaged,
  * different) → undefined, and `reproduce` refits.
  */
-async function reusableDetector(detDir: string, victimDir: string, want: PCLDetector): Promise<PCLDetector | undefined> {
+async function reusableDetector(detDir: string, victimDir: string, want: PCLDetector, fitData: FitData): Promise<PCLDetector | undefined> {
   if (!(await exists(path.join(detDir, 'manifest.json')))) return undefined;
+  if (!(await sameFitData(detDir, fitData))) return undefined;
   try {
     const [a, b] = await Promise.all([fs.readFile(path.join(detDir, 'victim', 'weights.bin')), fs.readFile(path.join(victimDir, 'weights.bin'))]);
     if (!a.equals(b)) return undefined;
@@ -214,6 +218,78 @@ function checkCheckpoints(checkpoints: string[], names: string[]): void {
   }
   const dup = checkpoints.find((c, i) => checkpoints.indexOf(c) !== i);
   if (dup !== undefined) throw new ArgumentError(`reproduce: checkpoint '${dup}' is named twice`);
+}
+
+/** What the defenders of a `reproduce` detector were fitted on; written beside the bundle as `detector.fit.json`. */
+interface FitData {
+  dataset: string;
+  fitLimit: number | null;
+  seed: number;
+}
+const fitDataFile = (detDir: string) => `${detDir}.fit.json`;
+
+/** True when `detDir`'s defenders were fitted on `want`'s data (or the bundle predates the record: earlier versions kept none). */
+async function sameFitData(detDir: string, want: FitData): Promise<boolean> {
+  const f = fitDataFile(detDir);
+  if (!(await exists(f))) return true;
+  try {
+    return JSON.stringify(JSON.parse(await fs.readFile(f, 'utf8'))) === JSON.stringify(want);
+  } catch {
+    return false;
+  }
+}
+
+/** JSON with sorted object keys, so equal settings compare equal whatever order they were built in. */
+function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) && !ArrayBuffer.isView(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x,
+  );
+}
+
+/**
+ * When the bundle in `detDir` cannot be reused whole (another set of defenders, say), the defenders of
+ * `want` that it already holds fitted — same victim weights, fitting data and split, label and settings —
+ * loaded onto `victim`, with `want`'s unfitted defenders in the other places. Undefined when none can be
+ * kept. Saves refitting every latent replica when only the input side changes.
+ */
+async function reusableDefenders(detDir: string, victimDir: string, want: PCLDetector, victim: Classifier, fitData: FitData): Promise<Detector[] | undefined> {
+  if (!(await exists(path.join(detDir, 'manifest.json')))) return undefined;
+  if (!(await sameFitData(detDir, fitData))) return undefined;
+  try {
+    const [a, b] = await Promise.all([fs.readFile(path.join(detDir, 'victim', 'weights.bin')), fs.readFile(path.join(victimDir, 'weights.bin'))]);
+    if (!a.equals(b)) return undefined;
+    const manifest = JSON.parse(await fs.readFile(path.join(detDir, 'manifest.json'), 'utf8')) as {
+      params: Partial<PCLDetectorParams>;
+      attributes: { defenders: { label: string; kind: string; dir: string }[] };
+    };
+    if (manifest.params.seed !== want.params.seed || manifest.params.calibrationFraction !== want.params.calibrationFraction) return undefined;
+    let kept = 0;
+    const out: Detector[] = [];
+    for (const d of want.defenders) {
+      const old = manifest.attributes.defenders.find((o) => o.label === d.label && o.kind === d.kind);
+      let loaded: Detector | undefined;
+      if (old) {
+        try {
+          loaded = await loadDetector(path.join(detDir, old.dir), { victim });
+          if (stableJson((loaded as unknown as { params: unknown }).params) !== stableJson((d as unknown as { params: unknown }).params)) {
+            loaded.dispose();
+            loaded = undefined;
+          }
+        } catch {
+          loaded = undefined;
+        }
+      }
+      if (loaded) kept++;
+      out.push(loaded ?? d);
+    }
+    if (kept > 0) return out;
+    for (const d of out) if (!want.defenders.includes(d)) d.dispose();
+    return undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function exists(f: string): Promise<boolean> {
@@ -330,8 +406,9 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     let t0 = performance.now();
     // Fig. 10 of the paper: more checkpoints, fewer false alarms. The PCL bundle holds the latent
     // defenders at both hidden dense layers plus the input defender.
-    const fresh = new PCLDetector(victim, { checkpoints, inputDefender: true, noiseDefender: opts.noiseDefender === true, sp: 1, seed, latent, input });
-    det = await reusableDetector(detDir, victimDir, fresh);
+    const fresh = new PCLDetector(victim, { checkpoints, inputDefender: true, noiseDefender: opts.noiseDefender === true, marginDefender: opts.marginDefender === true, sp: 1, seed, latent, input });
+    const fitData: FitData = { dataset: opts.dataset, fitLimit: plan.fitLimit ?? null, seed };
+    det = await reusableDetector(detDir, victimDir, fresh, fitData);
     if (det) {
       fresh.dispose();
       info(`reusing the detector in ${detDir} (${det.labels.join(' + ')}; same victim and settings)`);
@@ -345,14 +422,23 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         try {
           await det.calibrate(xCal, Array.from(calIdx, (i) => yAll[i]));
           await det.save(detDir);
+          await writeFileAtomic(fitDataFile(detDir), `${JSON.stringify(fitData)}\n`);
         } finally {
           tf.dispose([ci, xCal]);
         }
       }
     } else {
-      det = fresh;
-      await det.fit(train.x, train.y, { seed });
+      const partial = await reusableDefenders(detDir, victimDir, fresh, victim, fitData);
+      if (partial) {
+        info(`reusing the fitted ${partial.filter((d) => d.isFitted).map((d) => d.label).join(', ')} from ${detDir}; fitting the rest`);
+        for (const d of fresh.defenders) if (!partial.includes(d)) d.dispose();
+        det = new PCLDetector(victim, fresh.params, partial);
+      } else {
+        det = fresh;
+      }
+      await det.fit(train.x, train.y, { seed, keepFitted: true });
       await det.save(detDir);
+      await writeFileAtomic(fitDataFile(detDir), `${JSON.stringify(fitData)}\n`);
       stages.push({ stage: `fit PCL (${det.labels.join(' + ')})`, seconds: (performance.now() - t0) / 1000, items: train.x.shape[0] });
     }
 

@@ -16,9 +16,9 @@ const exec = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = path.join(root, 'bin/pcl.js');
 
-async function pcl(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+async function pcl(args: string[], quiet = true): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const r = await exec(process.execPath, [bin, '--quiet', ...args], { cwd: root, maxBuffer: 64 << 20, env: { ...process.env, PCL_WORKERS: '2' } });
+    const r = await exec(process.execPath, [bin, ...(quiet ? ['--quiet'] : []), ...args], { cwd: root, maxBuffer: 64 << 20, env: { ...process.env, PCL_WORKERS: '2' } });
     return { stdout: r.stdout, stderr: r.stderr, code: 0 };
   } catch (e) {
     const err = e as { stdout: string; stderr: string; code: number };
@@ -140,6 +140,32 @@ describe('pcl end to end on an MNIST slice', () => {
     );
     expect(ra.groups[0].nAdv).toBe(rs.groups[0].nAdv);
   });
+
+  test('reproduce keeps the fitted defenders it can and fits only the new one (--margin-defender)', async () => {
+    const victim = path.join(dir, 'victim');
+    const out = path.join(dir, 'rep-reuse');
+    const base = ['reproduce', '--dataset', 'mnist', '--victim', victim, '--out', out, '--quick', '--n', '40', '--attacks', 'fgsm,deepfool', '--fit-limit', '600', '--latent-epochs', '1'];
+    const first = await pcl(base);
+    expect(first.code, first.stderr).toBe(0);
+    const fitRecord = JSON.parse(await fs.readFile(path.join(out, 'detector.fit.json'), 'utf8'));
+    expect(fitRecord).toEqual({ dataset: 'mnist', fitLimit: 600, seed: 0 });
+    const second = await pcl([...base, '--margin-defender'], false);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/reusing the fitted latent:fc1, latent:fc2, input from .*detector; fitting the rest/);
+    expect(second.stderr).toMatch(/fitting output:margin on \d+ clean samples/);
+    expect(second.stderr).not.toMatch(/fitting latent:/);
+    const r = JSON.parse(await fs.readFile(path.join(out, 'results.json'), 'utf8'));
+    const df = r.groups.find((g: { group: string }) => g.group === 'DeepFool');
+    const names = df.detectors.map((d: { detector: string }) => d.detector);
+    expect(names).toEqual(expect.arrayContaining(['PCL output margin', 'PCL latent OR input OR margin', 'PCL calibrated fusion (without margin)']));
+    // DeepFool stops on the boundary: the margin alone separates it from clean digits
+    expect(df.detectors.find((d: { detector: string }) => d.detector === 'PCL output margin').auroc).toBeGreaterThan(0.9);
+    // another fitting set: nothing is reused
+    const third = await pcl([...base.slice(0, -4), '--fit-limit', '500', '--latent-epochs', '1', '--attacks', 'fgsm'], false);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stderr).not.toMatch(/reusing the fitted/);
+    expect(third.stderr).toMatch(/fitting latent:fc1 on/);
+  }, 420_000); // three small reproduce runs: ≈ 1.5 min on an idle 2-core machine
 
   test('bad input: one-line reason and a non-zero exit', async () => {
     const missing = await pcl(['detect', '--defender', path.join(dir, 'nope'), '--input', path.join(dir, 'nope.idx')]);

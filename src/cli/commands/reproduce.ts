@@ -18,6 +18,7 @@ export function register(program: Command): void {
     .option('--attacks <list>', 'comma-separated: paper (Table 3 for the dataset) or some of fgsm,jsma,deepfool,cw-l2; highconf (C&W κ 5–40, PGD L∞ and L2) or its parts cw-high, pgd (default: paper,highconf)', list('--attacks'))
     .option('--cw <BxI>', "C&W schedule: binary-search steps × iterations, e.g. 20x500 (default: the paper's 20x500 on MNIST, 10x200 on the CNNs)", cwSchedule)
     .option('--fit-limit <n>', 'training images the defenders are fitted on (default: all on MNIST and ImageNet-10, 20,000 on CIFAR-10)', positiveInt('--fit-limit'))
+    .option('--margin-defender', "add the output margin defender ('output:margin': the victim's logit margin against clean images of its class) to the PCL detector, beside the paper's defenders")
     .option('--noise-defender', "add the input noise defender ('input:noise') to the PCL detector, beside the paper's defenders")
     .option(
       '--fold-batch-norm [scope]',
@@ -41,6 +42,7 @@ export function register(program: Command): void {
         fitLimit: o.fitLimit,
         latentEpochs: o.latentEpochs,
         noiseDefender: o.noiseDefender === true,
+        marginDefender: o.marginDefender === true,
         foldBatchNorm: foldScope(o.foldBatchNorm),
         attackN: o.attackN,
         inputPatch: o.inputPatch,
