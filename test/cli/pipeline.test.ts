@@ -106,22 +106,25 @@ describe('pcl end to end on an MNIST slice', () => {
     expect(html).toMatch(/<svg/);
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="http/);
 
-    // the noise defender: a fourth checkpoint, its raw score in detect, and rows with and without it
+    // the noise and margin defenders: two more checkpoints, their raw scores in detect, and rows with and without them
     const bundleN = path.join(dir, 'pcl-noise');
     const dn = await pcl([
       'defend', '--model', victim, '--dataset', 'mnist', '--out', bundleN, '--limit', '1500',
-      '--latent-epochs', '1', '--patches-per-class', '500', '--noise-defender',
+      '--latent-epochs', '1', '--patches-per-class', '500', '--noise-defender', '--margin-defender',
     ]);
     expect(dn.code, dn.stderr).toBe(0);
-    expect(JSON.parse(dn.stdout).defenders.map((q: { label: string }) => q.label)).toEqual(['latent:fc1', 'latent:fc2', 'input', 'input:noise']);
+    expect(JSON.parse(dn.stdout).defenders.map((q: { label: string }) => q.label)).toEqual(['latent:fc1', 'latent:fc2', 'input', 'input:noise', 'output:margin']);
     const rn = await pcl(['detect', '--defender', bundleN, '--input', path.join(dir, 'noise.idx')]);
     expect(rn.code, rn.stderr).toBe(0);
-    expect(typeof JSON.parse(rn.stdout).results[0].scores.inputNoiseDb).toBe('number');
+    const scoresN = JSON.parse(rn.stdout).results[0].scores;
+    expect(typeof scoresN.inputNoiseDb).toBe('number');
+    expect(typeof scoresN.outputMargin).toBe('number');
+    expect(Object.keys(scoresN.latent)).toEqual(['fc1', 'fc2']);
     const evN = path.join(dir, 'eval-noise');
     const en = await pcl(['evaluate', '--defender', bundleN, '--dataset', 'mnist', '--n', '40', '--attacks', 'fgsm', '--quick', '--no-baselines', '--out', evN]);
     expect(en.code, en.stderr).toBe(0);
     const rowsN = (JSON.parse(await fs.readFile(path.join(evN, 'results.json'), 'utf8')).groups[0].detectors as { detector: string }[]).map((q) => q.detector);
-    for (const want of ['PCL input noise', 'PCL latent OR input OR noise', 'PCL latent OR input (without noise)', 'PCL calibrated fusion (without noise)']) expect(rowsN).toContain(want);
+    for (const want of ['PCL input noise', 'PCL output margin', 'PCL latent OR input OR noise OR margin', 'PCL latent OR input (without noise and margin)', 'PCL calibrated fusion (without noise and margin)']) expect(rowsN).toContain(want);
 
     // --attack-n: false positives on all 40 images, the attacks on the seeded 15 that --n 15 attacks
     const evA = path.join(dir, 'eval-attack-n');
