@@ -21,9 +21,8 @@ import { empiricalPValue } from '../src/defense/types.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
 import { loadClassifier } from '../src/models/io.js';
 import { Classifier } from '../src/models/classifier.js';
-import { attackSubset } from '../src/pipeline/attack-subset.js';
 import { setProgressEnabled } from '../src/util/progress.js';
-import { attackName, benchArg, forEachCachedAttack } from './lib/run-cache.js';
+import { attackName, benchArg, forEachCachedAttack, runCleanRows } from './lib/run-cache.js';
 
 const run = benchArg('run', 'runs/cifar10-v5');
 const ds = benchArg('dataset', 'cifar10:../shared/data/cifar10');
@@ -39,15 +38,8 @@ console.log(`machine: ${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()
 const det = await PCLDetector.load(`${run}/detector`);
 const victim = new Classifier((await loadClassifier(`${run}/victim`)).model);
 const latentParams = (det.params as unknown as { latent: Record<string, unknown> }).latent;
-const test = await loadDataset(ds, { split: 'test', limit: n, seed: 0 });
-const rows = new Set(await attackSubset(ds, test, attackN, 0));
-const yp = victim.predict(test.x).dataSync();
-const yt = test.y.dataSync();
-const correct = Array.from(yt.keys()).filter((i) => yp[i] === yt[i]);
-const attacked = correct.filter((i) => rows.has(i));
-const clean = tf.gather(test.x, correct) as tf.Tensor4D;
-const [, h, w, c] = clean.shape;
-console.log(`${correct.length} clean rows of ${n}; ${attacked.length} attacked\n`);
+const { clean, shape, nAttacked } = await runCleanRows(ds, victim, n, attackN);
+console.log();
 
 /** The paper's SP sweep as a score: 1 − empirical p-value of the score among the clean training scores of the predicted class. */
 async function sweepScores(d: LatentDefender, x: tf.Tensor4D): Promise<Float64Array> {
@@ -69,7 +61,7 @@ for (const [fit, epochs] of settings) {
   tf.dispose([xf, yf]);
   const sc = await sweepScores(d, clean);
   const cells = new Map<string, string>();
-  await forEachCachedAttack(run, [0, h, w, c], attacked.length, async (a) => {
+  await forEachCachedAttack(run, shape, nAttacked, async (a) => {
     const sa = await sweepScores(d, a.x);
     cells.set(attackName(a, true), `${(100 * fprAtTpr(sc, sa, 0.9)).toFixed(1)} (${auc(sc, sa).toFixed(3)})`);
   });

@@ -22,9 +22,8 @@ import { empiricalPValue } from '../src/defense/types.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
 import { loadClassifier } from '../src/models/io.js';
 import { Classifier } from '../src/models/classifier.js';
-import { attackSubset } from '../src/pipeline/attack-subset.js';
 import { setProgressEnabled } from '../src/util/progress.js';
-import { attackName, benchArg, forEachCachedAttack } from './lib/run-cache.js';
+import { attackName, benchArg, forEachCachedAttack, runCleanRows } from './lib/run-cache.js';
 
 const run = benchArg('run', 'runs/imagenet10-v8');
 const ds = benchArg('dataset', 'imagenet10:../shared/data/imagenet10');
@@ -45,16 +44,7 @@ const defenders = new Map<string, LatentDefender>();
 for (const d of det.defenders) if (d instanceof LatentDefender) defenders.set(d.params.checkpointLayer!, d);
 console.log(`bundle checkpoints: ${[...defenders.keys()].join(', ')}`);
 
-const test = await loadDataset(ds, { split: 'test', limit: n, seed: 0 });
-const rows = new Set(await attackSubset(ds, test, attackN, 0));
-const yp = victim.predict(test.x).dataSync();
-const yt = test.y.dataSync();
-const correct = Array.from(yt.keys()).filter((i) => yp[i] === yt[i]);
-const attacked = correct.filter((i) => rows.has(i));
-const clean = tf.gather(test.x, correct) as tf.Tensor4D;
-disposeDataset(test);
-const [, h, w, c] = clean.shape;
-console.log(`${correct.length} clean rows of ${n}; ${attacked.length} attacked`);
+const { clean, shape, nAttacked } = await runCleanRows(ds, victim, n, attackN);
 
 if (newLayers.some((l) => !defenders.has(l))) {
   const train = await loadDataset(ds, { split: 'train', limit: fitLimit, seed: 0 });
@@ -90,7 +80,7 @@ function orScore(m: Map<string, Float64Array>, set: string[]): Float64Array {
 const valid = sets.filter((s) => s.every((l) => defenders.has(l)));
 const pc = await pScores(clean);
 const cells = new Map<string, Map<string, string>>();
-await forEachCachedAttack(run, [0, h, w, c], attacked.length, async (a) => {
+await forEachCachedAttack(run, shape, nAttacked, async (a) => {
   const pa = await pScores(a.x);
   const row = new Map<string, string>();
   for (const s of valid) {

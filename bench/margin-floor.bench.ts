@@ -13,13 +13,11 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { engineInfo, initEngine } from '../src/engine/backend.js';
-import { disposeDataset, loadDataset } from '../src/data/index.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
 import { loadClassifier } from '../src/models/io.js';
 import { Classifier } from '../src/models/classifier.js';
-import { attackSubset } from '../src/pipeline/attack-subset.js';
 import { setProgressEnabled } from '../src/util/progress.js';
-import { attackName, benchArg, forEachCachedAttack } from './lib/run-cache.js';
+import { attackName, benchArg, forEachCachedAttack, runCleanRows } from './lib/run-cache.js';
 
 const run = benchArg('run', 'runs/imagenet10-v8');
 const ds = benchArg('dataset', 'imagenet10:../shared/data/imagenet10');
@@ -31,16 +29,8 @@ await initEngine();
 console.log(`# confidence floor — ${run}`);
 console.log(`machine: ${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()} cores), node ${process.version}, tfjs ${tf.version.tfjs}, ${engineInfo()!.summary}`);
 const victim = new Classifier((await loadClassifier(`${run}/victim`)).model);
-const test = await loadDataset(ds, { split: 'test', limit: n, seed: 0 });
-const rows = new Set(await attackSubset(ds, test, attackN, 0));
-const yp = victim.predict(test.x).dataSync();
-const yt = test.y.dataSync();
-const correct = Array.from(yt.keys()).filter((i) => yp[i] === yt[i]);
-const attacked = correct.filter((i) => rows.has(i));
-const clean = tf.gather(test.x, correct) as tf.Tensor4D;
-disposeDataset(test);
-const [, h, w, c] = clean.shape;
-console.log(`${correct.length} clean rows of ${n}; ${attacked.length} attacked\n`);
+const { clean, shape, nAttacked } = await runCleanRows(ds, victim, n, attackN);
+console.log();
 
 /** Suspicion scores (higher = more suspicious): minus the top-2 logit gap, minus the top softmax probability. */
 function scores(x: tf.Tensor4D): { gap: Float64Array; prob: Float64Array } {
@@ -69,7 +59,7 @@ const cell = (a: Float64Array, b: Float64Array) => `${(100 * fprAtTpr(a, b, 0.9)
 console.log('FP % at 90 % detection (AUROC)\n');
 console.log('| attack | top-2 logit gap | max softmax probability | best PCL rule in results.json |');
 console.log('|---|---|---|---|');
-await forEachCachedAttack(run, [0, h, w, c], attacked.length, async (a) => {
+await forEachCachedAttack(run, shape, nAttacked, async (a) => {
   const s = scores(a.x);
   const name = attackName(a, true);
   const key = ({ deepfool: 'DeepFool', jsma: 'JSMA', 'cw-l2': 'C&W L2' } as Record<string, string>)[a.attack] ?? name;

@@ -18,9 +18,8 @@ import { disposeDataset, loadDataset } from '../src/data/index.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
 import { loadClassifier } from '../src/models/io.js';
 import { Classifier } from '../src/models/classifier.js';
-import { attackSubset } from '../src/pipeline/attack-subset.js';
 import { setProgressEnabled } from '../src/util/progress.js';
-import { attackName, benchArg, forEachCachedAttack } from './lib/run-cache.js';
+import { attackName, benchArg, forEachCachedAttack, runCleanRows } from './lib/run-cache.js';
 
 const run = benchArg('run', 'runs/imagenet10-v8');
 const ds = benchArg('dataset', 'imagenet10:../shared/data/imagenet10');
@@ -35,15 +34,8 @@ await initEngine();
 console.log(`# noise response — ${run}; σ ∈ {${sigmas.join(', ')}}, ${draws} draws`);
 console.log(`machine: ${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()} cores), node ${process.version}, tfjs ${tf.version.tfjs}, ${engineInfo()!.summary}; load average (1 min) at start ${os.loadavg()[0]!.toFixed(2)}`);
 const victim = new Classifier((await loadClassifier(`${run}/victim`)).model);
-const test = await loadDataset(ds, { split: 'test', limit: n, seed: 0 });
-const rows = new Set(await attackSubset(ds, test, attackN, 0));
-const yp = victim.predict(test.x).dataSync();
-const yt = test.y.dataSync();
-const correct = Array.from(yt.keys()).filter((i) => yp[i] === yt[i]);
-const attacked = correct.filter((i) => rows.has(i));
-const clean = tf.gather(test.x, correct) as tf.Tensor4D;
-disposeDataset(test);
-const [, h, w, c] = clean.shape;
+const { clean, shape, nAttacked } = await runCleanRows(ds, victim, n, attackN);
+const [, h, w, c] = shape;
 const k = victim.model.outputs[0]!.shape[1]!;
 
 /** g[s, z] (n × K, row-major) and the predicted classes, for noise σ. */
@@ -81,7 +73,7 @@ const tp = train.y.dataSync();
 const fitOk = Array.from(victim.predict(train.x).dataSync()).map((v, i) => (v === tp[i] ? i : -1)).filter((i) => i >= 0);
 const xfit = tf.gather(train.x, fitOk) as tf.Tensor4D;
 disposeDataset(train);
-console.log(`${correct.length} clean rows of ${n}; ${attacked.length} attacked; statistics from ${fitOk.length} correctly classified training images\n`);
+console.log(`statistics from ${fitOk.length} correctly classified training images\n`);
 
 const out = new Map<string, Map<number, string>>();
 for (const sigma of sigmas) {
@@ -108,7 +100,7 @@ for (const sigma of sigmas) {
       return best;
     });
   const sc = score(response(clean, sigma, 2000));
-  await forEachCachedAttack(run, [0, h, w, c], attacked.length, async (a) => {
+  await forEachCachedAttack(run, shape, nAttacked, async (a) => {
     const sa = score(response(a.x, sigma, 3000));
     const name = `${attackName(a, true)} (${a.x.shape[0]})`;
     if (!out.has(name)) out.set(name, new Map());

@@ -6,7 +6,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { disposeDataset, loadDataset } from '../../src/data/index.js';
 import { readIdx } from '../../src/io/idx.js';
+import type { Classifier } from '../../src/models/classifier.js';
+import { attackSubset } from '../../src/pipeline/attack-subset.js';
 
 /** `--name VALUE` from the command line, else `dflt`. */
 export function benchArg(name: string, dflt: string): string {
@@ -69,5 +72,34 @@ export async function forEachCachedAttack(
     } finally {
       x.dispose();
     }
+  }
+}
+
+/**
+ * The clean rows of a `pcl reproduce` run, as its protocol counts them: the test images the victim classifies
+ * correctly among the seeded `n`, and how many of them were attacked (the correctly classified of the seeded
+ * `attackN`, the row count of every cached attack). The caller disposes `clean`.
+ */
+export async function runCleanRows(
+  ds: string,
+  victim: Classifier,
+  n: number,
+  attackN: number,
+): Promise<{ clean: tf.Tensor4D; shape: [number, number, number, number]; nAttacked: number }> {
+  const test = await loadDataset(ds, { split: 'test', limit: n, seed: 0 });
+  try {
+    const rows = new Set(await attackSubset(ds, test, attackN, 0));
+    const yp = victim.predict(test.x);
+    const pv = yp.dataSync();
+    yp.dispose();
+    const yt = test.y.dataSync();
+    const correct = Array.from(yt.keys()).filter((i) => pv[i] === yt[i]);
+    const clean = tf.gather(test.x, correct) as tf.Tensor4D;
+    const [, h, w, c] = clean.shape;
+    const nAttacked = correct.filter((i) => rows.has(i)).length;
+    console.log(`${correct.length} clean rows of ${n}; ${nAttacked} attacked`);
+    return { clean, shape: [0, h, w, c], nAttacked };
+  } finally {
+    disposeDataset(test);
   }
 }
