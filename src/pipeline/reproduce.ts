@@ -195,8 +195,7 @@ async function reusableDetector(detDir: string, victimDir: string, want: PCLDete
   if (!(await exists(path.join(detDir, 'manifest.json')))) return undefined;
   if (!(await sameFitData(detDir, fitData))) return undefined;
   try {
-    const [a, b] = await Promise.all([fs.readFile(path.join(detDir, 'victim', 'weights.bin')), fs.readFile(path.join(victimDir, 'weights.bin'))]);
-    if (!a.equals(b)) return undefined;
+    if (!(await sameVictim(detDir, victimDir))) return undefined;
     const det = await PCLDetector.load(detDir);
     const same = (u: unknown, v: unknown) => JSON.stringify(u) === JSON.stringify(v);
     const p = det.params;
@@ -207,6 +206,11 @@ async function reusableDetector(detDir: string, victimDir: string, want: PCLDete
   } catch {
     return undefined;
   }
+}
+
+/** The model's layer names, input layer excluded. */
+function layerNamesOf(model: tf.LayersModel): string[] {
+  return model.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name);
 }
 
 /** `--checkpoints`: known hidden layers, each once, at least one (before any data is loaded). */
@@ -257,16 +261,14 @@ function stableJson(v: unknown): string {
 async function reusableDefenders(detDir: string, victimDir: string, want: PCLDetector, victim: Classifier, fitData: FitData): Promise<Detector[] | undefined> {
   if (!(await exists(path.join(detDir, 'manifest.json')))) return undefined;
   if (!(await sameFitData(detDir, fitData))) return undefined;
+  const out: Detector[] = [];
   try {
-    const [a, b] = await Promise.all([fs.readFile(path.join(detDir, 'victim', 'weights.bin')), fs.readFile(path.join(victimDir, 'weights.bin'))]);
-    if (!a.equals(b)) return undefined;
+    if (!(await sameVictim(detDir, victimDir))) return undefined;
     const manifest = JSON.parse(await fs.readFile(path.join(detDir, 'manifest.json'), 'utf8')) as {
       params: Partial<PCLDetectorParams>;
       attributes: { defenders: { label: string; kind: string; dir: string }[] };
     };
     if (manifest.params.seed !== want.params.seed || manifest.params.calibrationFraction !== want.params.calibrationFraction) return undefined;
-    let kept = 0;
-    const out: Detector[] = [];
     for (const d of want.defenders) {
       const old = manifest.attributes.defenders.find((o) => o.label === d.label && o.kind === d.kind);
       let loaded: Detector | undefined;
@@ -281,15 +283,19 @@ async function reusableDefenders(detDir: string, victimDir: string, want: PCLDet
           loaded = undefined;
         }
       }
-      if (loaded) kept++;
       out.push(loaded ?? d);
     }
-    if (kept > 0) return out;
+    return out.some((d) => !want.defenders.includes(d)) ? out : undefined;
+  } catch {
     for (const d of out) if (!want.defenders.includes(d)) d.dispose();
     return undefined;
-  } catch {
-    return undefined;
   }
+}
+
+/** True when the bundle in `detDir` guards the victim in `victimDir` (byte-identical weights). */
+async function sameVictim(detDir: string, victimDir: string): Promise<boolean> {
+  const [a, b] = await Promise.all([fs.readFile(path.join(detDir, 'victim', 'weights.bin')), fs.readFile(path.join(victimDir, 'weights.bin'))]);
+  return a.equals(b);
 }
 
 async function exists(f: string): Promise<boolean> {
@@ -355,7 +361,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
       disposeDataset(probe);
       const untrained = buildModel(plan.arch, { inputShape: [h, w, c], numClasses, width: plan.width, batchNorm: plan.train?.batchNorm ?? false });
       try {
-        checkCheckpoints(opts.checkpoints, untrained.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name));
+        checkCheckpoints(opts.checkpoints, layerNamesOf(untrained));
       } finally {
         untrained.dispose();
       }
@@ -380,7 +386,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   // a second checkpoint for Fig. 10: the hidden dense layer before the main one, if any
   const before = plan.oneCheckpoint ? undefined : denseLayerBefore(names, main);
   const checkpoints = opts.checkpoints ?? (before ? [before, main] : [main]);
-  checkCheckpoints(checkpoints, victim.model.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name));
+  checkCheckpoints(checkpoints, layerNamesOf(victim.model));
 
   // 2. defenders (clean training data only)
   const train = await loadDataset(opts.dataset, { split: 'train', limit: plan.fitLimit, seed });
@@ -505,6 +511,9 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
           : []),
         ...(attackRows
           ? [`False positives counted on the ${Math.round(results.victimAccuracy * results.n)} correctly classified of ${results.n} test images; the attacks ran on the correctly classified of a seeded ${attackRows.length} of them.`]
+          : []),
+        ...(opts.marginDefender
+          ? ["'PCL output margin' (beyond the paper): the victim's logit margin against the clean training images of its class. It detects attacks that stop on the decision boundary (DeepFool, C&W at κ = 0) and none that push past it (PGD, large-ε FGS, high-confidence C&W)."]
           : []),
         ...(opts.checkpoints ? [`Latent checkpoints: ${opts.checkpoints.join(', ')} (chosen with --checkpoints).`] : []),
         ...(opts.inputPatch ? [`Input defender on ${opts.inputPatch} × ${opts.inputPatch} patches (the paper's: 8 × 8).`] : []),
