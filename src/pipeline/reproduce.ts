@@ -1,4 +1,5 @@
 import { denseLayerBefore, recommendedInputParams } from '../defense/recommended.js';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -455,20 +456,40 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     const yFit = tf.gather(train.y, idx) as tf.Tensor1D;
     idx.dispose();
     try {
+      // fitted comparison detectors are kept in out/detector-extras/ and reused while the victim, the fitting data
+      // and their settings stay the same (detector-extras.key.json)
+      const extrasDir = path.join(opts.out, 'detector-extras');
+      const extrasKey = stableJson({ ...fitData, victim: createHash('sha256').update(await fs.readFile(path.join(victimDir, 'weights.bin'))).digest('hex') });
+      const keyFile = `${extrasDir}.key.json`;
+      const sameKey = (await exists(keyFile)) && (await fs.readFile(keyFile, 'utf8')).trim() === extrasKey;
+      const fitOrReuse = async (d: Detector, name: string, fit: () => Promise<unknown>): Promise<void> => {
+        const dir = path.join(extrasDir, name);
+        if (sameKey && (await exists(path.join(dir, 'manifest.json')))) {
+          const loaded = await loadDetector(dir, { victim }).catch(() => undefined);
+          if (loaded && stableJson((loaded as unknown as { params: unknown }).params) === stableJson((d as unknown as { params: unknown }).params)) {
+            info(`reusing the fitted ${loaded.label} from ${dir}`);
+            d.dispose();
+            extras.push(loaded);
+            return;
+          }
+          loaded?.dispose();
+        }
+        await fit();
+        await d.save(dir);
+        extras.push(d);
+      };
       // the paper's likelihood scoring at the same checkpoint, for the paper-faithful row
       t0 = performance.now();
       const paperLatent = new LatentDefender(victim, { ...latent, checkpointLayer: main, scoring: 'likelihood' });
-      await paperLatent.fit(xFit, yFit, { seed });
-      extras.push(paperLatent);
+      await fitOrReuse(paperLatent, 'latent-likelihood', () => paperLatent.fit(xFit, yFit, { seed }));
       stages.push({ stage: `fit ${paperLatent.label} (paper scoring)`, seconds: (performance.now() - t0) / 1000 });
       t0 = performance.now();
       const maha = new MahalanobisDetector(victim, { layer: main });
-      await maha.fit(xFit, yFit);
-      extras.push(maha);
+      await fitOrReuse(maha, 'mahalanobis', () => maha.fit(xFit, yFit));
       const pca = new PcaCentreDetector(victim, { layer: main });
-      await pca.fit(xFit, yFit);
-      extras.push(pca);
+      await fitOrReuse(pca, 'pca-centre', () => pca.fit(xFit, yFit));
       stages.push({ stage: 'fit baselines (Mahalanobis, PCA-centre)', seconds: (performance.now() - t0) / 1000 });
+      if (!sameKey) await writeFileAtomic(keyFile, `${extrasKey}\n`);
     } finally {
       xFit.dispose();
       yFit.dispose();

@@ -157,6 +157,8 @@ describe('pcl end to end on an MNIST slice', () => {
     expect(second.stderr).toMatch(/reusing the fitted latent:fc1, latent:fc2, input from .*detector; fitting the rest/);
     expect(second.stderr).toMatch(/fitting output:margin on \d+ clean samples/);
     expect(second.stderr).not.toMatch(/fitting latent:/);
+    // the comparison detectors too (out/detector-extras/)
+    for (const label of ['latent:fc2:likelihood', 'mahalanobis:fc2', 'pca:fc2']) expect(second.stderr).toContain(`reusing the fitted ${label} from`);
     const r = JSON.parse(await fs.readFile(path.join(out, 'results.json'), 'utf8'));
     const df = r.groups.find((g: { group: string }) => g.group === 'DeepFool');
     const names = df.detectors.map((d: { detector: string }) => d.detector);
