@@ -4,9 +4,9 @@ import type { Classifier } from '../../models/classifier.js';
 import { readBundle, registerDetector, saveBundle, writeBundle, type LoadContext } from '../persistence.js';
 import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
-import { thresholdFromScores, type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels } from '../types.js';
+import { type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels } from '../types.js';
 import { yieldToEventLoop } from '../../util/parallel.js';
-import { sortedPerClass } from '../latent/common.js';
+import { disposeMap, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
 
 /** Hyperparameters of a {@link NoiseDefender}. */
 export interface NoiseDefenderParams {
@@ -229,7 +229,7 @@ export class NoiseDefender implements Detector {
 
   thresholds(sp: number): Float32Array {
     assertFitted(this.state_, 'NoiseDefender');
-    return Float32Array.from(this.state_.trainScores, (s) => thresholdFromScores(s, sp));
+    return thresholdsAt(this.state_.trainScores, sp);
   }
 
   trainScores(k: number): Float32Array {
@@ -254,14 +254,13 @@ export class NoiseDefender implements Detector {
   async save(dir: BundleLocation): Promise<void> {
     const st = this.state_;
     assertFitted(st, 'NoiseDefender');
-    const named: tf.NamedTensorMap = {};
+    const named = scoresToTensors(st.trainScores, 'noise/trainScores');
     try {
-      st.trainScores.forEach((s, k) => (named[`noise/trainScores/${k}`] = tf.tensor1d(s)));
       await saveBundle(dir, (tmp) =>
         writeBundle(tmp, { name: NoiseDefender.detectorName, params: { ...this.params }, attributes: { imageShape: [st.h, st.w, st.c], numClasses: st.numClasses } }, named),
       );
     } finally {
-      Object.values(named).forEach((t) => t.dispose());
+      disposeMap(named);
     }
   }
 
@@ -276,12 +275,7 @@ export class NoiseDefender implements Detector {
       if (!Array.isArray(attr.imageShape) || attr.imageShape.length !== 3 || !Number.isInteger(attr.numClasses)) {
         throw new ManifestError(`${mpath}: attributes must hold imageShape [h, w, c] and numClasses`);
       }
-      const trainScores: Float32Array[] = [];
-      for (let k = 0; k < attr.numClasses!; k++) {
-        const t = tensors[`noise/trainScores/${k}`];
-        if (t === undefined) throw new ManifestError(`${mpath}: missing weight 'noise/trainScores/${k}'`);
-        trainScores.push(Float32Array.from(t.dataSync()));
-      }
+      const trainScores = scoresFromTensors(tensors, attr.numClasses!, 'noise/trainScores', mpath);
       if (victim) {
         assert(victim.numClasses === attr.numClasses, () => `NoiseDefender.load: the bundle has ${attr.numClasses} classes, the victim ${victim.numClasses}`, ShapeError);
       }
@@ -289,7 +283,7 @@ export class NoiseDefender implements Detector {
       det.state_ = { h, w, c, numClasses: attr.numClasses!, trainScores };
       return det;
     } finally {
-      Object.values(tensors).forEach((t) => t.dispose());
+      disposeMap(tensors);
     }
   }
 

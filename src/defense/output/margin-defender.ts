@@ -4,8 +4,8 @@ import type { Classifier } from '../../models/classifier.js';
 import { readBundle, registerDetector, saveBundle, writeBundle, type LoadContext } from '../persistence.js';
 import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
-import { thresholdFromScores, type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels, type ScoreSurrogate } from '../types.js';
-import { mapRows, sortedPerClass } from '../latent/common.js';
+import { type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels, type ScoreSurrogate } from '../types.js';
+import { disposeMap, mapRows, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
 
 /** Hyperparameters of a {@link MarginDefender}. */
 export interface MarginDefenderParams {
@@ -34,9 +34,9 @@ interface MarginState {
  * Why beside the paper's defenders: minimal-perturbation attacks (DeepFool, C&W L2 at κ = 0, the
  * paper's settings) stop on the boundary, where the victim's own margin is near 0; the latent
  * densities see the same thing more blurrily. On the 1,000-image protocol, FP at 90 % detection from
- * the margin alone: CIFAR-10 C&W 5.8 %, DeepFool 0.8 %; ImageNet-10 C&W 4.8 %, DeepFool 3.5 %
- * (PCL's latent defenders 12.9–14.5 %; bench/margin-floor.bench.ts, bench/results/reproduce-*.md
- * § Session 10). It sees nothing of attacks that push past the boundary (high-confidence C&W, PGD,
+ * the raw margin: CIFAR-10 C&W 7.0 %, DeepFool 0.8 %; ImageNet-10 C&W 4.8 %, DeepFool 3.5 % (PCL's
+ * latent defenders 8.2–16.9 %; bench/margin-floor.bench.ts). This defender, with its per-class
+ * thresholds: CIFAR-10 8.3 / 0.8 %, ImageNet-10 5.4 / 3.7 % (bench/results/reproduce-*.md § Session 10). It sees nothing of attacks that push past the boundary (high-confidence C&W, PGD,
  * large-ε FGS): their margins are larger than clean ones. An attacker who knows it needs only κ > 0.
  */
 export class MarginDefender implements Detector {
@@ -156,7 +156,7 @@ export class MarginDefender implements Detector {
 
   thresholds(sp: number): Float32Array {
     assertFitted(this.state_, 'MarginDefender');
-    return Float32Array.from(this.state_.trainScores, (s) => thresholdFromScores(s, sp));
+    return thresholdsAt(this.state_.trainScores, sp);
   }
 
   trainScores(k: number): Float32Array {
@@ -221,14 +221,13 @@ export class MarginDefender implements Detector {
   async save(dir: BundleLocation): Promise<void> {
     const st = this.state_;
     assertFitted(st, 'MarginDefender');
-    const named: tf.NamedTensorMap = {};
+    const named = scoresToTensors(st.trainScores, 'margin/trainScores');
     try {
-      st.trainScores.forEach((s, k) => (named[`margin/trainScores/${k}`] = tf.tensor1d(s)));
       await saveBundle(dir, (tmp) =>
         writeBundle(tmp, { name: MarginDefender.detectorName, params: { ...this.params }, attributes: { imageShape: st.inputShape, numClasses: st.numClasses } }, named),
       );
     } finally {
-      Object.values(named).forEach((t) => t.dispose());
+      disposeMap(named);
     }
   }
 
@@ -245,16 +244,11 @@ export class MarginDefender implements Detector {
       }
       assert(victim.numClasses === attr.numClasses, () => `MarginDefender.load: the bundle has ${attr.numClasses} classes, the victim ${victim.numClasses}`, ShapeError);
       const det = new MarginDefender(victim, manifest.params as Partial<MarginDefenderParams>);
-      const trainScores: Float32Array[] = [];
-      for (let k = 0; k < attr.numClasses!; k++) {
-        const t = tensors[`margin/trainScores/${k}`];
-        if (t === undefined) throw new ManifestError(`${mpath}: missing weight 'margin/trainScores/${k}'`);
-        trainScores.push(Float32Array.from(t.dataSync()));
-      }
+      const trainScores = scoresFromTensors(tensors, attr.numClasses!, 'margin/trainScores', mpath);
       det.state_ = { numClasses: attr.numClasses!, inputShape: attr.imageShape, trainScores };
       return det;
     } finally {
-      Object.values(tensors).forEach((t) => t.dispose());
+      disposeMap(tensors);
     }
   }
 
