@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
-import { ATTACK_NAMES } from '../attacks/index.js';
+import { ATTACK_NAMES, checkQuantizeBits } from '../attacks/index.js';
 import { loadDataset, disposeDataset } from '../data/index.js';
 import { MahalanobisDetector, PcaCentreDetector } from '../defense/baselines/index.js';
 import { PCLDetector } from '../defense/pcl.js';
@@ -26,6 +26,8 @@ export interface EvaluateBundleOptions {
   n?: number;
   /** Attack only a seeded `attackN` of the `n` test images (see `ReproduceOptions.attackN`); FP still on all `n`. */
   attackN?: number;
+  /** Round the adversarial examples to this many bits per pixel value before scoring (see `EvaluateOptions.quantizeAdversarial`). */
+  quantizeAdversarial?: number;
   sp?: number;
   seed?: number;
   quick?: boolean;
@@ -46,6 +48,7 @@ export const DEFAULT_ATTACKS: readonly string[] = Object.freeze(['fgsm', 'jsma',
 /** Evaluates a saved detector bundle against the paper's attacks (and, by default, the beyond-the-boundary ones) and writes the report files. */
 export async function evaluateBundle(opts: EvaluateBundleOptions): Promise<EvaluationResults> {
   const engine = await initEngine();
+  if (opts.quantizeAdversarial !== undefined) checkQuantizeBits(opts.quantizeAdversarial, 'evaluate: quantizeAdversarial (bits)');
   const names = opts.attacks ?? [...DEFAULT_ATTACKS];
   for (const a of names) {
     if (!(ATTACK_NAMES as string[]).includes(a) && a !== 'highconf') {
@@ -80,7 +83,7 @@ export async function evaluateBundle(opts: EvaluateBundleOptions): Promise<Evalu
       timings.push({ stage: 'fit baselines (Mahalanobis, PCA-centre)', seconds: (performance.now() - t0) / 1000 });
     }
     const attackRows = opts.attackN !== undefined && opts.attackN < test.x.shape[0] ? await attackSubset(opts.dataset, test, opts.attackN, seed) : undefined;
-    const results = await evaluatePCL(det, { test, attackRows, attacks: plans, extraDetectors: extras, sp: opts.sp ?? det.params.sp, seed, batchSize: opts.batchSize, modelDir: path.join(opts.defender, 'victim') });
+    const results = await evaluatePCL(det, { test, attackRows, attacks: plans, extraDetectors: extras, sp: opts.sp ?? det.params.sp, seed, batchSize: opts.batchSize, modelDir: path.join(opts.defender, 'victim'), quantizeAdversarial: opts.quantizeAdversarial });
     if (opts.adaptive) {
       const a = opts.adaptive === true ? {} : opts.adaptive;
       const t0 = performance.now();

@@ -53,6 +53,8 @@ export interface EvaluationResults {
   n: number;
   /** Test images the attacks ran on (of them, the correctly classified ones); `n` when all were. */
   nAttackRows?: number;
+  /** Bits per pixel value the adversarial examples were rounded to before scoring (`quantizeAdversarial`); absent when they were not. */
+  quantizedBits?: number;
   sp: number;
   seed: number;
   victimAccuracy: number;
@@ -107,4 +109,10 @@ export interface EvaluateOptions {
    * beside a smaller attacked one.
    */
   attackRows?: ArrayLike<number>;
+  /**
+   * Round every adversarial example to the grid of this many bits per pixel value before it is scored
+   * (8: as the attacker saves it as a PNG), re-check its success on the victim and measure its distances
+   * again. Needs clean test images on that grid (8-bit datasets: MNIST, CIFAR-10, JPEG/PNG folders).
+   */
+  quantizeAdversarial?: number;
 }

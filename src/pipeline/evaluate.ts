@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
-import { makeAttack, runAttack } from '../attacks/index.js';
+import { checkQuantizeBits, makeAttack, offGrid, quantizeOutcome, runAttack } from '../attacks/index.js';
 import { runInPool } from '../attacks/attack-set.js';
 import { defaultPoolSize } from '../engine/pool.js';
 import type { PCLDetector } from '../defense/pcl.js';
@@ -74,6 +74,19 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
   const attackedPos = attackRows ? correct.flatMap((row, pos) => (attackRows!.has(row) ? [pos] : [])) : undefined;
   const xAttack = attackedPos ? gatherRows(xClean, attackedPos) : xClean;
   const yAttack = attackedPos ? Int32Array.from(attackedPos, (p) => yClean[p]) : yClean;
+  const qBits = opts.quantizeAdversarial;
+  if (qBits !== undefined) {
+    // rounding to a grid the clean images are not on would add its own perturbation to every example
+    try {
+      checkQuantizeBits(qBits, 'evaluate: quantizeAdversarial (bits)');
+      const off = offGrid(xClean, qBits);
+      assert(off <= 1e-3, () => `evaluate: quantizeAdversarial ${qBits}: the clean test images are not on the ${qBits}-bit grid (up to ${off.toFixed(3)} of a step off it), so rounding the adversarial ones would perturb them further`, ArgumentError);
+    } catch (e) {
+      xClean.dispose();
+      if (xAttack !== xClean) xAttack.dispose();
+      throw e;
+    }
+  }
   if (opts.attacks.length > 0 && yAttack.length === 0) {
     xClean.dispose();
     if (xAttack !== xClean) xAttack.dispose();
@@ -113,6 +126,12 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       }
       bar.stop();
       const seconds = hit ? hit.seconds : (performance.now() - t0) / 1000;
+      if (qBits !== undefined) {
+        // as the attacker delivers them: on the pixel grid; the success check below is on the rounded images
+        const q = quantizeOutcome(res, xAttack, qBits);
+        res.adversarial.dispose();
+        res = q;
+      }
       // success as the guarded victim sees it (the attack may have run on an equivalent copy, e.g. with folded batch norms)
       const predAdv = victim.predict(res.adversarial);
       const yPredAdv = new Int32Array(await predAdv.data());
@@ -344,6 +363,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       dataset: test.spec,
       n: yAll.length,
       ...(attackRows ? { nAttackRows: attackRows.size } : {}),
+      ...(qBits !== undefined ? { quantizedBits: qBits } : {}),
       sp,
       seed,
       victimAccuracy,

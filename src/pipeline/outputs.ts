@@ -79,9 +79,14 @@ export function reportData(r: EvaluationResults, ctx: ReportContext): ReportData
     timings: [...(ctx.timings ?? []), ...r.timings],
     notes: [
       `Guarded inference (victim + every defender) runs at ${(100 * r.guardedThroughputRatio).toFixed(1)} % of the bare victim's throughput (same images, same run).`,
+      ...(r.quantizedBits !== undefined ? [quantizedNote(r.quantizedBits)] : []),
       ...(ctx.notes ?? []),
     ],
   };
+}
+
+function quantizedNote(bits: number): string {
+  return `Adversarial examples rounded to the ${bits}-bit pixel grid before scoring (as an attacker delivers them, e.g. saved as PNG); success, L2 and L∞ measured on the rounded images.`;
 }
 
 /** Mean L2 / L∞ of a table row's successful examples, pooled over its plans (weighted by their successes). */
@@ -110,7 +115,8 @@ export async function writeEvaluationOutputs(dir: string, r: EvaluationResults, 
   await fs.mkdir(dir, { recursive: true });
   const data = reportData(r, ctx);
   const html = await renderReport(data);
-  const table = renderTableMarkdown(data) + (r.security ? `\n${securityMarkdown(r.security)}` : '');
+  const table =
+    renderTableMarkdown(data) + (r.quantizedBits !== undefined ? `\n${quantizedNote(r.quantizedBits)}\n` : '') + (r.security ? `\n${securityMarkdown(r.security)}` : '');
   const files = ['results.json', 'table.md', 'report.html'].map((f) => path.join(dir, f));
   await writeFileAtomic(files[0], JSON.stringify({ ...r, context: ctx }, null, 1));
   await writeFileAtomic(files[1], table);

@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
+import { checkQuantizeBits } from '../attacks/quantize.js';
 import { loadDataset, disposeDataset, parseDatasetSpec, type Dataset } from '../data/index.js';
 import { MahalanobisDetector, PcaCentreDetector } from '../defense/baselines/index.js';
 import { LatentDefender } from '../defense/latent/latent-defender.js';
@@ -68,6 +69,8 @@ export interface ReproduceOptions {
    * is the set `n = attackN` would attack), while false positives are still counted on all `n`. Default: all `n`.
    */
   attackN?: number;
+  /** Round the adversarial examples to this many bits per pixel value before scoring (see `EvaluateOptions.quantizeAdversarial`); the attack cache keeps them unrounded. */
+  quantizeAdversarial?: number;
   /** Side of the input defender's patches in pixels, instead of its default (8; see `InputDefenderParams.patchSize`). */
   inputPatch?: number;
   /** Atoms of each class dictionary of the input defender, instead of its default (225). */
@@ -326,6 +329,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   const n = opts.n ?? plan.n;
   const attacks = opts.attacks ?? selectReproduceAttacks(plan, opts.dataset, quick, opts.attackSet); // validates before any work
   const stages: { stage: string; seconds: number; items?: number; note?: string }[] = [];
+  if (opts.quantizeAdversarial !== undefined) checkQuantizeBits(opts.quantizeAdversarial, 'reproduce: quantizeAdversarial (bits)');
   await fs.mkdir(opts.out, { recursive: true });
 
   // 1. victim
@@ -509,6 +513,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
       seed,
       modelDir: attackModelDir ?? path.join(detDir, 'victim'),
       cacheDir: path.join(opts.out, 'attack-cache'),
+      quantizeAdversarial: opts.quantizeAdversarial,
       risk: { costs: { eta11: 0, eta12: 10, eta21: 1, eta22: 0 }, pAttack: 0.05 },
     });
     await writeEvaluationOutputs(opts.out, results, {

@@ -142,6 +142,23 @@ describe('pcl end to end on an MNIST slice', () => {
       rs.groups[0].plans.map((q: { attacked: number; successes: number }) => [q.attacked, q.successes]),
     );
     expect(ra.groups[0].nAdv).toBe(rs.groups[0].nAdv);
+
+    // --quantize-adversarial: the same attacks, rounded to the 8-bit grid before scoring
+    const evQ = path.join(dir, 'eval-quantized');
+    const eq = await pcl(['evaluate', '--defender', bundleN, '--dataset', 'mnist', '--n', '40', '--attacks', 'fgsm', '--quick', '--no-baselines', '--quantize-adversarial', '--out', evQ]);
+    expect(eq.code, eq.stderr).toBe(0);
+    const rq = JSON.parse(await fs.readFile(path.join(evQ, 'results.json'), 'utf8'));
+    expect(rq.quantizedBits).toBe(8);
+    expect(r40.quantizedBits).toBeUndefined();
+    expect(await fs.readFile(path.join(evQ, 'table.md'), 'utf8')).toMatch(/rounded to the 8-bit pixel grid/);
+    for (const [i, plan] of (rq.groups[0].plans as { params: { eps: number }; meanLinf: number; attacked: number }[]).entries()) {
+      expect(plan.attacked).toBe(r40.groups[0].plans[i].attacked);
+      // an FGSM step of ε, rounded: within half a grid step of ε
+      expect(Math.abs(plan.meanLinf - plan.params.eps)).toBeLessThanOrEqual(0.5 / 255 + 1e-6);
+    }
+    const badQ = await pcl(['evaluate', '--defender', bundleN, '--dataset', 'mnist', '--n', '40', '--attacks', 'fgsm', '--quantize-adversarial', '17', '--out', evQ]);
+    expect(badQ.code).not.toBe(0);
+    expect(badQ.stderr).toMatch(/quantizeAdversarial \(bits\) must be an integer in \[1, 16\], got 17/);
   });
 
   test('reproduce keeps the fitted defenders it can and fits only the new one (--margin-defender)', async () => {

@@ -14,6 +14,7 @@ export function register(program: Command): void {
     .option('--attacks <list>', 'comma-separated: fgsm,jsma,deepfool,cw-l2,highconf (C&W κ 5–40, PGD L∞ and L2; also bim, pgd-l2)', list('--attacks'), [...DEFAULT_ATTACKS])
     .option('--n <n>', 'test images to attack', positiveInt('--n'), 1000)
     .option('--attack-n <n>', 'attack only a seeded subset of this many of the --n test images (the set --n <this> would attack); false positives are still counted on all of them', positiveInt('--attack-n'))
+    .option('--quantize-adversarial [bits]', 'round the adversarial examples to the pixel grid (default 8 bits: as saved as PNG) before scoring them; success and distances measured again', positiveInt('--quantize-adversarial'))
     .option('--sp <percent>', 'security parameter of the single operating points', percent('--sp'))
     .option('--quick', 'reduced attack budgets (fewer FGSM ε, C&W 5×100)')
     .option('--no-baselines', 'skip the Mahalanobis and PCA-centre baselines')
@@ -33,6 +34,7 @@ export function register(program: Command): void {
         attacks: o.attacks,
         n: o.n,
         attackN: o.attackN,
+        quantizeAdversarial: o.quantizeAdversarial === true ? 8 : o.quantizeAdversarial,
         sp: o.sp,
         quick: o.quick,
         baselines: o.baselines,

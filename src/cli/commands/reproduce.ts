@@ -25,6 +25,7 @@ export function register(program: Command): void {
       "fold a batch-normalised victim's batch norms into its convolutions (same function, faster attacks): 'all' (the default scope) for attacks and defenders (the latent replicas then fine-tune without batch statistics), 'attacks' for the attack workers only",
     )
     .option('--attack-n <n>', 'attack only a seeded subset of this many of the --n test images (the set --n <this> would attack); false positives are still counted on all of them', positiveInt('--attack-n'))
+    .option('--quantize-adversarial [bits]', 'round the adversarial examples to the pixel grid (default 8 bits: as saved as PNG) before scoring them; success and distances measured again', positiveInt('--quantize-adversarial'))
     .option('--input-patch <p>', "side of the input defender's patches in pixels (default 8; 4 detected FGS and large PGD far better on ImageNet-10, bench/results/input.md)", positiveInt('--input-patch'))
     .option('--dictionary-size <k>', "atoms of each class dictionary of the input defender (default 225; 48 suffice for 2×2 patches)", positiveInt('--dictionary-size'))
     .option('--checkpoints <layers>', "comma-separated latent checkpoint layers of the PCL detector (default: the second-to-last layer and the hidden dense layer before it, fc1,fc2 on the paper's networks)", list('--checkpoints'))
@@ -45,6 +46,7 @@ export function register(program: Command): void {
         marginDefender: o.marginDefender === true,
         foldBatchNorm: foldScope(o.foldBatchNorm),
         attackN: o.attackN,
+        quantizeAdversarial: o.quantizeAdversarial === true ? 8 : o.quantizeAdversarial,
         inputPatch: o.inputPatch,
         checkpoints: o.checkpoints,
         dictionarySize: o.dictionarySize,
