@@ -103,6 +103,16 @@ export class Classifier {
     return out;
   }
 
+  /** {@link predict} read back as an Int32Array (the tensor is freed). */
+  async predictLabels(x: tf.Tensor4D, batchSize = 500): Promise<Int32Array> {
+    const t = this.predict(x, batchSize);
+    try {
+      return Int32Array.from(await t.data());
+    } finally {
+      t.dispose();
+    }
+  }
+
   /**
    * The largest batch ≤ `requested` whose biggest layer output stays within
    * {@link ACTIVATION_BUDGET_BYTES} (at least 1; see {@link memoryBoundBatch}).

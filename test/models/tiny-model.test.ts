@@ -9,7 +9,7 @@ beforeAll(async () => {
 });
 
 describe('tiny-model fixture', () => {
-  test('is deterministic and classifies its dataset perfectly', () => {
+  test('is deterministic and classifies its dataset perfectly', async () => {
     const m1 = makeTinyModel();
     const m2 = makeTinyModel();
     const ds = makeTinyDataset(60, 1);
@@ -21,6 +21,12 @@ describe('tiny-model fixture', () => {
       const pred = c.predict(ds.x);
       expect(Array.from(pred.dataSync())).toEqual(Array.from(ds.y.dataSync()));
       pred.dispose();
+      // the same labels as an Int32Array, in batches of 7, with no tensor left behind
+      const before = tf.memory().numTensors;
+      const labels = await c.predictLabels(ds.x, 7);
+      expect(labels).toBeInstanceOf(Int32Array);
+      expect(Array.from(labels)).toEqual(Array.from(ds.y.dataSync()));
+      expect(tf.memory().numTensors).toBe(before);
       const [a, b] = [m1.predict(ds.x) as tf.Tensor, m2.predict(ds.x) as tf.Tensor];
       expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
       const fc2 = c.activations(ds.x, 'fc2');

@@ -9,6 +9,7 @@ import type { DetectOptions, DetectionReport, Detector, FitOptions, Labels } fro
 import {
   checkImages,
   checkLabels,
+  correctMask,
   disposeMap,
   labelsOf,
   mapRows,
@@ -92,7 +93,7 @@ export abstract class FeatureDetector<P extends FeatureDetectorParams> implement
     this.fitFeatures(data, dim, yTrue);
     const scores = this.scoreFeatures(data, dim, yTrue);
     const yPred = this.labels(x);
-    this.scores_ = sortedPerClass(scores, yTrue, k, yPred.map((v, s) => (v === yTrue[s] ? 1 : 0)));
+    this.scores_ = sortedPerClass(scores, yTrue, k, correctMask(yPred, yTrue));
     return this;
   }
 

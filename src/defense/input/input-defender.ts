@@ -20,7 +20,7 @@ import type { ShardCodingTask } from './omp-task.js';
 import { reconstructByClass, reconstructImages, reconstructPatches } from './sparse-coding.js';
 import { defaultPatchSize, samplePatches, type PatchGrid } from './patches.js';
 import { psnr } from './psnr.js';
-import { sortedPerClass } from '../latent/common.js';
+import { correctMask, sortedPerClass } from '../latent/common.js';
 /** A parallel map over worker threads (the engine's `WorkerPool.map` shape). */
 export type ParallelMap = <P, R>(moduleUrl: string, exportName: string, payloads: P[]) => Promise<R[]>;
 
@@ -152,16 +152,7 @@ export class InputDefender implements Detector {
     const state: InputState = { h, w, c, grid, numClasses, dicts, grams, trainScores: [] };
 
     // 2. clean-score profile per class (images the victim gets right)
-    const keep = new Uint8Array(n).fill(1);
-    if (this.victim) {
-      const pred = this.victim.predict(x);
-      try {
-        const pv = await pred.data();
-        for (let s = 0; s < n; s++) keep[s] = pv[s] === labels[s] ? 1 : 0;
-      } finally {
-        pred.dispose();
-      }
-    }
+    const keep = this.victim ? correctMask(await this.victim.predictLabels(x), labels) : undefined;
     const scores = await this.scoreArrays(state, images, n, labels);
     state.trainScores = sortedPerClass(scores, labels, numClasses, keep);
     state.info = {
@@ -256,12 +247,7 @@ export class InputDefender implements Detector {
     const given = labelsFrom(yPred, x.shape[0], `InputDefender.${who}`);
     if (given) return given;
     if (!this.victim) throw new ArgumentError(`InputDefender.${who}: no yPred given and no victim to predict it (pass a Classifier to the constructor or to load)`);
-    const pred = this.victim.predict(x);
-    try {
-      return Int32Array.from(await pred.data());
-    } finally {
-      pred.dispose();
-    }
+    return this.victim.predictLabels(x);
   }
 
   /**

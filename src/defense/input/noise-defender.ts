@@ -6,7 +6,7 @@ import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
 import { type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels } from '../types.js';
 import { yieldToEventLoop } from '../../util/parallel.js';
-import { disposeMap, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
+import { correctMask, disposeMap, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
 
 /** Hyperparameters of a {@link NoiseDefender}. */
 export interface NoiseDefenderParams {
@@ -175,16 +175,7 @@ export class NoiseDefender implements Detector {
     }
     const numClasses = this.victim?.numClasses ?? maxLabel + 1;
     assert(maxLabel < numClasses, () => `NoiseDefender.fit: label ${maxLabel} is outside [0, ${numClasses})`, ArgumentError);
-    let keep: Uint8Array | undefined;
-    if (this.victim) {
-      const pred = this.victim.predict(x);
-      try {
-        const pv = await pred.data();
-        keep = Uint8Array.from(labels, (l, s) => (pv[s] === l ? 1 : 0));
-      } finally {
-        pred.dispose();
-      }
-    }
+    const keep = this.victim ? correctMask(await this.victim.predictLabels(x), labels) : undefined;
     const sig = await this.sigmas(x);
     // a class with fewer than 2 correctly classified images falls back to all of its images (sortedPerClass)
     const groups = sortedPerClass(sig, labels, numClasses, keep);
@@ -202,12 +193,7 @@ export class NoiseDefender implements Detector {
     const given = labelsFrom(yPred, x.shape[0], `NoiseDefender.${who}`);
     if (given) return given;
     assert(this.victim !== undefined, () => `NoiseDefender.${who}: no victim to predict classes; pass yPred`, ArgumentError);
-    const t = this.victim.predict(x);
-    try {
-      return Int32Array.from(await t.data());
-    } finally {
-      t.dispose();
-    }
+    return this.victim.predictLabels(x);
   }
 
   /** σ̂ of each image (the class does not enter the score, only the thresholds). */

@@ -50,6 +50,11 @@ export function labelsOf(y: tf.Tensor1D): Int32Array {
   return Int32Array.from(y.dataSync());
 }
 
+/** 1 where the prediction equals the label (the clean images a defender learns its thresholds from), else 0. */
+export function correctMask(predicted: ArrayLike<number>, labels: ArrayLike<number>): Uint8Array {
+  return Uint8Array.from({ length: labels.length }, (_, s) => (predicted[s] === labels[s] ? 1 : 0));
+}
+
 /**
  * Groups `scores` by `classes` (only rows where `keep[s]`, if given; all rows of a class with fewer than 2 kept)
  * and sorts each group ascending.

@@ -5,7 +5,7 @@ import { registerDetector, type LoadContext } from '../persistence.js';
 import type { BundleLocation } from '../../io/store/router.js';
 import { checkSp, labelsFrom, runDetect } from '../detection.js';
 import type { DetectOptions, DetectionReport, Detector, FitOptions, Labels } from '../types.js';
-import { checkImages, checkLabels, labelsOf, mapRows, thresholdsAt } from './common.js';
+import { checkImages, checkLabels, correctMask, labelsOf, mapRows, thresholdsAt } from './common.js';
 import { fineTuneReplica } from './fine-tune.js';
 import { fitHdda, hddaLogLikBatch, type HddaClass, type HddaOptions } from './hdda.js';
 import { readLatentBundle, saveLatentBundle } from './latent-bundle.js';
@@ -127,7 +127,7 @@ export class LatentDefender implements Detector {
       const { phi, dim, logProbs } = forwardReplica(replica, x, this.victim.batchFor(this.params.scoreBatchSize), scoringUsesReplicaOutput(this.params.scoring));
       const hdda = fitHdda(phi, dim, yTrue, k, this.hddaOptions());
       const yPred = this.predictLabels(x);
-      const correct = yPred.map((v, s) => (v === yTrue[s] ? 1 : 0));
+      const correct = correctMask(yPred, yTrue);
       const { perClass, components } = trainingScores(hdda, phi, logProbs, yTrue, correct, k, this.params.scoring);
       const t2 = performance.now();
       // refit: free the previous replica only; the victim (even the bundle's own copy) stays in use

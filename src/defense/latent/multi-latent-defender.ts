@@ -10,6 +10,7 @@ import { loadModelCopy } from './replica.js';
 import {
   checkImages,
   checkLabels,
+  correctMask,
   disposeMap,
   labelsOf,
   scoresFromTensors,
@@ -121,10 +122,7 @@ export class MultiLatentDefender implements Detector {
       }
       const yTrue = labelsOf(y);
       const combined = this.combineScores(children, x, yTrue);
-      const pred = this.victim.predict(x);
-      const yPred = labelsOf(pred);
-      pred.dispose();
-      const scores = sortedPerClass(combined, yTrue, this.numClasses, yPred.map((v, s) => (v === yTrue[s] ? 1 : 0)));
+      const scores = sortedPerClass(combined, yTrue, this.numClasses, correctMask(await this.victim.predictLabels(x), yTrue));
       this.disposeChildren(); // not the victim: the new children use it
       this.children_ = children;
       this.state_ = { scores };
@@ -150,13 +148,7 @@ export class MultiLatentDefender implements Detector {
   async predictedLabels(x: tf.Tensor4D, yPred: Labels | undefined, who = 'MultiLatentDefender.predictedLabels'): Promise<Int32Array> {
     checkImages(x, this.victim.inputShape, who);
     const given = labelsFrom(yPred, x.shape[0], who);
-    if (given) return given;
-    const p = this.victim.predict(x);
-    try {
-      return labelsOf(p);
-    } finally {
-      p.dispose();
-    }
+    return given ?? this.victim.predictLabels(x);
   }
 
   /** Combined scores under given classes (no victim pass), for the shared `detect`. */

@@ -5,7 +5,7 @@ import { readBundle, registerDetector, saveBundle, writeBundle, type LoadContext
 import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
 import { type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels, type ScoreSurrogate } from '../types.js';
-import { disposeMap, mapRows, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
+import { correctMask, disposeMap, mapRows, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
 
 /** Hyperparameters of a {@link MarginDefender}. */
 export interface MarginDefenderParams {
@@ -100,14 +100,7 @@ export class MarginDefender implements Detector {
     for (let s = 0; s < labels.length; s++) {
       assert(Number.isInteger(labels[s]) && labels[s]! >= 0 && labels[s]! < numClasses, () => `MarginDefender.fit: label ${labels[s]} at row ${s} is outside [0, ${numClasses})`, ArgumentError);
     }
-    const pred = this.victim.predict(x);
-    let keep: Uint8Array;
-    try {
-      const pv = await pred.data();
-      keep = Uint8Array.from(labels, (l, s) => (pv[s] === l ? 1 : 0));
-    } finally {
-      pred.dispose();
-    }
+    const keep = correctMask(await this.victim.predictLabels(x), labels);
     const scores = this.margins(x, labels);
     // a class with fewer than 2 correctly classified images falls back to all of its images (sortedPerClass)
     const groups = sortedPerClass(scores, labels, numClasses, keep);
@@ -122,13 +115,7 @@ export class MarginDefender implements Detector {
 
   async predictedLabels(x: tf.Tensor4D, yPred: Labels | undefined, who = 'predictedLabels'): Promise<Int32Array> {
     const given = labelsFrom(yPred, x.shape[0], `MarginDefender.${who}`);
-    if (given) return given;
-    const t = this.victim.predict(x);
-    try {
-      return Int32Array.from(await t.data());
-    } finally {
-      t.dispose();
-    }
+    return given ?? this.victim.predictLabels(x);
   }
 
   /** Minus the logit margin of each image under the given class (≤ 0 when it is the victim's prediction). */
