@@ -3,4 +3,4 @@
  * time) so the core stays free of Node built-ins and bundles for browsers; `test/version.test.ts`
  * fails when it drifts from package.json, so bump both together.
  */
-export const PACKAGE_VERSION = '0.6.0';
+export const PACKAGE_VERSION = '0.7.0';
