@@ -10,26 +10,11 @@
  */
 import '../src/node.js';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { engineInfo, initEngine } from '../src/engine/backend.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
-import { loadClassifier } from '../src/models/io.js';
-import { Classifier } from '../src/models/classifier.js';
-import { setProgressEnabled } from '../src/util/progress.js';
-import { attackName, benchArg, forEachCachedAttack, runCleanRows } from './lib/run-cache.js';
+import { attackName, forEachCachedAttack, openRun } from './lib/run-cache.js';
 
-const run = benchArg('run', 'runs/imagenet10-v8');
-const ds = benchArg('dataset', 'imagenet10:../shared/data/imagenet10');
-const n = Number(benchArg('n', '1000'));
-const attackN = Number(benchArg('attack-n', '300'));
-setProgressEnabled(false);
-
-await initEngine();
-console.log(`# confidence floor — ${run}`);
-console.log(`machine: ${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()} cores), node ${process.version}, tfjs ${tf.version.tfjs}, ${engineInfo()!.summary}`);
-const victim = new Classifier((await loadClassifier(`${run}/victim`)).model);
-const { clean, shape, nAttacked } = await runCleanRows(ds, victim, n, attackN);
+const { run, victim, clean, shape, nAttacked } = await openRun((run) => `confidence floor — ${run}`, { run: 'runs/imagenet10-v8', dataset: 'imagenet10:../shared/data/imagenet10' });
 console.log();
 
 /** Suspicion scores (higher = more suspicious): minus the top-2 logit gap, minus the top softmax probability. */

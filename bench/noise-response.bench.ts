@@ -11,30 +11,15 @@
  *     --n 1000 --attack-n 300 --sigmas 0.01,0.03,0.1 --draws 32 --fit 2000
  */
 import '../src/node.js';
-import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { engineInfo, initEngine } from '../src/engine/backend.js';
 import { disposeDataset, loadDataset } from '../src/data/index.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
-import { loadClassifier } from '../src/models/io.js';
-import { Classifier } from '../src/models/classifier.js';
-import { setProgressEnabled } from '../src/util/progress.js';
-import { attackName, benchArg, forEachCachedAttack, runCleanRows } from './lib/run-cache.js';
+import { attackName, benchArg, forEachCachedAttack, openRun } from './lib/run-cache.js';
 
-const run = benchArg('run', 'runs/imagenet10-v8');
-const ds = benchArg('dataset', 'imagenet10:../shared/data/imagenet10');
-const n = Number(benchArg('n', '1000'));
-const attackN = Number(benchArg('attack-n', '300'));
 const sigmas = benchArg('sigmas', '0.01,0.03,0.1').split(',').map(Number);
 const draws = Number(benchArg('draws', '32'));
 const fitN = Number(benchArg('fit', '2000'));
-setProgressEnabled(false);
-
-await initEngine();
-console.log(`# noise response — ${run}; σ ∈ {${sigmas.join(', ')}}, ${draws} draws`);
-console.log(`machine: ${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()} cores), node ${process.version}, tfjs ${tf.version.tfjs}, ${engineInfo()!.summary}; load average (1 min) at start ${os.loadavg()[0]!.toFixed(2)}`);
-const victim = new Classifier((await loadClassifier(`${run}/victim`)).model);
-const { clean, shape, nAttacked } = await runCleanRows(ds, victim, n, attackN);
+const { run, dataset: ds, victim, clean, shape, nAttacked } = await openRun((run) => `noise response — ${run}; σ ∈ {${sigmas.join(', ')}}, ${draws} draws`, { run: 'runs/imagenet10-v8', dataset: 'imagenet10:../shared/data/imagenet10' });
 const [, h, w, c] = shape;
 const k = victim.model.outputs[0]!.shape[1]!;
 

@@ -11,28 +11,12 @@
  *     --n 1000 --attack-n 300 [--squeezers median2,median3,blur0.5,blur1,bits6,bits5,bits4,bits3,bits2,bits1] [--quantize yes]
  */
 import '../src/node.js';
-import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { engineInfo, initEngine } from '../src/engine/backend.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
-import { loadClassifier } from '../src/models/io.js';
-import { Classifier } from '../src/models/classifier.js';
-import { setProgressEnabled } from '../src/util/progress.js';
-import { attackName, benchArg, forEachCachedAttack, runCleanRows } from './lib/run-cache.js';
+import { attackName, benchArg, forEachCachedAttack, openRun } from './lib/run-cache.js';
 
-const run = benchArg('run', 'runs/imagenet10-v11');
-const ds = benchArg('dataset', 'imagenet10:../shared/data/imagenet10');
-const n = Number(benchArg('n', '1000'));
-const attackN = Number(benchArg('attack-n', '300'));
-/** Round adversarial images to the 8-bit grid the clean images come on (what saving them as PNG does). */
 const quantize = benchArg('quantize', 'no') === 'yes';
-setProgressEnabled(false);
-
-await initEngine();
-console.log(`# squeeze response — ${run}${quantize ? '; adversarial images rounded to the 8-bit grid' : ''}`);
-console.log(`machine: ${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()} cores), node ${process.version}, tfjs ${tf.version.tfjs}, ${engineInfo()!.summary}; load average (1 min) at start ${os.loadavg()[0]!.toFixed(2)}`);
-const victim = new Classifier((await loadClassifier(`${run}/victim`)).model);
-const { clean, shape, nAttacked } = await runCleanRows(ds, victim, n, attackN);
+const { run, victim, clean, shape, nAttacked } = await openRun((run) => `squeeze response — ${run}${quantize ? '; adversarial images rounded to the 8-bit grid' : ''}`, { run: 'runs/imagenet10-v11', dataset: 'imagenet10:../shared/data/imagenet10' });
 
 /** Median over a size × size window (edge-replicated), per channel; for even sizes the mean of the two middle values. */
 function median(x: tf.Tensor4D, size: number): tf.Tensor4D {

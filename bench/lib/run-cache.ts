@@ -8,7 +8,11 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { disposeDataset, loadDataset } from '../../src/data/index.js';
 import { readIdx } from '../../src/io/idx.js';
-import type { Classifier } from '../../src/models/classifier.js';
+import os from 'node:os';
+import { engineInfo, initEngine } from '../../src/engine/backend.js';
+import { Classifier } from '../../src/models/classifier.js';
+import { loadClassifier } from '../../src/models/io.js';
+import { setProgressEnabled } from '../../src/util/progress.js';
 import { attackSubset } from '../../src/pipeline/attack-subset.js';
 
 /** `--name VALUE` from the command line, else `dflt`. */
@@ -102,4 +106,39 @@ export async function runCleanRows(
   } finally {
     disposeDataset(test);
   }
+}
+
+/** One line naming the machine, Node, tfjs and the engine, with the load average at start (every bench prints it). */
+export function machineLine(): string {
+  return `machine: ${os.cpus()[0]?.model ?? '?'} (${os.availableParallelism()} cores), node ${process.version}, tfjs ${tf.version.tfjs}, ${engineInfo()?.summary ?? 'engine not started'}; load average (1 min) at start ${os.loadavg()[0]!.toFixed(2)}`;
+}
+
+/** A `pcl reproduce` run opened for re-scoring: its victim and clean rows (`--run`, `--dataset`, `--n`, `--attack-n`). */
+export interface OpenedRun {
+  run: string;
+  /** The `--dataset` spec. */
+  dataset: string;
+  victim: Classifier;
+  /** The clean rows (the caller disposes them), their shape and the attacked count: see {@link runCleanRows}. */
+  clean: tf.Tensor4D;
+  shape: [number, number, number, number];
+  nAttacked: number;
+}
+
+/**
+ * The shared start of the benches that re-score a run: reads `--run`, `--dataset`, `--n` (default 1000) and
+ * `--attack-n` (default `defaults.attackN`, else 300), silences progress bars, starts the engine, prints
+ * `# ${title(run)}` and the machine line, loads the run's victim and its clean rows.
+ */
+export async function openRun(title: (run: string) => string, defaults: { run: string; dataset: string; attackN?: number }): Promise<OpenedRun> {
+  const run = benchArg('run', defaults.run);
+  const ds = benchArg('dataset', defaults.dataset);
+  const n = Number(benchArg('n', '1000'));
+  const attackN = Number(benchArg('attack-n', String(defaults.attackN ?? 300)));
+  setProgressEnabled(false);
+  await initEngine();
+  console.log(`# ${title(run)}`);
+  console.log(machineLine());
+  const victim = new Classifier((await loadClassifier(path.join(run, 'victim'))).model);
+  return { run, dataset: ds, victim, ...(await runCleanRows(ds, victim, n, attackN)) };
 }
