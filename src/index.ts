@@ -79,6 +79,7 @@ export { centerLoss } from './defense/latent/center-loss.js';
 export { InputDefender, type InputDefenderParams, type InputFitInfo, type ParallelMap } from './defense/input/input-defender.js';
 export { NoiseDefender, haarNoiseSigma, type NoiseDefenderParams } from './defense/input/noise-defender.js';
 export { MarginDefender, type MarginDefenderParams } from './defense/output/margin-defender.js';
+export { TwinDefender, weightsFingerprint, type TwinDefenderParams } from './defense/output/twin-defender.js';
 export { recommendedInputParams, recommendedCheckpoints } from './defense/recommended.js';
 export { learnDictionary, DICTIONARY_LEARNING_DEFAULTS, type DictionaryLearningParams, type LearnedDictionary } from './defense/input/dictionary-learning.js';
 export { omp, ompGram, gramMatrix, type SparseCodes, type OmpOptions } from './defense/input/omp.js';

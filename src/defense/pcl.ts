@@ -16,6 +16,8 @@ import { info } from '../util/progress.js';
 import { InputDefender, type InputDefenderParams } from './input/input-defender.js';
 import { NoiseDefender } from './input/noise-defender.js';
 import { MarginDefender } from './output/margin-defender.js';
+// registers TwinDefender with the bundle loader: a saved detector may hold one (see `defaultDefenders`)
+import './output/twin-defender.js';
 import { LatentDefender, type LatentDefenderParams } from './latent/latent-defender.js';
 import { loadModelCopy, saveModelCopy } from './latent/replica.js';
 import { subStore } from '../io/store/memory.js';
@@ -163,16 +165,24 @@ export class PCLDetector {
     for (const c of this.params.checkpoints) {
       assert(layers.includes(c), () => `PCLDetector: checkpoint layer '${c}' is not in the victim (layers: ${layers.join(', ')})`);
     }
-    if (defenders) {
-      this.defenders = defenders;
-    } else {
-      this.defenders = this.params.checkpoints.map((c) => new LatentDefender(victim, { ...this.params.latent, checkpointLayer: c }));
-      if (this.params.inputDefender) this.defenders.push(new InputDefender(victim, this.params.input));
-      if (this.params.noiseDefender) this.defenders.push(new NoiseDefender(victim, { sp: this.params.sp }));
-      if (this.params.marginDefender) this.defenders.push(new MarginDefender(victim, { sp: this.params.sp }));
-    }
+    this.defenders = defenders ?? PCLDetector.defaultDefenders(victim, this.params);
     const labels = this.defenders.map((d) => d.label);
     assert(new Set(labels).size === labels.length, () => `PCLDetector: defender labels must be unique, got ${labels.join(', ')}`);
+  }
+
+  /**
+   * The defenders `params` asks for (not fitted): a latent defender per checkpoint, then the input, noise and
+   * margin defenders where enabled. To add one of your own (e.g. a `TwinDefender`), pass
+   * `[...PCLDetector.defaultDefenders(victim, params), yours]` as the constructor's `defenders`.
+   */
+  static defaultDefenders(victim: Classifier, params: Partial<PCLDetectorParams> = {}): Detector[] {
+    const p = { ...DEFAULTS, ...params };
+    const checkpoints = params.checkpoints ?? [new LatentDefender(victim, p.latent).params.checkpointLayer];
+    const out: Detector[] = checkpoints.map((c) => new LatentDefender(victim, { ...p.latent, checkpointLayer: c }));
+    if (p.inputDefender) out.push(new InputDefender(victim, p.input));
+    if (p.noiseDefender) out.push(new NoiseDefender(victim, { sp: p.sp }));
+    if (p.marginDefender) out.push(new MarginDefender(victim, { sp: p.sp }));
+    return out;
   }
 
   get isFitted(): boolean {

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { loadDataset, disposeDataset } from '../data/index.js';
-import { PCLDetector, type FusionRule } from '../defense/pcl.js';
+import { PCLDetector, type FusionRule, type PCLDetectorParams } from '../defense/pcl.js';
+import { TwinDefender } from '../defense/output/twin-defender.js';
 import type { LatentScoring } from '../defense/latent/scoring.js';
 import type { FusionMethod } from '../defense/fusion/combine.js';
 import { initEngine } from '../engine/backend.js';
@@ -25,6 +26,8 @@ export interface DefendOptions {
   noiseDefender?: boolean;
   /** Fit the output margin defender too (`MarginDefender`, 'output:margin'; default false). */
   marginDefender?: boolean;
+  /** Model folder of a twin (`TwinDefender`, 'output:twin'): another classifier trained on the same clean data. */
+  twin?: string;
   /** Security parameter in percent (default 1). */
   sp?: number;
   /** Default decision rule of the bundle (default 'calibrated': combined false-alarm rate = SP; 'or' = the paper's rule). */
@@ -72,6 +75,8 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
   await initEngine();
   const { model, metrics } = await loadClassifier(opts.model);
   const victim = new Classifier(model);
+  // a bad --twin folder fails before the training data is read
+  const twin = opts.twin ? new Classifier((await loadClassifier(opts.twin)).model) : undefined;
   const train = await loadDataset(opts.dataset, { split: 'train', limit: opts.limit, seed: opts.seed ?? 0 });
   try {
     const latent: Record<string, unknown> = { seed: opts.seed ?? 0 };
@@ -87,7 +92,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
     if (opts.inputAtoms !== undefined) input.nNonzero = opts.inputAtoms;
     if (opts.inputPatch !== undefined) input.patchSize = opts.inputPatch;
     if (opts.dictionarySize !== undefined) input.nAtoms = opts.dictionarySize;
-    const det = new PCLDetector(victim, {
+    const params: Partial<PCLDetectorParams> = {
       checkpoints: opts.checkpoints ?? nonEmpty(recommendedCheckpoints(victim.layerNames(), victim.inputShape)),
       inputDefender: opts.inputDefender ?? true,
       noiseDefender: opts.noiseDefender ?? false,
@@ -98,7 +103,9 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
       seed: opts.seed ?? 0,
       latent,
       input,
-    });
+    };
+    // the bundle keeps its own copy of the twin
+    const det = new PCLDetector(victim, params, twin ? [...PCLDetector.defaultDefenders(victim, params), new TwinDefender(victim, twin, { sp: params.sp })] : undefined);
     info(`fitting PCL (${det.labels.join(', ')}) on ${train.x.shape[0]} clean training images of ${opts.dataset}`);
     const t0 = performance.now();
     await det.fit(train.x, train.y, { seed: opts.seed ?? 0 });
@@ -114,6 +121,7 @@ export async function defendVictim(opts: DefendOptions): Promise<DefendSummary> 
     det.dispose();
     return summary;
   } finally {
+    twin?.model.dispose();
     disposeDataset(train);
   }
 }

@@ -9,7 +9,7 @@ export interface DetectRow {
   name: string;
   predicted: number;
   adversarial: boolean;
-  scores: { latent: Record<string, number>; inputPsnr?: number; inputNoiseDb?: number; outputMargin?: number; fused?: number };
+  scores: { latent: Record<string, number>; inputPsnr?: number; inputNoiseDb?: number; outputMargin?: number; twinProbability?: number; fused?: number };
 }
 
 /** `pcl detect`'s output: one row per image, with raw scores always included. */
@@ -48,10 +48,12 @@ export async function detectImages(defender: string, input: string, opts: { sp?:
         let inputPsnr: number | undefined;
         let inputNoiseDb: number | undefined;
         let outputMargin: number | undefined;
+        let twinProbability: number | undefined;
         det.defenders.forEach((d, j) => {
           if (d.kind === 'InputDefender') inputPsnr = d.rawFromScore(r.scores[j][i]);
           else if (d.kind === 'NoiseDefender') inputNoiseDb = d.rawFromScore(r.scores[j][i]);
           else if (d.kind === 'MarginDefender') outputMargin = d.rawFromScore(r.scores[j][i]);
+          else if (d.kind === 'TwinDefender') twinProbability = d.rawFromScore(r.scores[j][i]);
           else latent[d.label.replace(/^latent:/, '')] = logLik[j]?.[i] ?? d.rawFromScore(r.scores[j][i]);
         });
         return {
@@ -59,7 +61,7 @@ export async function detectImages(defender: string, input: string, opts: { sp?:
           name,
           predicted: r.yPred[i],
           adversarial: r.adversarial[i] === 1,
-          scores: { latent, ...(inputPsnr !== undefined ? { inputPsnr } : {}), ...(inputNoiseDb !== undefined ? { inputNoiseDb } : {}), ...(outputMargin !== undefined ? { outputMargin } : {}), ...(r.fused ? { fused: r.fused[i] } : {}) },
+          scores: { latent, ...(inputPsnr !== undefined ? { inputPsnr } : {}), ...(inputNoiseDb !== undefined ? { inputNoiseDb } : {}), ...(outputMargin !== undefined ? { outputMargin } : {}), ...(twinProbability !== undefined ? { twinProbability } : {}), ...(r.fused ? { fused: r.fused[i] } : {}) },
         };
       });
       const clean = r.report.cleanFalseAlarmRate !== undefined ? { cleanFalseAlarmRate: 100 * r.report.cleanFalseAlarmRate, cleanSamples: r.report.cleanSamples } : {};

@@ -163,13 +163,14 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     }
 
     // 3. metrics per group
-    const latent = det.defenders.filter((d) => d.kind !== 'InputDefender' && d.kind !== 'NoiseDefender' && d.kind !== 'MarginDefender');
+    const latent = det.defenders.filter((d) => !['InputDefender', 'NoiseDefender', 'MarginDefender', 'TwinDefender'].includes(d.kind));
     const input = det.defenders.find((d) => d.kind === 'InputDefender');
     const noise = det.defenders.find((d) => d.kind === 'NoiseDefender');
     const margin = det.defenders.find((d) => d.kind === 'MarginDefender');
+    const twin = det.defenders.find((d) => d.kind === 'TwinDefender');
     // the defenders beyond the paper's, and the suffix naming them in the OR / "without" rows
-    const beyond = [noise, margin].filter((d): d is Detector => d !== undefined);
-    const beyondNames = [noise ? 'noise' : '', margin ? 'margin' : ''].filter(Boolean);
+    const beyond = [noise, margin, twin].filter((d): d is Detector => d !== undefined);
+    const beyondNames = [noise ? 'noise' : '', margin ? 'margin' : '', twin ? 'twin' : ''].filter(Boolean);
     const main = latent[latent.length - 1];
     const fusion = det.fusionModel && !det.fusionModel.weights ? det.fusionModel : undefined;
     const fusions: CalibratedFusionModel[] = fusion ? [fusion] : [];
@@ -194,6 +195,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
       if (input) rows.push(singleDetector('PCL input', input, clean, adv, sp));
       if (noise) rows.push(singleDetector('PCL input noise', noise, clean, adv, sp));
       if (margin) rows.push(singleDetector('PCL output margin', margin, clean, adv, sp));
+      if (twin) rows.push(singleDetector('PCL output twin', twin, clean, adv, sp));
       if (det.defenders.length > 1 && input) rows.push(orRule(['PCL latent OR input', ...beyondNames].join(' OR '), det.defenders, clean, adv, sp));
       if (det.defenders.length > 1) {
         // the detector's own calibrated fusion first, then the other combinations its held-out scores allow

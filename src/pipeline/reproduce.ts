@@ -9,6 +9,7 @@ import { loadDataset, disposeDataset, parseDatasetSpec, type Dataset } from '../
 import { MahalanobisDetector, PcaCentreDetector } from '../defense/baselines/index.js';
 import { LatentDefender } from '../defense/latent/latent-defender.js';
 import { PCLDetector, splitHoldout, type PCLDetectorParams } from '../defense/pcl.js';
+import { TwinDefender } from '../defense/output/twin-defender.js';
 import { loadDetector } from '../defense/persistence.js';
 import { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
 import type { Detector } from '../defense/types.js';
@@ -56,6 +57,8 @@ export interface ReproduceOptions {
   noiseDefender?: boolean;
   /** Add the output margin defender (`MarginDefender`, 'output:margin') to the PCL detector; default false. */
   marginDefender?: boolean;
+  /** Model folder of a twin (`TwinDefender`, 'output:twin'): another classifier trained on the same clean data. */
+  twin?: string;
   /**
    * Fold a batch-normalised victim's batch norms into its convolutions (`foldBatchNorm`) before attacking and
    * defending it: the same function, cheaper attacks. Default false: the latent defenders then fine-tune replicas
@@ -204,7 +207,9 @@ async function reusableDetector(detDir: string, victimDir: string, want: PCLDete
     const same = (u: unknown, v: unknown) => JSON.stringify(u) === JSON.stringify(v);
     const p = det.params;
     const q = want.params;
-    if (same(det.labels, want.labels) && p.seed === q.seed && p.calibrationFraction === q.calibrationFraction && same(p.latent, q.latent) && same(p.input, q.input)) return det;
+    // every defender's own settings too (a twin defender's include its twin's weights fingerprint)
+    const settings = (d: PCLDetector) => d.defenders.map((x) => stableJson((x as unknown as { params: unknown }).params));
+    if (same(det.labels, want.labels) && p.seed === q.seed && p.calibrationFraction === q.calibrationFraction && same(p.latent, q.latent) && same(p.input, q.input) && same(settings(det), settings(want))) return det;
     det.dispose();
     return undefined;
   } catch {
@@ -330,6 +335,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   const attacks = opts.attacks ?? selectReproduceAttacks(plan, opts.dataset, quick, opts.attackSet); // validates before any work
   const stages: { stage: string; seconds: number; items?: number; note?: string }[] = [];
   if (opts.quantizeAdversarial !== undefined) checkQuantizeBits(opts.quantizeAdversarial, 'reproduce: quantizeAdversarial (bits)');
+  if (opts.twin) (await loadClassifier(opts.twin)).model.dispose(); // a bad --twin folder fails before any training or fitting
   await fs.mkdir(opts.out, { recursive: true });
 
   // 1. victim
@@ -398,6 +404,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
   let test: Dataset | undefined;
   const extras: Detector[] = [];
   let det: PCLDetector | undefined;
+  // the detector's bundle keeps its own copy of the twin
+  const twin = opts.twin ? new Classifier((await loadClassifier(opts.twin)).model) : undefined;
   try {
     const detDir = path.join(opts.out, 'detector');
     const latent = {
@@ -417,7 +425,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     let t0 = performance.now();
     // Fig. 10 of the paper: more checkpoints, fewer false alarms. The PCL bundle holds the latent
     // defenders at both hidden dense layers plus the input defender.
-    const fresh = new PCLDetector(victim, { checkpoints, inputDefender: true, noiseDefender: opts.noiseDefender === true, marginDefender: opts.marginDefender === true, sp: 1, seed, latent, input });
+    const params: Partial<PCLDetectorParams> = { checkpoints, inputDefender: true, noiseDefender: opts.noiseDefender === true, marginDefender: opts.marginDefender === true, sp: 1, seed, latent, input };
+    const fresh = new PCLDetector(victim, params, twin ? [...PCLDetector.defaultDefenders(victim, params), new TwinDefender(victim, twin, { sp: 1 })] : undefined);
     const fitData: FitData = { dataset: opts.dataset, fitLimit: plan.fitLimit ?? null, seed };
     det = await reusableDetector(detDir, victimDir, fresh, fitData);
     if (det) {
@@ -541,6 +550,9 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
         ...(opts.marginDefender
           ? ["'PCL output margin' (beyond the paper): the victim's logit margin against the clean training images of its class. It detects attacks that stop on the decision boundary (DeepFool, C&W at κ = 0) and none that push past it (PGD, large-ε FGS, high-confidence C&W)."]
           : []),
+        ...(opts.twin
+          ? [`'PCL output twin' (beyond the paper): how unlikely a second network trained on the same clean data (${opts.twin}) finds the victim's label, against the clean training images of that class. It sees examples that do not transfer from the victim to the twin; an attack that transfers, or one aimed at both, passes it.`]
+          : []),
         ...(opts.checkpoints ? [`Latent checkpoints: ${opts.checkpoints.join(', ')} (chosen with --checkpoints).`] : []),
         ...(opts.inputPatch ? [`Input defender on ${opts.inputPatch} × ${opts.inputPatch} patches (the paper's: 8 × 8).`] : []),
         ...(opts.dictionarySize ? [`Input defender dictionaries of ${opts.dictionarySize} atoms per class (default 225).`] : []),
@@ -561,6 +573,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<EvaluationResul
     if (!train.x.isDisposed) disposeDataset(train);
     if (test) disposeDataset(test);
     det?.dispose();
+    twin?.model.dispose();
     for (const d of extras) d.dispose();
   }
 }

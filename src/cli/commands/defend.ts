@@ -23,6 +23,7 @@ export function register(program: Command): void {
     .option('--checkpoints <layers>', 'comma-separated checkpoint layer names (default: the last two hidden dense layers on grayscale images up to 32×32, e.g. fc1,fc2 on MNIST; else the second-to-last layer)', list('--checkpoints'))
     .option('--no-input-defender', 'fit latent defenders only')
     .option('--margin-defender', "add the output margin defender ('output:margin': the victim's logit margin against clean images of its class; catches minimal attacks that stop on the decision boundary, such as DeepFool and C&W at κ = 0, not confident ones)")
+    .option('--twin <dir>', "add the twin defender ('output:twin'): a second model folder trained on the same clean data (another training run, an earlier version); flags images whose victim label the twin finds unlikely. Its copy goes into the bundle")
     .option('--noise-defender', "add the input noise defender ('input:noise': the image's robust pixel-noise estimate against clean images of its class; catches thin dense perturbations such as small-ε FGS and PGD L∞)")
     .option('--sp <percent>', 'security parameter: percent of clean training samples flagged per class', percent('--sp'), 1)
     .addOption(new Option('--fusion <rule>', "default decision rule of the bundle: 'calibrated' (combined false-alarm rate on held-out clean images = SP) or 'or' (the paper's rule: any defender alarms; false alarms add up)").choices(['or', 'calibrated']).default('calibrated'))
@@ -46,6 +47,7 @@ export function register(program: Command): void {
         inputDefender: o.inputDefender,
         noiseDefender: o.noiseDefender === true,
         marginDefender: o.marginDefender === true,
+        twin: o.twin,
         sp: o.sp,
         fusion: o.fusion,
         fusionMethod: o.fusionMethod,

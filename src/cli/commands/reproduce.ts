@@ -19,6 +19,7 @@ export function register(program: Command): void {
     .option('--cw <BxI>', "C&W schedule: binary-search steps × iterations, e.g. 20x500 (default: the paper's 20x500 on MNIST, 10x200 on the CNNs)", cwSchedule)
     .option('--fit-limit <n>', 'training images the defenders are fitted on (default: all on MNIST and ImageNet-10, 20,000 on CIFAR-10)', positiveInt('--fit-limit'))
     .option('--margin-defender', "add the output margin defender ('output:margin': the victim's logit margin against clean images of its class) to the PCL detector, beside the paper's defenders")
+    .option('--twin <dir>', "add the twin defender ('output:twin'): a second model folder trained on the same clean data (another training run, an earlier version); flags images whose victim label the twin finds unlikely. Its copy goes into the bundle")
     .option('--noise-defender', "add the input noise defender ('input:noise') to the PCL detector, beside the paper's defenders")
     .option(
       '--fold-batch-norm [scope]',
@@ -44,6 +45,7 @@ export function register(program: Command): void {
         latentEpochs: o.latentEpochs,
         noiseDefender: o.noiseDefender === true,
         marginDefender: o.marginDefender === true,
+        twin: o.twin,
         foldBatchNorm: foldScope(o.foldBatchNorm),
         attackN: o.attackN,
         quantizeAdversarial: o.quantizeAdversarial === true ? 8 : o.quantizeAdversarial,
