@@ -126,6 +126,23 @@ describe('pcl end to end on an MNIST slice', () => {
     const rowsN = (JSON.parse(await fs.readFile(path.join(evN, 'results.json'), 'utf8')).groups[0].detectors as { detector: string }[]).map((q) => q.detector);
     for (const want of ['PCL input noise', 'PCL output margin', 'PCL latent OR input OR noise OR margin', 'PCL latent OR input (without noise and margin)', 'PCL calibrated fusion (without noise and margin)']) expect(rowsN).toContain(want);
 
+    // the twin defender: a second victim (another seed) beside the latent one; its raw score in detect
+    const twinDir = path.join(dir, 'twin');
+    const tt = await pcl(['train', '--dataset', 'mnist', '--arch', 'mnist-mlp', '--out', twinDir, '--epochs', '1', '--limit', '2000', '--seed', '2']);
+    expect(tt.code, tt.stderr).toBe(0);
+    const bundleT = path.join(dir, 'pcl-twin');
+    const dt = await pcl(['defend', '--model', victim, '--dataset', 'mnist', '--out', bundleT, '--limit', '1500', '--latent-epochs', '1', '--checkpoints', 'fc2', '--no-input-defender', '--twin', twinDir]);
+    expect(dt.code, dt.stderr).toBe(0);
+    expect(JSON.parse(dt.stdout).defenders.map((q: { label: string }) => q.label)).toEqual(['latent:fc2', 'output:twin']);
+    const rt = await pcl(['detect', '--defender', bundleT, '--input', path.join(dir, 'noise.idx')]);
+    expect(rt.code, rt.stderr).toBe(0);
+    const twinP = JSON.parse(rt.stdout).results.map((q: { scores: { twinProbability: number } }) => q.scores.twinProbability);
+    for (const v of twinP) expect(v).toBeGreaterThanOrEqual(0);
+    for (const v of twinP) expect(v).toBeLessThanOrEqual(1);
+    const badT = await pcl(['defend', '--model', victim, '--dataset', 'mnist', '--out', path.join(dir, 'nope'), '--twin', path.join(dir, 'no-such-twin')]);
+    expect(badT.code).not.toBe(0);
+    expect(badT.stderr).toMatch(/no-such-twin/);
+
     // --attack-n: false positives on all 40 images, the attacks on the seeded 15 that --n 15 attacks
     const evA = path.join(dir, 'eval-attack-n');
     const ea = await pcl(['evaluate', '--defender', bundleN, '--dataset', 'mnist', '--n', '40', '--attack-n', '15', '--attacks', 'fgsm', '--quick', '--no-baselines', '--out', evA]);
@@ -159,7 +176,7 @@ describe('pcl end to end on an MNIST slice', () => {
     const badQ = await pcl(['evaluate', '--defender', bundleN, '--dataset', 'mnist', '--n', '40', '--attacks', 'fgsm', '--quantize-adversarial', '17', '--out', evQ]);
     expect(badQ.code).not.toBe(0);
     expect(badQ.stderr).toMatch(/quantizeAdversarial \(bits\) must be an integer in \[1, 16\], got 17/);
-  });
+  }, 300_000); // ≈ 1 min on an idle 2-core machine: two victims, three bundles, four evaluations
 
   test('reproduce keeps the fitted defenders it can and fits only the new one (--margin-defender)', async () => {
     const victim = path.join(dir, 'victim');
