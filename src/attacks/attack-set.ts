@@ -12,7 +12,8 @@ import { loadDataset, disposeDataset } from '../data/index.js';
 import { readIdx, writeIdx } from '../io/idx.js';
 import { Classifier } from '../models/classifier.js';
 import { loadClassifier } from '../models/io.js';
-import { checkInt, summarize } from './common.js';
+import { checkInt, measure, summarize } from './common.js';
+import { checkQuantizeBits, offGrid, quantizeImages } from './quantize.js';
 import { makeAttack, runAttack } from './registry.js';
 import type { AttackBatchPayload, AttackBatchResult } from './pool-task.js';
 import type { Attack, AttackModel, AttackResult } from './types.js';
@@ -54,6 +55,11 @@ export interface AttackSetOptions {
    * Needs `model` to be a folder. Default 1 (this thread). Results equal the serial run's.
    */
   workers?: number;
+  /**
+   * Round the adversarial images to this many bits per pixel value (8: as saved as PNG) before they are
+   * measured and written; success, distances and the victim's labels are those of the rounded images.
+   */
+  quantizeAdversarial?: number;
   /** Output folder; written atomically. Omit to only compute. */
   out?: string;
   /** Progress callback (rows done, rows to attack). */
@@ -85,6 +91,8 @@ export interface AttackSetSummary {
   cpuSeconds: number;
   /** Worker threads used. */
   workers: number;
+  /** Bits per pixel value the adversarial images were rounded to (`quantizeAdversarial`); absent when they were not. */
+  quantizedBits?: number;
   /** JSMA: the target rule, e.g. "random: uniform over the 9 classes other than the true label (seeded)". */
   targetPolicy?: string;
   dataset: string;
@@ -117,6 +125,7 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
   checkInt('attack', 'seed', seed, 0);
   const workers = opts.workers ?? 1;
   checkInt('attack', 'workers', workers, 1, 256);
+  if (opts.quantizeAdversarial !== undefined) checkQuantizeBits(opts.quantizeAdversarial, 'attack: quantizeAdversarial (bits)');
   if (workers > 1 && typeof opts.model !== 'string') {
     throw new ArgumentError(`attack: workers > 1 needs 'model' to be a model folder (each worker loads it), got an in-memory model`);
   }
@@ -151,12 +160,23 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
     const indices = Int32Array.from(keep, (i) => ds.indices[i]);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    const r =
+    const bits = opts.quantizeAdversarial;
+    if (bits !== undefined) {
+      const off = offGrid(x, bits);
+      if (off > 1e-3) throw new ArgumentError(`attack: quantizeAdversarial ${bits}: the clean test images are not on the ${bits}-bit grid (up to ${off.toFixed(3)} of a step off it)`);
+    }
+    let r =
       workers > 1
         ? await runInPool(opts.model as string, attack.name, { ...attack.params }, x, y, batchSize, seed, workers, opts.onProgress)
         : await runAttack(attack, model, x, y, { batchSize, seed, onProgress: opts.onProgress });
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    if (bits !== undefined) {
+      // as the attacker delivers them: every number below is of the rounded images
+      const adversarial = quantizeImages(r.adversarial, bits);
+      r.adversarial.dispose();
+      r = { ...r, adversarial, ...(await measure(model, x, adversarial, y, r.targets)) };
+    }
     try {
       const s = summarize(r);
       const summary: AttackSetSummary = {
@@ -174,6 +194,7 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
         seconds,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         workers,
+        ...(bits !== undefined ? { quantizedBits: bits } : {}),
         ...(attack.name === 'jsma' ? { targetPolicy: POLICY_TEXT[(attack.params as { target: string }).target] } : {}),
         dataset: opts.dataset,
         model: typeof opts.model === 'string' ? opts.model : (opts.modelLabel ?? '<in-memory>'),

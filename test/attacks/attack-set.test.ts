@@ -8,7 +8,8 @@ import { ATTACK_SET_FILES, generateAttackSet, readAttackSet } from '../../src/at
 import { attackParamsFromOptions } from '../../src/cli/commands/attack.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { readIdx, writeIdx } from '../../src/io/idx.js';
-import { saveClassifier } from '../../src/models/io.js';
+import { loadClassifier, saveClassifier } from '../../src/models/io.js';
+import { Classifier } from '../../src/models/classifier.js';
 import { blobs, trainedBlobModel } from './fixtures.js';
 
 await initEngine();
@@ -85,6 +86,33 @@ describe('attack sets (pcl attack)', () => {
     const set = await readAttackSet(path.join(dir, 'jsma'));
     expect(set.summary).toEqual(JSON.parse(JSON.stringify(s)));
     set.x.dispose();
+  });
+
+  test('--quantize-adversarial: the written images are on the 8-bit grid, and success and labels are theirs', async () => {
+    // DeepFool stops just past the boundary: rounding undoes some of its successes
+    const common = { model: modelDir, dataset: `idx:${dataDir}`, attack: 'deepfool', params: { overshoot: 0 }, n: 40 };
+    const float = await generateAttackSet({ ...common, out: path.join(dir, 'df-float') });
+    const q = await generateAttackSet({ ...common, quantizeAdversarial: 8, out: path.join(dir, 'df-q8') });
+    expect(q.quantizedBits).toBe(8);
+    expect(float.quantizedBits).toBeUndefined();
+    expect(q.n).toBe(float.n);
+    const set = await readAttackSet(path.join(dir, 'df-q8'));
+    const v = await set.x.data();
+    for (const u of v) expect(Math.abs(u * 255 - Math.round(u * 255))).toBeLessThan(1e-3);
+    // success and y_adv are the victim's verdict on the written (rounded) images
+    const clf = await loadClassifier(modelDir);
+    const pred = new Classifier(clf.model).predict(set.x);
+    const p = await pred.data();
+    const success = (await readIdx(path.join(dir, 'df-q8', ATTACK_SET_FILES.success))).data;
+    const yAdv = (await readIdx(path.join(dir, 'df-q8', ATTACK_SET_FILES.yAdv))).data;
+    for (let i = 0; i < set.y.length; i++) {
+      expect(yAdv[i]).toBe(p[i]);
+      expect(success[i]).toBe(p[i] !== set.y[i] ? 1 : 0);
+    }
+    expect(q.successRate).toBeLessThan(float.successRate);
+    tf.dispose([set.x, pred]);
+    clf.model.dispose();
+    await expect(generateAttackSet({ ...common, quantizeAdversarial: 0 })).rejects.toThrow(/attack: quantizeAdversarial \(bits\) must be an integer in \[1, 16\], got 0/);
   });
 
   test('a whole attack-set run frees every tensor it makes', async () => {

@@ -109,9 +109,11 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the subset and of the attack', nonNegativeInt('--seed'), 0)
     .option('--all', 'also attack the images the victim already misclassifies')
     .option('--workers <n>', 'worker threads attacking batches in parallel (same result as 1)', positiveInt('--workers'), 1)
+    .option('--quantize-adversarial [bits]', 'round the adversarial images to the pixel grid (default 8 bits: as saved as PNG) before measuring and writing them', positiveInt('--quantize-adversarial'))
     .addHelpText('after', '\nDefaults are the paper\'s Table 3 where it gives one. Prints summary.json on stdout.')
     .action(async (o: Record<string, unknown> & { model?: string; dataset?: string; challenge?: string; attack: string; out: string; n: number; batchSize: number; seed: number; all?: boolean; workers: number }) => {
       const params = attackParamsFromOptions(o.attack, o);
+      const quantizeAdversarial = o.quantizeAdversarial === true ? 8 : (o.quantizeAdversarial as number | undefined);
       let bar: Progress | undefined;
       const onProgress = (done: number, total: number) => {
         bar ??= progressBar(`attack ${o.attack}`, total);
@@ -119,8 +121,8 @@ export function register(program: Command): void {
       };
       const adaptive = isAdaptive(o.attack);
       if (o.challenge !== undefined) {
-        for (const opt of ['model', 'dataset', 'all'] as const) {
-          if (o[opt] !== undefined) throw new ArgumentError(`--${opt} does not apply with --challenge (the challenge fixes the victim and the rows)`);
+        for (const opt of ['model', 'dataset', 'all', 'quantizeAdversarial'] as const) {
+          if (o[opt] !== undefined) throw new ArgumentError(`${FLAG(opt)} does not apply with --challenge (the challenge fixes the victim and the rows)`);
         }
         let pool: Dataset | undefined;
         try {
@@ -162,7 +164,7 @@ export function register(program: Command): void {
           params.sp ??= det.params.sp;
           if (o.attack === 'feature') pool = await loadDataset(o.dataset, { split: 'train', limit: GUIDE_POOL, seed: o.seed });
           const attack = makeAdaptiveAttack(o.attack, det, params, pool && { x: pool.x, y: pool.y.dataSync() });
-          const summary = await generateAttackSet({ model: det.victim, modelLabel: `${o.defender}/victim`, dataset: o.dataset, attack, n: o.n, batchSize: o.batchSize, seed: o.seed, all: o.all === true, out: o.out, onProgress });
+          const summary = await generateAttackSet({ model: det.victim, modelLabel: `${o.defender}/victim`, dataset: o.dataset, attack, n: o.n, batchSize: o.batchSize, seed: o.seed, all: o.all === true, quantizeAdversarial, out: o.out, onProgress });
           bar?.stop();
           bar = undefined;
           process.stdout.write(`${JSON.stringify({ out: o.out, defender: o.defender, ...summary })}\n`);
@@ -186,6 +188,7 @@ export function register(program: Command): void {
           seed: o.seed,
           all: o.all === true,
           workers: o.workers,
+          quantizeAdversarial,
           out: o.out,
           onProgress,
         });
