@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ManifestError, ShapeError, assert } from '../../errors.js';
-import { thresholdFromScores } from '../types.js';
+import { thresholdFromScores, type ScoreSurrogate } from '../types.js';
 
 /** Throws `ShapeError` unless `x` is [n, h, w, c] with the victim's image shape. */
 export function checkImages(x: tf.Tensor, inputShape: readonly number[], who: string): asserts x is tf.Tensor4D {
@@ -111,4 +111,40 @@ export function scoresFromTensors(tensors: tf.NamedTensorMap, numClasses: number
 /** Disposes every tensor of a map. */
 export function disposeMap(m: tf.NamedTensorMap): void {
   for (const t of Object.values(m)) t.dispose();
+}
+
+/**
+ * The surrogate of a one-component, per-class-threshold defender (the output margin and twin defenders): `scores`
+ * is the defender's differentiable score [n, 1] under one-hot `classes`; `excess` = (score − the class's threshold at
+ * `sp`) / (the class's clean inter-quartile range of scores), ≤ 0 ⇔ not flagged.
+ */
+export function perClassSurrogate(
+  label: string,
+  component: string,
+  sp: number,
+  thresholds: Float32Array,
+  trainScores: readonly Float32Array[],
+  scores: (x: tf.Tensor4D, classes: tf.Tensor2D) => tf.Tensor2D,
+): ScoreSurrogate {
+  const th = tf.tensor1d(thresholds);
+  const scale = tf.tensor1d(
+    trainScores.map((s) => {
+      const q = (f: number) => s[Math.min(s.length - 1, Math.floor(f * (s.length - 1)))]!;
+      return Math.max(q(0.75) - q(0.25), 1e-3);
+    }),
+  );
+  return {
+    label,
+    components: [component],
+    sp,
+    scores,
+    excess: (x, classes) =>
+      tf.tidy(() => {
+        const s = scores(x, classes);
+        const t = tf.sum(tf.mul(classes, th), 1, true);
+        const sc = tf.sum(tf.mul(classes, scale), 1, true);
+        return tf.div(tf.sub(s, t), sc) as tf.Tensor2D;
+      }),
+    dispose: () => tf.dispose([th, scale]),
+  };
 }

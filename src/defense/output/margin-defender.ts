@@ -5,7 +5,7 @@ import { readBundle, registerDetector, saveBundle, writeBundle, type LoadContext
 import type { BundleLocation } from '../../io/store/router.js';
 import { labelsFrom, runDetect } from '../detection.js';
 import { type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels, type ScoreSurrogate } from '../types.js';
-import { correctMask, disposeMap, mapRows, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
+import { correctMask, disposeMap, mapRows, perClassSurrogate, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
 
 /** Hyperparameters of a {@link MarginDefender}. */
 export interface MarginDefenderParams {
@@ -161,13 +161,6 @@ export class MarginDefender implements Detector {
     const st = this.state_;
     assertFitted(st, 'MarginDefender');
     const sp = opts.sp ?? this.params.sp;
-    const th = tf.tensor1d(this.thresholds(sp));
-    const scale = tf.tensor1d(
-      st.trainScores.map((s) => {
-        const q = (f: number) => s[Math.min(s.length - 1, Math.floor(f * (s.length - 1)))]!;
-        return Math.max(q(0.75) - q(0.25), 1e-3);
-      }),
-    );
     const victim = this.victim;
     const scores = (x: tf.Tensor4D, classes: tf.Tensor2D): tf.Tensor2D =>
       tf.tidy(() => {
@@ -176,20 +169,7 @@ export class MarginDefender implements Detector {
         const other = tf.max(tf.sub(z, tf.mul(classes, 1e9)), 1);
         return tf.sub(other, own).expandDims(1) as tf.Tensor2D;
       });
-    return {
-      label: this.label,
-      components: ['margin'],
-      sp,
-      scores,
-      excess: (x, classes) =>
-        tf.tidy(() => {
-          const s = scores(x, classes);
-          const t = tf.sum(tf.mul(classes, th), 1, true);
-          const sc = tf.sum(tf.mul(classes, scale), 1, true);
-          return tf.div(tf.sub(s, t), sc) as tf.Tensor2D;
-        }),
-      dispose: () => tf.dispose([th, scale]),
-    };
+    return perClassSurrogate(this.label, 'margin', sp, this.thresholds(sp), st.trainScores, scores);
   }
 
   detect(x: tf.Tensor4D, opts?: DetectOptions): Promise<DetectionReport>;

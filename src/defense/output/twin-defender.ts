@@ -6,7 +6,7 @@ import type { BundleLocation } from '../../io/store/router.js';
 import { readBundle, registerDetector, saveBundle, writeBundle, type LoadContext } from '../persistence.js';
 import { labelsFrom, runDetect } from '../detection.js';
 import { type DetectOptions, type DetectionReport, type Detector, type FitOptions, type Labels, type ScoreSurrogate } from '../types.js';
-import { correctMask, disposeMap, mapRows, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
+import { correctMask, disposeMap, mapRows, perClassSurrogate, scoresFromTensors, scoresToTensors, sortedPerClass, thresholdsAt } from '../latent/common.js';
 import { loadModelCopy, saveModelCopy } from '../latent/replica.js';
 import { floatsFingerprint } from '../../util/fingerprint.js';
 
@@ -171,30 +171,10 @@ export class TwinDefender implements Detector {
     const st = this.state_;
     assertFitted(st, 'TwinDefender');
     const sp = opts.sp ?? this.params.sp;
-    const th = tf.tensor1d(this.thresholds(sp));
-    const scale = tf.tensor1d(
-      st.trainScores.map((s) => {
-        const q = (f: number) => s[Math.min(s.length - 1, Math.floor(f * (s.length - 1)))]!;
-        return Math.max(q(0.75) - q(0.25), 1e-3);
-      }),
-    );
     const twin = this.twin;
     const scores = (x: tf.Tensor4D, classes: tf.Tensor2D): tf.Tensor2D =>
       tf.tidy(() => tf.neg(tf.sum(tf.mul(tf.logSoftmax(twin.logits(x)), classes), 1)).expandDims(1) as tf.Tensor2D);
-    return {
-      label: this.label,
-      components: ['twin'],
-      sp,
-      scores,
-      excess: (x, classes) =>
-        tf.tidy(() => {
-          const s = scores(x, classes);
-          const t = tf.sum(tf.mul(classes, th), 1, true);
-          const sc = tf.sum(tf.mul(classes, scale), 1, true);
-          return tf.div(tf.sub(s, t), sc) as tf.Tensor2D;
-        }),
-      dispose: () => tf.dispose([th, scale]),
-    };
+    return perClassSurrogate(this.label, 'twin', sp, this.thresholds(sp), st.trainScores, scores);
   }
 
   detect(x: tf.Tensor4D, opts?: DetectOptions): Promise<DetectionReport>;

@@ -69,3 +69,32 @@ export function predictedLabels(victim: Classifier, x: tf.Tensor4D): Int32Array 
   p.dispose();
   return v;
 }
+
+/**
+ * Images just past `victim`'s decision boundary (a minimal attack's endpoints): along the segment from each image of
+ * `x` [n, 4, 4, 1] to another one the victim labels differently, bisect to where the prediction changes and keep the
+ * first point past it; `count` of them.
+ */
+export function boundaryImages(victim: Classifier, x: tf.Tensor4D, count: number): tf.Tensor4D {
+  const px = predictedLabels(victim, x);
+  const n = x.shape[0];
+  const imgs = x.reshape([n, -1]).arraySync() as number[][];
+  const out: number[][] = [];
+  for (let s = 0; out.length < count && s < n; s++) {
+    const t = (s * 7 + 3) % n;
+    if (px[t] === px[s]) continue;
+    let lo = 0;
+    let hi = 1;
+    const at = (u: number) => imgs[s]!.map((v, j) => (1 - u) * v + u * imgs[t]![j]!);
+    for (let it = 0; it < 30; it++) {
+      const mid = (lo + hi) / 2;
+      const xi = tf.tensor4d(at(mid), [1, H, H, 1]);
+      const p = predictedLabels(victim, xi)[0];
+      xi.dispose();
+      if (p === px[s]) lo = mid;
+      else hi = mid;
+    }
+    out.push(at(hi));
+  }
+  return tf.tensor4d(out.flat(), [out.length, H, H, 1]);
+}

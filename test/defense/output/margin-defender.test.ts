@@ -8,7 +8,7 @@ import { MarginDefender } from '../../../src/defense/output/margin-defender.js';
 import { PCLDetector } from '../../../src/defense/pcl.js';
 import { ArgumentError, NotFittedError, ShapeError } from '../../../src/errors.js';
 import type { Classifier } from '../../../src/models/classifier.js';
-import { blobs, predictedLabels, tinyVictim } from '../latent/fixtures.js';
+import { blobs, boundaryImages, predictedLabels, tinyVictim } from '../latent/fixtures.js';
 
 let victim: Classifier;
 let dir: string;
@@ -30,32 +30,6 @@ function expectedScores(x: tf.Tensor4D, classes: Int32Array): number[] {
   return rows.map((r, s) => Math.max(...r.filter((_, j) => j !== classes[s])) - r[classes[s]!]!);
 }
 
-/**
- * Images on the victim's decision boundary: along the segment from a class-a image to a class-b image,
- * bisect to where the prediction changes, and keep the first point past it (a minimal attack's endpoint).
- */
-function boundaryImages(x: tf.Tensor4D, count: number): tf.Tensor4D {
-  const px = predictedLabels(victim, x);
-  const n = x.shape[0];
-  const imgs = x.reshape([n, -1]).arraySync() as number[][];
-  const out: number[][] = [];
-  for (let s = 0; out.length < count && s < n; s++) {
-    const t = (s * 7 + 3) % n;
-    if (px[t] === px[s]) continue;
-    let lo = 0;
-    let hi = 1;
-    const at = (u: number) => imgs[s]!.map((v, j) => (1 - u) * v + u * imgs[t]![j]!);
-    for (let it = 0; it < 30; it++) {
-      const mid = (lo + hi) / 2;
-      const p = predictedLabels(victim, tf.tensor4d(at(mid), [1, 4, 4, 1]))[0];
-      if (p === px[s]) lo = mid;
-      else hi = mid;
-    }
-    out.push(at(hi));
-  }
-  return tf.tensor4d(out.flat(), [out.length, 4, 4, 1]);
-}
-
 describe('MarginDefender', () => {
   test('scores minus the logit margin of the given class, and flags boundary points, not clean ones', async () => {
     const train = blobs(100, 1);
@@ -73,7 +47,7 @@ describe('MarginDefender', () => {
     const other = Int32Array.from(cls, (c) => (c + 1) % 3);
     expect(Math.min(...(await det.scoreGiven(test_.x, other)))).toBeGreaterThan(0);
 
-    const edge = boundaryImages(test_.x, 20);
+    const edge = boundaryImages(victim, test_.x, 20);
     expect(edge.shape[0]).toBe(20);
     const flagsEdge = await det.flags(edge);
     const flagsClean = await det.flags(test_.x);

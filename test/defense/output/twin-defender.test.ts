@@ -10,7 +10,7 @@ import { PCLDetector } from '../../../src/defense/pcl.js';
 import { saveModelCopy } from '../../../src/defense/latent/replica.js';
 import { ArgumentError, ManifestError, NotFittedError, ShapeError } from '../../../src/errors.js';
 import { Classifier } from '../../../src/models/classifier.js';
-import { blobs, predictedLabels, tinyVictim } from '../latent/fixtures.js';
+import { blobs, boundaryImages, predictedLabels, tinyVictim } from '../latent/fixtures.js';
 
 let victim: Classifier;
 let twin: Classifier;
@@ -26,28 +26,6 @@ afterAll(async () => {
   twin?.model.dispose();
   if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
-
-/** Points just past the victim's boundary on segments between differently classified images (a minimal attack's endpoints). */
-function victimBoundary(x: tf.Tensor4D, count: number): tf.Tensor4D {
-  const px = predictedLabels(victim, x);
-  const n = x.shape[0];
-  const imgs = x.reshape([n, -1]).arraySync() as number[][];
-  const out: number[][] = [];
-  for (let s = 0; out.length < count && s < n; s++) {
-    const t = (s * 7 + 3) % n;
-    if (px[t] === px[s]) continue;
-    let lo = 0;
-    let hi = 1;
-    const at = (u: number) => imgs[s]!.map((v, j) => (1 - u) * v + u * imgs[t]![j]!);
-    for (let it = 0; it < 30; it++) {
-      const mid = (lo + hi) / 2;
-      if (predictedLabels(victim, tf.tensor4d(at(mid), [1, 4, 4, 1]))[0] === px[s]) lo = mid;
-      else hi = mid;
-    }
-    out.push(at(hi));
-  }
-  return tf.tensor4d(out.flat(), [out.length, 4, 4, 1]);
-}
 
 describe('TwinDefender', () => {
   test("scores −log p_twin(class | x), and flags points past the victim's boundary, not clean ones", async () => {
@@ -67,7 +45,7 @@ describe('TwinDefender', () => {
     // the victim's own label is given when yPred is omitted
     expect(Array.from(await det.score(test_.x))).toEqual(Array.from(s));
 
-    const edge = victimBoundary(test_.x, 20);
+    const edge = boundaryImages(victim, test_.x, 20);
     const flagsEdge = await det.flags(edge);
     const flagsClean = await det.flags(test_.x);
     expect(flagsEdge.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(15); // the twin doubts most of them
