@@ -8,6 +8,8 @@
  *
  *   npx tsx bench/twin-disagreement.bench.ts --run runs/imagenet10-v11 --twin runs/victims/imagenet-alexnet \
  *     [--dataset imagenet10:../shared/data/imagenet10 --n 1000 --attack-n 300] [--quantize yes]
+ *
+ * Several twins (`--twin A,B`): each twin's surprise, and their ensemble (the sum of the twins' clean-rank surprisals).
  */
 import '../src/node.js';
 import * as tf from '@tensorflow/tfjs';
@@ -17,17 +19,17 @@ import { loadClassifier } from '../src/models/io.js';
 import { Classifier } from '../src/models/classifier.js';
 import { attackName, benchArg, forEachCachedAttack, openRun } from './lib/run-cache.js';
 
-const twinDir = benchArg('twin', 'runs/victims/imagenet-alexnet');
+const twinDirs = benchArg('twin', 'runs/victims/imagenet-alexnet').split(',').filter(Boolean);
 const quantize = benchArg('quantize', 'no') === 'yes';
 const { run, victim, clean, shape, nAttacked } = await openRun(
-  (r) => `twin disagreement — ${r}; twin ${twinDir}${quantize ? '; adversarial images rounded to the 8-bit grid' : ''}`,
+  (r) => `twin disagreement — ${r}; twin ${twinDirs.join(' + ')}${quantize ? '; adversarial images rounded to the 8-bit grid' : ''}`,
   { run: 'runs/imagenet10-v11', dataset: 'imagenet10:../shared/data/imagenet10' },
 );
-const twin = new Classifier((await loadClassifier(twinDir)).model);
+const twins = await Promise.all(twinDirs.map(async (d) => new Classifier((await loadClassifier(d)).model)));
 const k = victim.numClasses;
 
-/** [−margin of the victim, −log p_twin(ŷ)] per image. */
-function scores(x: tf.Tensor4D): [Float64Array, Float64Array, number] {
+/** [−margin of the victim, −log p_twin(ŷ), agreement] per image, for one twin. */
+function scores(x: tf.Tensor4D, twin: Classifier): [Float64Array, Float64Array, number] {
   const nx = x.shape[0];
   const margin = new Float64Array(nx);
   const surprise = new Float64Array(nx);
@@ -71,17 +73,26 @@ function surprisal(cleanScores: Float64Array, v: Float64Array): Float64Array {
   });
 }
 
-const [cm, cs, cAgree] = scores(clean);
-const cFused = surprisal(cm, cm).map((v, i) => v + surprisal(cs, cs)[i]!);
-console.log(`the twin agrees with the victim on ${(100 * cAgree).toFixed(1)} % of the ${clean.shape[0]} clean rows\n`);
+const cleanRuns = twins.map((t) => scores(clean, t));
+const cm = cleanRuns[0]![0];
+/** Sum over twins of the clean-rank surprisal of each twin's score (higher = more suspicious). */
+const ensemble = (runs: [Float64Array, Float64Array, number][]): Float64Array =>
+  runs.reduce((acc, r, j) => {
+    const sj = surprisal(cleanRuns[j]![1], r[1]);
+    return acc.map((v, i) => v + sj[i]!);
+  }, new Float64Array(runs[0]![1].length));
+const cEns = ensemble(cleanRuns);
+cleanRuns.forEach((r, j) => console.log(`twin ${twinDirs[j]} agrees with the victim on ${(100 * r[2]).toFixed(1)} % of the ${clean.shape[0]} clean rows`));
 const cell = (a: ArrayLike<number>, b: ArrayLike<number>): string => `${(100 * fprAtTpr(a, b, 0.9)).toFixed(1)} (${auc(a, b).toFixed(3)})`;
-console.log('FP % at 90 % detection (AUROC)\n');
-console.log('| attack | twin agrees with the adversarial label | victim margin | twin surprise −log p_twin(ŷ) | margin + twin (Fisher on clean ranks) |');
-console.log('|---|---|---|---|---|');
+const twinCols = twinDirs.map((d) => `surprise of ${d.split('/').pop()}`);
+console.log('\nFP % at 90 % detection (AUROC)\n');
+console.log(`| attack | victim margin | ${twinCols.join(' | ')}${twins.length > 1 ? ' | ensemble of the twins' : ''} |`);
+console.log(`|---|---|${twinCols.map(() => '---').join('|')}${twins.length > 1 ? '|---' : ''}|`);
 await forEachCachedAttack(run, shape, nAttacked, async (a) => {
   const xa = quantize ? quantizeImages(a.x, 8) : a.x;
-  const [am, as, aAgree] = scores(xa);
+  const runs = twins.map((t) => scores(xa, t));
   if (quantize) xa.dispose();
-  const aFused = surprisal(cm, am).map((v, i) => v + surprisal(cs, as)[i]!);
-  console.log(`| ${attackName(a, true)} (${a.x.shape[0]}) | ${(100 * aAgree).toFixed(1)} % | ${cell(cm, am)} | ${cell(cs, as)} | ${cell(cFused, aFused)} |`);
+  const cols = runs.map((r, j) => `${cell(cleanRuns[j]![1], r[1])} agrees ${(100 * r[2]).toFixed(0)} %`);
+  const ens = twins.length > 1 ? ` | ${cell(cEns, ensemble(runs))}` : '';
+  console.log(`| ${attackName(a, true)} (${a.x.shape[0]}) | ${cell(cm, runs[0]![0])} | ${cols.join(' | ')}${ens} |`);
 });
