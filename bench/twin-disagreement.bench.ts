@@ -14,6 +14,7 @@
 import '../src/node.js';
 import * as tf from '@tensorflow/tfjs';
 import { quantizeImages } from '../src/attacks/quantize.js';
+import { empiricalPValue } from '../src/defense/types.js';
 import { auc, fprAtTpr } from '../src/eval/roc.js';
 import { loadClassifier } from '../src/models/io.js';
 import { Classifier } from '../src/models/classifier.js';
@@ -58,19 +59,10 @@ function scores(x: tf.Tensor4D, twin: Classifier): [Float64Array, Float64Array, 
   return [margin, surprise, agree / Math.max(nx, 1)];
 }
 
-/** Upper-tail p-value of each score among the clean scores (rank based), as −log p (higher = more suspicious). */
+/** −log of each score's empirical upper-tail p-value among the clean scores (higher = more suspicious). */
 function surprisal(cleanScores: Float64Array, v: Float64Array): Float64Array {
   const sorted = Float64Array.from(cleanScores).sort();
-  return v.map((u) => {
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (sorted[mid]! < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return -Math.log((sorted.length - lo + 1) / (sorted.length + 1));
-  });
+  return v.map((u) => -Math.log(empiricalPValue(sorted, u)));
 }
 
 const cleanRuns = twins.map((t) => scores(clean, t));

@@ -13,7 +13,7 @@ import { readIdx, writeIdx } from '../io/idx.js';
 import { Classifier } from '../models/classifier.js';
 import { loadClassifier } from '../models/io.js';
 import { checkInt, measure, summarize } from './common.js';
-import { checkQuantizeBits, offGrid, quantizeImages } from './quantize.js';
+import { checkOnGrid, checkQuantizeBits, quantizeImages } from './quantize.js';
 import { makeAttack, runAttack } from './registry.js';
 import type { AttackBatchPayload, AttackBatchResult } from './pool-task.js';
 import type { Attack, AttackModel, AttackResult } from './types.js';
@@ -161,10 +161,7 @@ export async function generateAttackSet(opts: AttackSetOptions): Promise<AttackS
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const bits = opts.quantizeAdversarial;
-    if (bits !== undefined) {
-      const off = offGrid(x, bits);
-      if (off > 1e-3) throw new ArgumentError(`attack: quantizeAdversarial ${bits}: the clean test images are not on the ${bits}-bit grid (up to ${off.toFixed(3)} of a step off it)`);
-    }
+    if (bits !== undefined) checkOnGrid(x, bits, `attack: quantizeAdversarial ${bits}`);
     let r =
       workers > 1
         ? await runInPool(opts.model as string, attack.name, { ...attack.params }, x, y, batchSize, seed, workers, opts.onProgress)

@@ -119,6 +119,18 @@ export function crossEntropyGradientDirection(model: AttackModel, x: tf.Tensor4D
   });
 }
 
+/** Per-row L2, L∞ and L0 (entries changed by more than 1e-6) of `xAdv − x`, as tensors [n]; the caller disposes them. */
+export function perturbationNorms(x: tf.Tensor4D, xAdv: tf.Tensor4D): [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D] {
+  return tf.tidy(() => {
+    const d = tf.sub(xAdv, x).reshape([x.shape[0], -1]);
+    return [
+      tf.sqrt(tf.sum(tf.square(d), 1)) as tf.Tensor1D,
+      tf.max(tf.abs(d), 1) as tf.Tensor1D,
+      tf.sum(tf.cast(tf.greater(tf.abs(d), L0_TOLERANCE), 'int32'), 1) as tf.Tensor1D,
+    ];
+  });
+}
+
 /**
  * Checks `xAdv` against the model and measures the perturbation: one forward pass decides success
  * (misclassified, or equal to `targets` when given), so a result can never claim an example the
@@ -135,15 +147,8 @@ export async function measure(
   if (n === 0) {
     return { success: new Uint8Array(0), l2: new Float32Array(0), linf: new Float32Array(0), l0: new Int32Array(0), predicted: new Int32Array(0) };
   }
-  const [pred, l2, linf, l0] = tf.tidy(() => {
-    const d = tf.sub(xAdv, x).reshape([n, -1]);
-    return [
-      tf.argMax(model.logits(xAdv), 1),
-      tf.sqrt(tf.sum(tf.square(d), 1)),
-      tf.max(tf.abs(d), 1),
-      tf.sum(tf.cast(tf.greater(tf.abs(d), L0_TOLERANCE), 'int32'), 1),
-    ];
-  });
+  const pred = tf.tidy(() => tf.argMax(model.logits(xAdv), 1));
+  const [l2, linf, l0] = perturbationNorms(x, xAdv);
   try {
     const predicted = Int32Array.from(await pred.data());
     const success = new Uint8Array(n);

@@ -5,7 +5,7 @@
  * Re-exports only.
  */
 export * from './types.js';
-export { summarize, measure, logitsAndJacobian } from './common.js';
+export { summarize, measure, perturbationNorms, logitsAndJacobian } from './common.js';
 export { FGSM, FGSM_DEFAULTS, fgsmStep, type FgsmParams } from './fgsm.js';
 export { BIM, PGD, BIM_DEFAULTS, type BimParams } from './bim.js';
 export { DeepFool, DEEPFOOL_DEFAULTS, deepfoolStep, type DeepFoolParams } from './deepfool.js';
@@ -13,7 +13,7 @@ export { JSMA, JSMA_DEFAULTS, JSMA_TARGET_POLICIES, chooseTargets, bestPairs, ty
 export { CarliniWagnerL2, CW_L2_DEFAULTS, type CarliniWagnerL2Params } from './carlini-wagner-l2.js';
 export { PgdL2, L2PGD, PGD_L2_DEFAULTS, projectL2, uniformL2Ball, type PgdL2Params } from './pgd-l2.js';
 
-export { checkQuantizeBits, offGrid, quantizeImages, quantizeOutcome } from './quantize.js';
+export { checkOnGrid, checkQuantizeBits, offGrid, quantizeImages, quantizeOutcome } from './quantize.js';
 export { ATTACKS, ATTACK_NAMES, makeAttack, runAttack, type AttackName, type AttackParamsByName, type RunAttackOptions } from './registry.js';
 export { hddaTensors, hddaLogLikTensor, disposeHddaTensors, type HddaTensors } from './hdda-tf.js';
 export {

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ArgumentError } from '../errors.js';
+import { perturbationNorms } from './common.js';
 
 /** Largest distance of `x` (values in [0, 1]) from the b-bit grid, in units of a grid step. */
 export function offGrid(x: tf.Tensor, bits: number): number {
@@ -16,6 +17,15 @@ export function offGrid(x: tf.Tensor, bits: number): number {
     const s = tf.mul(x, levels);
     return tf.max(tf.abs(tf.sub(s, tf.round(s)))).dataSync()[0]!;
   });
+}
+
+/**
+ * Throws an {@link ArgumentError} naming `who` unless every value of `x` (the clean images) lies on the b-bit grid:
+ * rounding adversarial images to a grid their clean images are not on would add a perturbation of its own.
+ */
+export function checkOnGrid(x: tf.Tensor, bits: number, who: string): void {
+  const off = offGrid(x, bits);
+  if (off > 1e-3) throw new ArgumentError(`${who}: the clean test images are not on the ${bits}-bit grid (up to ${off.toFixed(3)} of a step off it), so rounding the adversarial ones would perturb them further`);
 }
 
 /** `x` (values in [0, 1]) rounded to the nearest of the 2^bits grid values k / (2^bits − 1), clipped to [0, 1]. */
@@ -39,12 +49,9 @@ export function quantizeOutcome<O extends { adversarial: tf.Tensor4D; success: U
     throw new ArgumentError(`quantizeOutcome: adversarial images ${JSON.stringify(outcome.adversarial.shape)} and clean images ${JSON.stringify(xClean.shape)} differ in shape`);
   }
   const adversarial = quantizeImages(outcome.adversarial, bits);
-  const [l2, linf] = tf.tidy(() => {
-    const d = tf.reshape(tf.sub(adversarial, xClean), [xClean.shape[0], -1]);
-    return [tf.sqrt(tf.sum(tf.square(d), 1)), tf.max(tf.abs(d), 1)];
-  });
-  const out = { ...outcome, adversarial, l2: Float32Array.from(l2.dataSync()), linf: Float32Array.from(linf.dataSync()) };
-  tf.dispose([l2, linf]);
+  const norms = perturbationNorms(xClean, adversarial);
+  const out = { ...outcome, adversarial, l2: Float32Array.from(norms[0].dataSync()), linf: Float32Array.from(norms[1].dataSync()) };
+  tf.dispose(norms);
   return out;
 }
 

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
-import { checkQuantizeBits, makeAttack, offGrid, quantizeOutcome, runAttack } from '../attacks/index.js';
+import { checkOnGrid, checkQuantizeBits, makeAttack, quantizeOutcome, runAttack } from '../attacks/index.js';
 import { runInPool } from '../attacks/attack-set.js';
 import { defaultPoolSize } from '../engine/pool.js';
 import type { PCLDetector } from '../defense/pcl.js';
@@ -79,8 +79,7 @@ export async function evaluatePCL(det: PCLDetector, opts: EvaluateOptions): Prom
     // rounding to a grid the clean images are not on would add its own perturbation to every example
     try {
       checkQuantizeBits(qBits, 'evaluate: quantizeAdversarial (bits)');
-      const off = offGrid(xClean, qBits);
-      assert(off <= 1e-3, () => `evaluate: quantizeAdversarial ${qBits}: the clean test images are not on the ${qBits}-bit grid (up to ${off.toFixed(3)} of a step off it), so rounding the adversarial ones would perturb them further`, ArgumentError);
+      checkOnGrid(xClean, qBits, `evaluate: quantizeAdversarial ${qBits}`);
     } catch (e) {
       xClean.dispose();
       if (xAttack !== xClean) xAttack.dispose();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test } from 'vitest';
 import { initEngine } from '../../src/engine/backend.js';
-import { offGrid, quantizeImages, quantizeOutcome } from '../../src/attacks/quantize.js';
+import { checkOnGrid, offGrid, quantizeImages, quantizeOutcome } from '../../src/attacks/quantize.js';
 import { ArgumentError } from '../../src/errors.js';
 import { leakedTensors } from './fixtures.js';
 
@@ -39,6 +39,15 @@ describe('quantizeImages / quantizeOutcome: adversarial images on the 8-bit grid
     q.adversarial.dispose();
     expect(await leakedTensors(async () => quantizeOutcome(outcome, clean, 8).adversarial.dispose())).toBe(0);
     tf.dispose([clean, adv]);
+  });
+
+  test('checkOnGrid: refuses clean images off the grid, naming the caller', () => {
+    const onGrid = tf.tensor4d([0, 3 / 255, 128 / 255, 1], [1, 2, 2, 1]);
+    const off = tf.tensor4d([0, 3.4 / 255, 128 / 255, 1], [1, 2, 2, 1]);
+    expect(() => checkOnGrid(onGrid, 8, 'who')).not.toThrow();
+    expect(() => checkOnGrid(off, 8, 'who')).toThrow(ArgumentError);
+    expect(() => checkOnGrid(off, 8, 'who')).toThrow(/^who: the clean test images are not on the 8-bit grid \(up to 0\.400 of a step off it\)/);
+    tf.dispose([onGrid, off]);
   });
 
   test('bad arguments: a clear error', () => {

@@ -93,11 +93,15 @@ export class TwinDefender implements Detector {
     );
   }
 
-  /** −log p_twin(class | x) of every image, in batches. */
-  private surprise(x: tf.Tensor4D, classes: Int32Array): Float32Array {
+  /** The twin's log-probabilities of every image, [n·K] row-major, in batches. */
+  private logProbs(x: tf.Tensor4D): Float32Array {
+    return mapRows(x, this.twin.batchFor(this.params.batchSize), (xb) => tf.logSoftmax(this.twin.logits(xb))).data;
+  }
+
+  /** −log p_twin(class | x) of every image, from its log-probabilities. */
+  private surprise(logProbs: Float32Array, classes: Int32Array): Float32Array {
     const k = this.twin.numClasses;
-    const { data } = mapRows(x, this.twin.batchFor(this.params.batchSize), (xb) => tf.logSoftmax(this.twin.logits(xb)));
-    return Float32Array.from(classes, (c, s) => -data[s * k + c]!);
+    return Float32Array.from(classes, (c, s) => -logProbs[s * k + c]!);
   }
 
   /** Keeps the sorted clean scores per class (of the images the victim classifies correctly). Inputs are not disposed. */
@@ -111,7 +115,8 @@ export class TwinDefender implements Detector {
       assert(Number.isInteger(labels[s]) && labels[s]! >= 0 && labels[s]! < numClasses, () => `TwinDefender.fit: label ${labels[s]} at row ${s} is outside [0, ${numClasses})`, ArgumentError);
     }
     const keep = correctMask(await this.victim.predictLabels(x), labels);
-    const scores = this.surprise(x, labels);
+    const lp = this.logProbs(x);
+    const scores = this.surprise(lp, labels);
     // a class with fewer than 2 correctly classified images falls back to all of its images (sortedPerClass)
     const groups = sortedPerClass(scores, labels, numClasses, keep);
     for (let c = 0; c < numClasses; c++) {
@@ -119,7 +124,13 @@ export class TwinDefender implements Detector {
     }
     const [, h, w, ch] = x.shape;
     this.state_ = { numClasses, inputShape: [h, w, ch], trainScores: groups };
-    const agree = correctMask(await this.twin.predictLabels(x), labels).reduce((a, v) => a + v, 0);
+    // the twin is right where the label is its most likely class: its surprise there is the smallest of the row
+    const k = this.twin.numClasses;
+    let agree = 0;
+    for (let r = 0; r < labels.length; r++) {
+      const row = lp.subarray(r * k, (r + 1) * k);
+      if (row.every((v) => v <= row[labels[r]!]!)) agree++;
+    }
     opts.log?.(`TwinDefender: clean twin surprise of ${groups.reduce((a, g) => a + g.length, 0)} images; the twin classifies ${((100 * agree) / Math.max(labels.length, 1)).toFixed(1)} % of them correctly`);
     return this;
   }
@@ -137,7 +148,7 @@ export class TwinDefender implements Detector {
     for (let s = 0; s < classes.length; s++) {
       assert(Number.isInteger(classes[s]) && classes[s]! >= 0 && classes[s]! < k, () => `TwinDefender.score: class ${classes[s]} of row ${s} is outside [0, ${k})`, ArgumentError);
     }
-    return this.surprise(x, classes);
+    return this.surprise(this.logProbs(x), classes);
   }
 
   async score(x: tf.Tensor4D, yPred?: Labels): Promise<Float32Array> {

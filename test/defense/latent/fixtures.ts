@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
+import type { Detector, ScoreSurrogate } from '../../../src/defense/types.js';
 import { Classifier } from '../../../src/models/classifier.js';
 import { Rng } from '../../../src/util/rng.js';
 
@@ -97,4 +99,22 @@ export function boundaryImages(victim: Classifier, x: tf.Tensor4D, count: number
     out.push(at(hi));
   }
   return tf.tensor4d(out.flat(), [out.length, H, H, 1]);
+}
+
+/**
+ * Checks a one-component defender's surrogate against the defender on `x` (3 classes): its `scores` equal `score`
+ * under the victim's labels, and `excess` > 0 exactly where `flags` (the defender's flags at its SP) are set. Returns
+ * the surrogate and the one-hot labels (the caller disposes both).
+ */
+export async function expectSurrogateMatches(det: Detector, victim: Classifier, x: tf.Tensor4D, flags: Uint8Array): Promise<{ sur: ScoreSurrogate; oh: tf.Tensor2D }> {
+  const sur = det.surrogate!();
+  const oh = tf.oneHot(tf.tensor1d(predictedLabels(victim, x), 'int32'), K) as tf.Tensor2D;
+  const sv = sur.scores(x, oh).dataSync();
+  const ev = sur.excess(x, oh).dataSync();
+  const se = await det.score(x);
+  for (let i = 0; i < se.length; i++) {
+    expect(sv[i]).toBeCloseTo(se[i]!, 4);
+    expect(ev[i]! > 0).toBe(flags[i] === 1);
+  }
+  return { sur, oh };
 }

@@ -8,7 +8,7 @@ import { MarginDefender } from '../../../src/defense/output/margin-defender.js';
 import { PCLDetector } from '../../../src/defense/pcl.js';
 import { ArgumentError, NotFittedError, ShapeError } from '../../../src/errors.js';
 import type { Classifier } from '../../../src/models/classifier.js';
-import { blobs, boundaryImages, predictedLabels, tinyVictim } from '../latent/fixtures.js';
+import { blobs, boundaryImages, expectSurrogateMatches, predictedLabels, tinyVictim } from '../latent/fixtures.js';
 
 let victim: Classifier;
 let dir: string;
@@ -58,15 +58,7 @@ describe('MarginDefender', () => {
     for (let i = 1; i < t0.length; i++) expect(t0[i]).toBeGreaterThanOrEqual(t0[i - 1]!);
 
     // the surrogate reads the same score, and excess ≤ 0 exactly where nothing is flagged
-    const sur = det.surrogate();
-    const oh = tf.oneHot(tf.tensor1d(predictedLabels(victim, edge), 'int32'), 3) as tf.Tensor2D;
-    const sv = sur.scores(edge, oh).dataSync();
-    const ev = sur.excess(edge, oh).dataSync();
-    const se = await det.score(edge);
-    for (let i = 0; i < se.length; i++) {
-      expect(sv[i]).toBeCloseTo(se[i]!, 4);
-      expect(ev[i]! > 0).toBe(flagsEdge[i] === 1);
-    }
+    const { sur, oh } = await expectSurrogateMatches(det, victim, edge, flagsEdge);
     sur.dispose();
     tf.dispose([train.x, train.y, test_.x, test_.y, edge, oh]);
     det.dispose();

@@ -10,7 +10,7 @@ import { PCLDetector } from '../../../src/defense/pcl.js';
 import { saveModelCopy } from '../../../src/defense/latent/replica.js';
 import { ArgumentError, ManifestError, NotFittedError, ShapeError } from '../../../src/errors.js';
 import { Classifier } from '../../../src/models/classifier.js';
-import { blobs, boundaryImages, predictedLabels, tinyVictim } from '../latent/fixtures.js';
+import { blobs, boundaryImages, expectSurrogateMatches, predictedLabels, tinyVictim } from '../latent/fixtures.js';
 
 let victim: Classifier;
 let twin: Classifier;
@@ -52,16 +52,8 @@ describe('TwinDefender', () => {
     expect(flagsClean.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(6); // ≈ SP = 1 % of 120, with slack
 
     // the surrogate reads the same score, and excess ≤ 0 exactly where nothing is flagged
-    const sur = det.surrogate();
+    const { sur, oh } = await expectSurrogateMatches(det, victim, edge, flagsEdge);
     expect(sur.components).toEqual(['twin']);
-    const oh = tf.oneHot(tf.tensor1d(predictedLabels(victim, edge), 'int32'), 3) as tf.Tensor2D;
-    const sv = sur.scores(edge, oh).dataSync();
-    const ev = sur.excess(edge, oh).dataSync();
-    const se = await det.score(edge);
-    for (let i = 0; i < se.length; i++) {
-      expect(sv[i]).toBeCloseTo(se[i]!, 4);
-      expect(ev[i]! > 0).toBe(flagsEdge[i] === 1);
-    }
     // and it is differentiable through the twin
     const g = tf.grad((xi: tf.Tensor) => tf.sum(sur.scores(xi as tf.Tensor4D, oh)))(edge);
     expect(tf.max(tf.abs(g)).dataSync()[0]).toBeGreaterThan(0);
